@@ -1,0 +1,570 @@
+//! The schema of one layer file, and the validated [`LayerDef`] the rest of chizu trusts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{ConfigError, Result};
+use crate::store::FieldType;
+
+/// Highest zoom a layer may declare.
+const MAX_ZOOM: u8 = crate::tile::MAX_ZOOM;
+
+/// A label in Japanese and English. Both are required: the public view offers both.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct I18n {
+    pub ja: String,
+    pub en: String,
+}
+
+/// A layer id: 1–64 of `a-z 0-9 _ -`, starting with a letter or digit. Safe in URLs,
+/// file names and MVT layer names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct LayerId(Box<str>);
+
+impl LayerId {
+    /// Accepts only safe slugs.
+    pub fn parse(s: &str) -> std::result::Result<Self, String> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if ok {
+            Ok(Self(s.into()))
+        } else {
+            Err(format!(
+                "`{s}` is not a layer id: expected 1–64 characters of a-z, 0-9, `_`, `-`, starting with a letter or digit"
+            ))
+        }
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for LayerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Which shelf of the layer tree a layer sits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    /// 防災 (hazards, shelters).
+    Bousai,
+    /// 都市計画 (zoning, planned roads).
+    ToshiKeikaku,
+    /// 道路 (road ledgers, transport routes).
+    Douro,
+    /// 施設 (public facilities).
+    Shisetsu,
+    /// 基本 (boundaries, base map).
+    Kihon,
+}
+
+impl Category {
+    #[must_use]
+    pub fn label(self) -> I18n {
+        let (ja, en) = match self {
+            Category::Bousai => ("防災", "Disaster prevention"),
+            Category::ToshiKeikaku => ("都市計画", "Urban planning"),
+            Category::Douro => ("道路", "Roads"),
+            Category::Shisetsu => ("施設", "Facilities"),
+            Category::Kihon => ("基本", "Base"),
+        };
+        I18n { ja: ja.into(), en: en.into() }
+    }
+}
+
+/// The geometry a layer serves. Features of another kind are dropped and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GeometryKind {
+    Point,
+    Line,
+    Polygon,
+}
+
+/// Who may see a layer, after validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// Everyone, on both listeners.
+    Public,
+    /// Only internal callers holding one of these roles (or `admin`).
+    Internal { roles: Vec<String> },
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum AccessView {
+    Public,
+    Internal,
+}
+
+/// `access = { view = "public" }` or `access = { view = "internal", roles = [...] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessCfg {
+    view: AccessView,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+/// An EPSG code, written `"EPSG:2450"` or `2450`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Crs(pub u32);
+
+impl<'de> Deserialize<'de> for Crs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u32),
+            Str(String),
+        }
+        let expected = "an EPSG code such as \"EPSG:2450\" or 2450";
+        match Raw::deserialize(d).map_err(|_| serde::de::Error::custom(format!("expected {expected}")))? {
+            Raw::Int(n) => Ok(Crs(n)),
+            Raw::Str(s) => {
+                let t = s.trim();
+                let digits = t
+                    .strip_prefix("EPSG:")
+                    .or_else(|| t.strip_prefix("epsg:"))
+                    .unwrap_or(t);
+                digits
+                    .parse()
+                    .map(Crs)
+                    .map_err(|_| serde::de::Error::custom(format!("`{s}`: expected {expected}")))
+            }
+        }
+    }
+}
+
+/// Text encoding of a source's attributes (DBF files). `Shift_JIS` is read as CP932 on
+/// purpose: CP932 is the superset cities' software writes, and a strict Shift_JIS decoder
+/// turns 「Ⅰ」 into garbage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum Encoding {
+    #[serde(
+        rename = "CP932",
+        alias = "cp932",
+        alias = "Shift_JIS",
+        alias = "shift_jis",
+        alias = "SJIS",
+        alias = "sjis",
+        alias = "Windows-31J"
+    )]
+    Cp932,
+    #[serde(rename = "UTF-8", alias = "utf-8", alias = "UTF8", alias = "utf8")]
+    Utf8,
+    #[serde(rename = "EUC-JP", alias = "euc-jp")]
+    EucJp,
+}
+
+impl Encoding {
+    /// The name GDAL's recoder (iconv) knows.
+    #[must_use]
+    pub fn gdal_name(self) -> &'static str {
+        match self {
+            Encoding::Cp932 => "CP932",
+            Encoding::Utf8 => "UTF-8",
+            Encoding::EucJp => "EUC-JP",
+        }
+    }
+}
+
+/// A constant attribute added to every feature of one source file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum ConstValue {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+/// One `[[source]]`: a file (or glob) in any format GDAL reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceCfg {
+    /// Relative to the root folder; may be a glob (`data/*/用途地域*.shp`).
+    pub path: String,
+    /// The layer inside a multi-layer dataset (GeoPackage, KML …); default: its only layer.
+    pub layer: Option<String>,
+    /// Overrides the CRS of the file (for a missing or wrong `.prj`).
+    pub crs: Option<Crs>,
+    /// Overrides the attribute encoding (for a missing or wrong `.cpg`).
+    pub encoding: Option<Encoding>,
+    /// CSV: the longitude column (default: `経度`, `lon`, `longitude`, `x` …).
+    pub lon_field: Option<String>,
+    /// CSV: the latitude column (default: `緯度`, `lat`, `latitude`, `y` …).
+    pub lat_field: Option<String>,
+    /// Attributes given to every feature of this file, e.g. the zone type of a per-zone file.
+    #[serde(default)]
+    pub constants: BTreeMap<String, ConstValue>,
+}
+
+/// One `[[field]]`: how a source attribute is served.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldCfg {
+    /// The attribute's name in the source, as decoded (e.g. `SAFIELD000`, `浸水時間ﾗﾝ`), or a constant's name.
+    pub source: String,
+    /// The served name; default: `source`.
+    pub name: Option<String>,
+    /// Converts values to this type; default: the source's type.
+    #[serde(rename = "type")]
+    pub kind: Option<FieldType>,
+    pub label: Option<I18n>,
+    /// Code → label table for coded fields.
+    #[serde(default)]
+    pub values: BTreeMap<String, I18n>,
+    /// Only internal callers with the layer's roles see this attribute.
+    #[serde(default)]
+    pub internal: bool,
+}
+
+impl FieldCfg {
+    #[must_use]
+    pub fn output_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.source)
+    }
+}
+
+/// Only features whose `field` equals one of `equals` reach the public view.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicFilter {
+    pub field: String,
+    pub equals: Vec<String>,
+}
+
+/// Which hazard a layer maps (for the resident's point report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HazardKind {
+    /// 洪水浸水想定区域 (depth).
+    Flood,
+    /// 浸水継続時間.
+    FloodDuration,
+    /// 家屋倒壊等氾濫想定区域.
+    HouseCollapse,
+    /// 内水浸水想定区域.
+    InlandFlood,
+    /// 高潮浸水想定区域.
+    StormSurge,
+    /// 津波浸水想定.
+    Tsunami,
+    /// 土砂災害警戒区域.
+    LandslideWarning,
+    /// 土砂災害特別警戒区域.
+    LandslideSpecialWarning,
+    /// 地すべり防止区域.
+    LandslidePrevention,
+}
+
+/// A rank's label and its severity (1 = least) for colouring and ordering.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RankLabel {
+    pub ja: String,
+    pub en: String,
+    pub level: Option<u8>,
+}
+
+/// `[hazard]`: what the layer means for a resident standing in it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HazardCfg {
+    pub kind: HazardKind,
+    /// The scenario, e.g. 想定最大規模 (L2) or 計画規模 (L1).
+    pub scenario: Option<I18n>,
+    /// The served field holding the rank code (depth class, 現象 …).
+    pub rank_field: Option<String>,
+    /// Rank code → label. The sample states MLIT's depth classes as configuration a city can correct.
+    #[serde(default)]
+    pub ranks: BTreeMap<String, RankLabel>,
+    /// The served field holding the notice (告示) number, if any.
+    pub notice_field: Option<String>,
+    /// The served field holding the notice date, if any.
+    pub date_field: Option<String>,
+    /// A one-line action hint for residents.
+    pub action: Option<I18n>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayer {
+    id: Option<String>,
+    title: I18n,
+    description: Option<I18n>,
+    category: Category,
+    geometry: GeometryKind,
+    #[serde(default = "default_minzoom")]
+    minzoom: u8,
+    #[serde(default = "default_maxzoom")]
+    maxzoom: u8,
+    access: AccessCfg,
+    attribution: Option<String>,
+    license: Option<String>,
+    #[serde(default = "default_buffer")]
+    buffer: u32,
+    #[serde(default = "default_simplify")]
+    simplify: f64,
+    #[serde(rename = "source")]
+    sources: Vec<SourceCfg>,
+    #[serde(default, rename = "field")]
+    fields: Vec<FieldCfg>,
+    #[serde(default)]
+    keep_unlisted_fields: bool,
+    public_filter: Option<PublicFilter>,
+    hazard: Option<HazardCfg>,
+}
+
+/// Default lowest zoom at which a layer appears: 0.
+fn default_minzoom() -> u8 {
+    0
+}
+/// Default highest zoom advertised in TileJSON: 18 (clients overzoom beyond; chizu cuts up to 22 on request).
+fn default_maxzoom() -> u8 {
+    18
+}
+/// Default tile buffer: 64 units of a 4096 extent, as Martin and tippecanoe use.
+fn default_buffer() -> u32 {
+    64
+}
+/// Default simplification tolerance: one tile unit at the zoom being cut.
+fn default_simplify() -> f64 {
+    1.0
+}
+
+/// A validated layer definition.
+#[derive(Debug, Clone)]
+pub struct LayerDef {
+    pub id: LayerId,
+    /// The TOML file it came from, for error messages.
+    pub file: PathBuf,
+    pub title: I18n,
+    pub description: Option<I18n>,
+    pub category: Category,
+    pub geometry: GeometryKind,
+    pub minzoom: u8,
+    pub maxzoom: u8,
+    pub access: Access,
+    pub attribution: Option<String>,
+    pub license: Option<String>,
+    /// Tile buffer in tile units (of 4096).
+    pub buffer: u32,
+    /// Simplification tolerance in tile units.
+    pub simplify: f64,
+    pub sources: Vec<SourceCfg>,
+    /// Configured fields; when empty every source attribute is served under its own name.
+    pub fields: Vec<FieldCfg>,
+    /// Also serve source attributes not listed in `fields`.
+    pub keep_unlisted_fields: bool,
+    pub public_filter: Option<PublicFilter>,
+    pub hazard: Option<HazardCfg>,
+}
+
+impl LayerDef {
+    /// Reads and validates one layer file.
+    pub fn from_file(file: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Io {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(file, &text)
+    }
+
+    /// Parses and validates layer TOML; `file` names it in errors and gives the default id.
+    pub fn from_toml(file: &Path, text: &str) -> Result<Self> {
+        let raw: RawLayer = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            file: file.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            file: file.to_path_buf(),
+            key: key.to_string(),
+            message,
+        };
+        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let id = match &raw.id {
+            Some(id) => LayerId::parse(id).map_err(|m| invalid("id", m))?,
+            None => LayerId::parse(&stem).map_err(|m| {
+                invalid("id", format!("no `id` key, and the file name cannot be the id: {m}"))
+            })?,
+        };
+        if raw.maxzoom > MAX_ZOOM {
+            return Err(invalid("maxzoom", format!("{} is above {MAX_ZOOM}", raw.maxzoom)));
+        }
+        if raw.minzoom > raw.maxzoom {
+            return Err(invalid(
+                "minzoom",
+                format!("{} is above maxzoom {}", raw.minzoom, raw.maxzoom),
+            ));
+        }
+        if raw.buffer > 1024 {
+            return Err(invalid("buffer", format!("{} is above 1024 tile units", raw.buffer)));
+        }
+        if !(0.0..=64.0).contains(&raw.simplify) {
+            return Err(invalid("simplify", format!("{} is outside 0–64 tile units", raw.simplify)));
+        }
+        if raw.sources.is_empty() {
+            return Err(invalid("source", "expected at least one [[source]] with a `path`".into()));
+        }
+        for (i, s) in raw.sources.iter().enumerate() {
+            if s.path.trim().is_empty() {
+                return Err(invalid(&format!("source[{i}].path"), "expected a file path or glob".into()));
+            }
+            if Path::new(&s.path).components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+                return Err(invalid(
+                    &format!("source[{i}].path"),
+                    format!("`{}` leaves the root folder (`..`); keep data under the root", s.path),
+                ));
+            }
+        }
+        let access = match raw.access.view {
+            AccessView::Public if !raw.access.roles.is_empty() => {
+                return Err(invalid(
+                    "access.roles",
+                    "roles apply only to `view = \"internal\"` layers; a public layer is seen by everyone".into(),
+                ))
+            }
+            AccessView::Public => Access::Public,
+            AccessView::Internal => {
+                for r in &raw.access.roles {
+                    if LayerId::parse(r).is_err() {
+                        return Err(invalid(
+                            "access.roles",
+                            format!("`{r}` is not a role name: expected a-z, 0-9, `_`, `-` (e.g. \"doro-kanri\")"),
+                        ));
+                    }
+                }
+                Access::Internal { roles: raw.access.roles }
+            }
+        };
+        let mut names = std::collections::BTreeSet::new();
+        for (i, f) in raw.fields.iter().enumerate() {
+            let name = f.output_name();
+            if name.is_empty() || name.chars().any(char::is_control) {
+                return Err(invalid(&format!("field[{i}].name"), format!("`{name}` is not a usable field name")));
+            }
+            if !names.insert(name.to_string()) {
+                return Err(invalid(&format!("field[{i}].name"), format!("field `{name}` is defined twice")));
+            }
+        }
+        if let Some(h) = &raw.hazard {
+            if !h.ranks.is_empty() && h.rank_field.is_none() {
+                return Err(invalid("hazard.rank_field", "`ranks` are given, so name the field that holds them".into()));
+            }
+        }
+        Ok(Self {
+            id,
+            file: file.to_path_buf(),
+            title: raw.title,
+            description: raw.description,
+            category: raw.category,
+            geometry: raw.geometry,
+            minzoom: raw.minzoom,
+            maxzoom: raw.maxzoom,
+            access,
+            attribution: raw.attribution,
+            license: raw.license,
+            buffer: raw.buffer,
+            simplify: raw.simplify,
+            sources: raw.sources,
+            fields: raw.fields,
+            keep_unlisted_fields: raw.keep_unlisted_fields,
+            public_filter: raw.public_filter,
+            hazard: raw.hazard,
+        })
+    }
+
+    #[must_use]
+    pub fn is_public(&self) -> bool {
+        self.access == Access::Public
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+title = { ja = "用途地域", en = "Zoning" }
+category = "toshi-keikaku"
+geometry = "polygon"
+access = { view = "public" }
+[[source]]
+path = "data/zones/*.shp"
+"#;
+
+    fn parse(text: &str) -> Result<LayerDef> {
+        LayerDef::from_toml(Path::new("layers/youto_chiiki.toml"), text)
+    }
+
+    #[test]
+    fn minimal_layer_takes_id_from_file_name() {
+        let d = parse(MINIMAL).expect("parses");
+        assert_eq!(d.id.as_str(), "youto_chiiki");
+        assert_eq!((d.minzoom, d.maxzoom, d.buffer), (0, 18, 64));
+        assert!(d.is_public());
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_key() {
+        let e = parse(&format!("{MINIMAL}\ncolour = \"red\"")).expect_err("rejects").to_string();
+        assert!(e.contains("layers/youto_chiiki.toml"), "{e}");
+        assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn bad_id_is_explained() {
+        let e = parse(&format!("id = \"Bad Id\"\n{MINIMAL}")).expect_err("rejects").to_string();
+        assert!(e.contains("key `id`") && e.contains("a-z"), "{e}");
+    }
+
+    #[test]
+    fn crs_accepts_both_spellings() {
+        let t = MINIMAL.replace("path = ", "crs = \"EPSG:2450\"\npath = ");
+        assert_eq!(parse(&t).expect("parses").sources[0].crs, Some(Crs(2450)));
+        let t = MINIMAL.replace("path = ", "crs = 6676\npath = ");
+        assert_eq!(parse(&t).expect("parses").sources[0].crs, Some(Crs(6676)));
+        let t = MINIMAL.replace("path = ", "crs = \"JGD2000\"\npath = ");
+        let e = parse(&t).expect_err("rejects").to_string();
+        assert!(e.contains("EPSG"), "{e}");
+    }
+
+    #[test]
+    fn shift_jis_is_read_as_cp932() {
+        let t = MINIMAL.replace("path = ", "encoding = \"Shift_JIS\"\npath = ");
+        assert_eq!(parse(&t).expect("parses").sources[0].encoding, Some(Encoding::Cp932));
+    }
+
+    #[test]
+    fn public_layer_with_roles_is_an_error() {
+        let t = MINIMAL.replace("{ view = \"public\" }", "{ view = \"public\", roles = [\"a\"] }");
+        let e = parse(&t).expect_err("rejects").to_string();
+        assert!(e.contains("access.roles"), "{e}");
+    }
+
+    #[test]
+    fn zoom_range_is_checked() {
+        let e = parse(&format!("minzoom = 15\nmaxzoom = 10\n{MINIMAL}")).expect_err("rejects").to_string();
+        assert!(e.contains("minzoom"), "{e}");
+        let e = parse(&format!("maxzoom = 23\n{MINIMAL}")).expect_err("rejects").to_string();
+        assert!(e.contains("maxzoom"), "{e}");
+    }
+
+    #[test]
+    fn parent_dir_paths_are_refused() {
+        let t = MINIMAL.replace("data/zones/*.shp", "../secret/*.shp");
+        assert!(parse(&t).expect_err("rejects").to_string().contains("source[0].path"));
+    }
+}

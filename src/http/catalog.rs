@@ -1,0 +1,65 @@
+//! `GET /catalog` and `GET /health`.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::{base_url, ListenerState};
+
+pub async fn catalog(State(st): State<ListenerState>, headers: HeaderMap) -> Json<Value> {
+    let catalog = st.app.catalog.load_full();
+    let base = base_url(&st.app.settings, &headers);
+    let view = &st.view;
+    let layers: Vec<Value> = catalog
+        .layers()
+        .filter(|l| view.sees_layer(&l.def))
+        .map(|l| {
+            let fields: Vec<Value> = l
+                .fields
+                .iter()
+                .filter(|f| view.sees_field(&l.def, f))
+                .map(|f| serde_json::to_value(f).unwrap_or(Value::Null))
+                .collect();
+            let features = l.features.iter().filter(|f| view.sees_feature(f)).count();
+            let id = l.def.id.as_str();
+            json!({
+                "id": id,
+                "title": l.def.title,
+                "description": l.def.description,
+                "category": { "id": l.def.category, "label": l.def.category.label() },
+                "geometry": l.def.geometry,
+                "minzoom": l.def.minzoom,
+                "maxzoom": l.def.maxzoom,
+                "bounds": l.lonlat_bounds(),
+                "features": features,
+                "fields": fields,
+                "attribution": l.def.attribution,
+                "license": l.def.license,
+                "hazard": l.def.hazard.as_ref().map(|h| h.kind),
+                "tilejson": format!("{base}/tiles/{id}.json"),
+                "tiles": format!("{base}/tiles/{id}/{{z}}/{{x}}/{{y}}.mvt"),
+            })
+        })
+        .collect();
+    Json(json!({ "layers": layers }))
+}
+
+pub async fn health(State(st): State<ListenerState>) -> Json<Value> {
+    let catalog = st.app.catalog.load_full();
+    let view = &st.view;
+    let layers: Vec<Value> = catalog
+        .layers()
+        .filter(|l| view.sees_layer(&l.def))
+        .map(|l| json!({ "id": l.def.id, "state": "ready", "version": l.version, "features": l.features.len() }))
+        .collect();
+    // Failed layers' ids and reasons are staff information; the public view gets a count.
+    let failed: Vec<Value> = if view.is_public() {
+        Vec::new()
+    } else {
+        catalog.failed().iter().map(|(id, why)| json!({ "id": id, "state": "failed", "reason": why })).collect()
+    };
+    let failed_count = catalog.failed().len();
+    let status = if failed_count == 0 { "ok" } else { "degraded" };
+    Json(json!({ "status": status, "layers": layers, "failed": failed, "failed_count": failed_count }))
+}

@@ -1,0 +1,211 @@
+//! `GET /tiles/{layers}/{z}/{x}/{y}.mvt` and `GET /tiles/{layers}.json`.
+
+use std::io::Write as _;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde_json::json;
+
+use super::{base_url, cache_control, resolve_layers, AppError, ListenerState};
+use crate::store::LayerSnapshot;
+use crate::tile::{self, TileCoord};
+
+const MVT_TYPE: &str = "application/vnd.mapbox-vector-tile";
+
+fn parse_num<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, AppError> {
+    if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AppError::BadRequest(format!("{what} must be a non-negative integer")));
+    }
+    s.parse().map_err(|_| AppError::BadRequest(format!("{what} is out of range")))
+}
+
+/// Whether the client accepts gzip (an explicit `q=0` refuses it).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()).is_some_and(|q| q == 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+}
+
+fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*")
+}
+
+pub async fn tile(
+    State(st): State<ListenerState>,
+    Path((layers, z, x, y)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let Some(y) = y.strip_suffix(".mvt").or_else(|| y.strip_suffix(".pbf")) else {
+        return Err(AppError::BadRequest("unknown tile format: use .mvt".into()));
+    };
+    let z: u8 = parse_num(&z, "z")?;
+    let x: u32 = parse_num(&x, "x")?;
+    let y: u32 = parse_num(y, "y")?;
+    let coord = TileCoord::new(z, x, y)?;
+    let catalog = st.app.catalog.load_full();
+    let layers = resolve_layers(&catalog, &st.view, &layers)?;
+    let view = st.view.clone();
+    let bytes = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&LayerSnapshot> = layers.iter().map(AsRef::as_ref).collect();
+        tile::render(&refs, &view, coord)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))??;
+
+    let cache = cache_control(&st.app.settings, &st.view);
+    let Some(bytes) = bytes else {
+        return Ok((StatusCode::NO_CONTENT, [(header::CACHE_CONTROL, cache)]).into_response());
+    };
+    let gzip = accepts_gzip(&headers);
+    let hash = xxhash_rust::xxh3::xxh3_128(&bytes);
+    let etag = if gzip { format!("\"{hash:032x}-gz\"") } else { format!("\"{hash:032x}\"") };
+    let etag_value = HeaderValue::from_str(&etag).map_err(|e| AppError::Internal(e.to_string()))?;
+    let vary = HeaderValue::from_static("accept-encoding");
+    if etag_matches(&headers, &etag) {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag_value), (header::CACHE_CONTROL, cache), (header::VARY, vary)],
+        )
+            .into_response());
+    }
+    let mut resp_headers = HeaderMap::new();
+    resp_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(MVT_TYPE));
+    resp_headers.insert(header::ETAG, etag_value);
+    resp_headers.insert(header::CACHE_CONTROL, cache);
+    resp_headers.insert(header::VARY, vary);
+    let body = if gzip {
+        resp_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 2), Compression::new(4));
+        enc.write_all(&bytes).map_err(|e| AppError::Internal(e.to_string()))?;
+        enc.finish().map_err(|e| AppError::Internal(e.to_string()))?
+    } else {
+        bytes
+    };
+    Ok((StatusCode::OK, resp_headers, body).into_response())
+}
+
+/// TileJSON 3.0.0 for one layer or a composite.
+pub async fn tilejson(
+    State(st): State<ListenerState>,
+    Path(spec): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let Some(ids) = spec.strip_suffix(".json") else {
+        return Err(AppError::NotFound);
+    };
+    let catalog = st.app.catalog.load_full();
+    let layers = resolve_layers(&catalog, &st.view, ids)?;
+    let base = base_url(&st.app.settings, &headers);
+    let mut bounds: Option<[f64; 4]> = None;
+    let mut vector_layers = Vec::new();
+    let mut attributions: Vec<String> = Vec::new();
+    for l in &layers {
+        if let Some(b) = l.lonlat_bounds() {
+            bounds = Some(match bounds {
+                None => b,
+                Some(a) => [a[0].min(b[0]), a[1].min(b[1]), a[2].max(b[2]), a[3].max(b[3])],
+            });
+        }
+        let fields: serde_json::Map<String, serde_json::Value> = l
+            .fields
+            .iter()
+            .filter(|f| st.view.sees_field(&l.def, f))
+            .map(|f| {
+                let desc = f.label.as_ref().map_or_else(|| f.kind.as_str().to_string(), |lb| format!("{} / {}", lb.ja, lb.en));
+                (f.name.clone(), serde_json::Value::String(desc))
+            })
+            .collect();
+        vector_layers.push(json!({
+            "id": l.def.id,
+            "description": l.def.title.ja,
+            "minzoom": l.def.minzoom,
+            "maxzoom": l.def.maxzoom,
+            "fields": fields,
+        }));
+        if let Some(a) = &l.def.attribution {
+            if !attributions.contains(a) {
+                attributions.push(a.clone());
+            }
+        }
+    }
+    let minzoom = layers.iter().map(|l| l.def.minzoom).min().unwrap_or(0);
+    let maxzoom = layers.iter().map(|l| l.def.maxzoom).max().unwrap_or(crate::tile::MAX_ZOOM);
+    let b = bounds.unwrap_or([-180.0, -85.051_129, 180.0, 85.051_129]);
+    let center_zoom = minzoom.max(12).min(maxzoom);
+    let name = layers.iter().map(|l| l.def.title.ja.as_str()).collect::<Vec<_>>().join(" + ");
+    let description = layers.iter().map(|l| l.def.title.en.as_str()).collect::<Vec<_>>().join(" + ");
+    let body = json!({
+        "tilejson": "3.0.0",
+        "name": name,
+        "description": description,
+        "version": "1.0.0",
+        "scheme": "xyz",
+        "tiles": [format!("{base}/tiles/{ids}/{{z}}/{{x}}/{{y}}.mvt")],
+        "minzoom": minzoom,
+        "maxzoom": maxzoom,
+        "bounds": b,
+        "center": [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, center_zoom],
+        "attribution": attributions.join(" | "),
+        "vector_layers": vector_layers,
+    });
+    Ok((
+        [(header::CACHE_CONTROL, cache_control(&st.app.settings, &st.view))],
+        Json(body),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(k: header::HeaderName, v: &str) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        m.insert(k, HeaderValue::from_str(v).expect("header"));
+        m
+    }
+
+    #[test]
+    fn gzip_negotiation() {
+        assert!(accepts_gzip(&h(header::ACCEPT_ENCODING, "gzip, deflate, br")));
+        assert!(accepts_gzip(&h(header::ACCEPT_ENCODING, "br;q=1.0, gzip;q=0.8")));
+        assert!(!accepts_gzip(&h(header::ACCEPT_ENCODING, "gzip;q=0")));
+        assert!(!accepts_gzip(&h(header::ACCEPT_ENCODING, "identity")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn etag_lists_and_weak_tags() {
+        assert!(etag_matches(&h(header::IF_NONE_MATCH, "\"a\", W/\"b\""), "\"b\""));
+        assert!(!etag_matches(&h(header::IF_NONE_MATCH, "\"a\""), "\"b\""));
+    }
+
+    #[test]
+    fn numbers_are_strict() {
+        assert!(parse_num::<u8>("12", "z").is_ok());
+        assert!(parse_num::<u8>("-1", "z").is_err());
+        assert!(parse_num::<u8>("300", "z").is_err());
+        assert!(parse_num::<u32>("1e3", "x").is_err());
+        assert!(parse_num::<u32>("99999999999", "x").is_err());
+    }
+}

@@ -1,0 +1,162 @@
+//! `chizu inspect FILE`: what chizu sees in a GIS file, and a starting layer TOML for it.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use gdal::vector::LayerAccess;
+
+use super::source::{self, describe_srs};
+use super::{IngestError, Result};
+use crate::config::{GeometryKind, SourceCfg};
+
+
+/// One layer of the inspected file.
+#[derive(Debug, serde::Serialize)]
+pub struct InspectedLayer {
+    pub name: String,
+    pub geometry: String,
+    pub features: u64,
+    pub crs: String,
+    pub fields: Vec<(String, String)>,
+    /// `[west, south, east, north]` in lon/lat, when the CRS is known.
+    pub extent_lonlat: Option<[f64; 4]>,
+    /// The first feature's attributes.
+    pub sample: Vec<(String, String)>,
+}
+
+/// What `inspect` found.
+#[derive(Debug, serde::Serialize)]
+pub struct Inspection {
+    pub file: String,
+    pub driver: String,
+    pub encoding: Option<super::DetectedEncoding>,
+    pub layers: Vec<InspectedLayer>,
+}
+
+fn kind_of(geometry_name: &str) -> GeometryKind {
+    let g = geometry_name.to_ascii_lowercase();
+    if g.contains("point") {
+        GeometryKind::Point
+    } else if g.contains("line") {
+        GeometryKind::Line
+    } else {
+        GeometryKind::Polygon
+    }
+}
+
+/// Opens `path` as chizu would (same encoding and CSV rules) and describes it.
+pub fn inspect(path: &Path) -> Result<Inspection> {
+    let cfg = SourceCfg {
+        path: path.to_string_lossy().into_owned(),
+        layer: None,
+        crs: None,
+        encoding: None,
+        lon_field: None,
+        lat_field: None,
+        constants: std::collections::BTreeMap::new(),
+    };
+    let (ds, encoding) = source::open(path, &cfg)?;
+    let driver = ds.driver().short_name();
+    let mut layers = Vec::new();
+    for mut layer in ds.layers() {
+        let name = layer.name();
+        let defn_geom = layer.defn().geometry_type();
+        let geometry = gdal::vector::geometry_type_to_name(defn_geom);
+        let fields: Vec<(String, String)> = layer
+            .defn()
+            .fields()
+            .map(|f| (source::clean_field_name(&f.name()), gdal::vector::field_type_to_name(f.field_type())))
+            .collect();
+        let srs = layer.spatial_ref();
+        let crs = match (&srs, path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))) {
+            (Some(s), _) => describe_srs(s),
+            (None, true) => "none stated; chizu assumes EPSG:4326 lon/lat for CSV".into(),
+            (None, false) => "none (no .prj): set `crs` in the layer file".into(),
+        };
+        let features = layer.feature_count();
+        let extent_lonlat = extent(&layer, &cfg, path);
+        let sample = layer
+            .features()
+            .next()
+            .map(|f| {
+                fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (n, _))| {
+                        let v = match f.field(i) {
+                            Ok(Some(v)) => format!("{v:?}"),
+                            _ => "null".into(),
+                        };
+                        (n.clone(), v)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        layers.push(InspectedLayer { name, geometry, features, crs, fields, extent_lonlat, sample });
+    }
+    if layers.is_empty() {
+        return Err(IngestError::Open { file: path.to_path_buf(), message: "no vector layers".into() });
+    }
+    Ok(Inspection { file: path.to_string_lossy().into_owned(), driver, encoding, layers })
+}
+
+fn extent(layer: &gdal::vector::Layer<'_>, cfg: &SourceCfg, path: &Path) -> Option<[f64; 4]> {
+    let env = layer.get_extent().ok()?;
+    let (srs, _) = source::source_srs(path, layer.spatial_ref(), cfg).ok()?;
+    let mut wgs = gdal::spatial_ref::SpatialRef::from_epsg(4326).ok()?;
+    wgs.set_axis_mapping_strategy(gdal::spatial_ref::AxisMappingStrategy::TraditionalGisOrder);
+    let ct = gdal::spatial_ref::CoordTransform::new(&srs, &wgs).ok()?;
+    let mut xs = [env.MinX, env.MaxX];
+    let mut ys = [env.MinY, env.MaxY];
+    ct.transform_coords(&mut xs, &mut ys, &mut []).ok()?;
+    Some([xs[0], ys[0], xs[1], ys[1]])
+}
+
+/// A starting `layers/*.toml` for the inspected file's first layer.
+#[must_use]
+pub fn starter_toml(ins: &Inspection, root_relative_path: &str) -> String {
+    let mut t = String::new();
+    let Some(l) = ins.layers.first() else { return t };
+    let id: String = Path::new(root_relative_path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let id = if id.trim_matches('_').is_empty() { "new_layer".to_string() } else { id };
+    let kind = match kind_of(&l.geometry) {
+        GeometryKind::Point => "point",
+        GeometryKind::Line => "line",
+        GeometryKind::Polygon => "polygon",
+    };
+    let _ = writeln!(t, "# Starting layer file from `chizu inspect`; save as layers/{id}.toml and edit.");
+    let _ = writeln!(t, "id = \"{id}\"");
+    let _ = writeln!(t, "title = {{ ja = \"{}\", en = \"TODO English title\" }}", l.name);
+    let _ = writeln!(t, "category = \"kihon\"  # bousai | toshi-keikaku | douro | shisetsu | kihon");
+    let _ = writeln!(t, "geometry = \"{kind}\"");
+    let _ = writeln!(t, "access = {{ view = \"internal\", roles = [] }}  # publish with {{ view = \"public\" }}");
+    let _ = writeln!(t, "\n[[source]]\npath = \"{}\"", root_relative_path.replace('\\', "/"));
+    if l.crs.starts_with("none") && !l.crs.contains("CSV") {
+        let _ = writeln!(t, "crs = \"EPSG:2450\"  # no .prj: state the CRS");
+    }
+    for (name, ty) in &l.fields {
+        let kind = match ty.as_str() {
+            "Integer" | "Integer64" => "integer",
+            "Real" => "float",
+            _ => "string",
+        };
+        let _ = writeln!(
+            t,
+            "\n[[field]]\nsource = \"{name}\"\ntype = \"{kind}\"\nlabel = {{ ja = \"{name}\", en = \"{name}\" }}"
+        );
+    }
+    t
+}
+
+/// For tests and the CLI: the value of a sample attribute, if present.
+#[must_use]
+pub fn sample_value<'a>(layer: &'a InspectedLayer, field: &str) -> Option<&'a str> {
+    layer.sample.iter().find(|(n, _)| n == field).map(|(_, v)| v.as_str())
+}
+

@@ -1,0 +1,360 @@
+//! Ingest: a layer definition plus its files → an immutable [`LayerSnapshot`].
+//!
+//! Expands each `[[source]]` (glob or path), reads every file with GDAL (see `source`),
+//! maps attributes (rename, type, labels, constants, internal-only), evaluates the public
+//! filter, and builds the snapshot. Runs on plain threads, never on the async runtime.
+//! A failure here names the file and the layer; it never touches a snapshot already served.
+
+mod encoding;
+mod geometry;
+pub mod inspect;
+mod source;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use encoding::{sniff_dbf, DetectedEncoding, EncodingOrigin};
+pub use source::{clean_field_name, describe_srs, CrsInfo, SourceStats};
+
+use crate::config::{ConstValue, LayerDef};
+use crate::store::{Feature, FieldDef, FieldType, LayerSnapshot, PartBox, Shape, Value};
+
+/// Result of ingest.
+pub type Result<T> = std::result::Result<T, IngestError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// A `[[source]]` path or glob matched no file.
+    #[error("{}: source `{pattern}` matches no file under the root", layer_file.display())]
+    NoFiles { layer_file: PathBuf, pattern: String },
+    /// A glob pattern is malformed.
+    #[error("{}: source `{pattern}` is not a valid glob: {message}", layer_file.display())]
+    BadGlob {
+        layer_file: PathBuf,
+        pattern: String,
+        message: String,
+    },
+    /// GDAL could not open or read the file.
+    #[error("{}: cannot open: {message}", file.display())]
+    Open { file: PathBuf, message: String },
+    /// The dataset has several layers (or not the one named) and the layer file must choose.
+    #[error("{}: {}", file.display(), no_layer_message(wanted, available))]
+    NoLayer {
+        file: PathBuf,
+        wanted: String,
+        available: Vec<String>,
+    },
+    /// The CRS is missing or unusable.
+    #[error("{}: CRS: {message}", file.display())]
+    Crs { file: PathBuf, message: String },
+    /// A key of the layer file names a field no source has.
+    #[error("{}: key `{key}`: no source file has a field `{field}`; fields are: {}", layer_file.display(), available.join(", "))]
+    UnknownField {
+        layer_file: PathBuf,
+        key: String,
+        field: String,
+        available: Vec<String>,
+    },
+}
+
+fn no_layer_message(wanted: &str, available: &[String]) -> String {
+    if wanted.is_empty() {
+        format!(
+            "has {} layers; choose one with `layer = \"…\"` in its [[source]]: {}",
+            available.len(),
+            available.join(", ")
+        )
+    } else {
+        format!("has no layer `{wanted}`; it has: {}", available.join(", "))
+    }
+}
+
+/// What ingest saw, per source file, for `chizu check` and `/health`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct IngestReport {
+    pub sources: Vec<SourceReport>,
+    /// Things worth a look that did not stop the layer (values that did not convert …).
+    pub warnings: Vec<String>,
+    pub elapsed_ms: u64,
+}
+
+impl IngestReport {
+    #[must_use]
+    pub fn totals(&self) -> SourceStats {
+        let mut t = SourceStats::default();
+        for s in &self.sources {
+            t.read += s.stats.read;
+            t.kept += s.stats.kept;
+            t.repaired += s.stats.repaired;
+            t.dropped += s.stats.dropped;
+            for (k, v) in &s.stats.drop_reasons {
+                *t.drop_reasons.entry(k.clone()).or_default() += v;
+            }
+        }
+        t
+    }
+}
+
+/// One source file's part of the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SourceReport {
+    /// Relative to the root.
+    pub path: String,
+    pub driver: String,
+    pub layer: String,
+    pub crs: CrsInfo,
+    pub encoding: Option<DetectedEncoding>,
+    pub fields: Vec<(String, FieldType)>,
+    pub stats: SourceStats,
+}
+
+/// Expands a layer's sources into files, in a stable order, paired with their config index.
+pub fn source_files(root: &Path, def: &LayerDef) -> Result<Vec<(usize, PathBuf)>> {
+    let mut out = Vec::new();
+    for (i, s) in def.sources.iter().enumerate() {
+        let full = root.join(&s.path);
+        let has_glob = s.path.contains(['*', '?', '[']);
+        let mut files: Vec<PathBuf> = if has_glob {
+            let pattern = full.to_string_lossy().into_owned();
+            glob::glob(&pattern)
+                .map_err(|e| IngestError::BadGlob {
+                    layer_file: def.file.clone(),
+                    pattern: s.path.clone(),
+                    message: e.to_string(),
+                })?
+                .filter_map(std::result::Result::ok)
+                .filter(|p| p.is_file())
+                .collect()
+        } else if full.is_file() {
+            vec![full]
+        } else {
+            Vec::new()
+        };
+        if files.is_empty() {
+            return Err(IngestError::NoFiles { layer_file: def.file.clone(), pattern: s.path.clone() });
+        }
+        files.sort();
+        out.extend(files.into_iter().map(|f| (i, f)));
+    }
+    Ok(out)
+}
+
+/// Where an output field's value comes from in one source file.
+#[derive(Clone)]
+enum Origin {
+    Field(usize),
+    Constant(Value),
+    Missing,
+}
+
+fn const_value(c: &ConstValue) -> Value {
+    match c {
+        ConstValue::Bool(b) => Value::Bool(*b),
+        ConstValue::Int(i) => Value::Int(*i),
+        ConstValue::Float(f) => Value::Float(*f),
+        ConstValue::Str(s) => Value::Str(s.as_str().into()),
+    }
+}
+
+/// Loads one layer: reads all its files and builds the snapshot.
+pub fn load_layer(root: &Path, def: Arc<LayerDef>, version: u64) -> Result<LayerSnapshot> {
+    let started = Instant::now();
+    let files = source_files(root, &def)?;
+    let mut raws = Vec::with_capacity(files.len());
+    for (si, file) in &files {
+        let raw = source::read(file, &def.sources[*si], def.geometry)?;
+        raws.push((*si, file.clone(), raw));
+    }
+
+    // The served schema: configured fields first, then (if asked, or if none are configured)
+    // every other source field and constant under its own name.
+    let mut available: Vec<(String, FieldType)> = Vec::new();
+    for (si, _, raw) in &raws {
+        for (name, kind) in &raw.fields {
+            if !available.iter().any(|(n, _)| n == name) {
+                available.push((name.clone(), *kind));
+            }
+        }
+        for (name, c) in &def.sources[*si].constants {
+            if !available.iter().any(|(n, _)| n == name) {
+                let kind = const_value(c).kind().unwrap_or(FieldType::String);
+                available.push((name.clone(), kind));
+            }
+        }
+    }
+    let available_names = || available.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    let mut fields: Vec<FieldDef> = Vec::new();
+    let mut sources_of: Vec<String> = Vec::new();
+    for (i, f) in def.fields.iter().enumerate() {
+        let Some((_, src_kind)) = available.iter().find(|(n, _)| *n == f.source) else {
+            return Err(IngestError::UnknownField {
+                layer_file: def.file.clone(),
+                key: format!("field[{i}].source"),
+                field: f.source.clone(),
+                available: available_names(),
+            });
+        };
+        fields.push(FieldDef {
+            name: f.output_name().to_string(),
+            kind: f.kind.unwrap_or(*src_kind),
+            label: f.label.clone(),
+            values: f.values.clone(),
+            internal: f.internal,
+        });
+        sources_of.push(f.source.clone());
+    }
+    if def.fields.is_empty() || def.keep_unlisted_fields {
+        for (name, kind) in &available {
+            let mapped = sources_of.contains(name) || fields.iter().any(|f| f.name == *name);
+            if !mapped {
+                fields.push(FieldDef {
+                    name: name.clone(),
+                    kind: *kind,
+                    label: None,
+                    values: BTreeMap::new(),
+                    internal: false,
+                });
+                sources_of.push(name.clone());
+            }
+        }
+    }
+    check_named_field(&def, &fields, "public_filter.field", def.public_filter.as_ref().map(|f| &f.field))?;
+    if let Some(h) = &def.hazard {
+        check_named_field(&def, &fields, "hazard.rank_field", h.rank_field.as_ref())?;
+        check_named_field(&def, &fields, "hazard.notice_field", h.notice_field.as_ref())?;
+        check_named_field(&def, &fields, "hazard.date_field", h.date_field.as_ref())?;
+    }
+    let filter = def.public_filter.as_ref().and_then(|f| {
+        let idx = fields.iter().position(|d| d.name == f.field)?;
+        Some((idx, f.equals.clone()))
+    });
+
+    let mut features = Vec::new();
+    let mut reports = Vec::new();
+    let mut unconverted: BTreeMap<String, usize> = BTreeMap::new();
+    for (pos, (si, file, raw)) in raws.into_iter().enumerate() {
+        let cfg = &def.sources[si];
+        let origins: Vec<Origin> = sources_of
+            .iter()
+            .map(|src| {
+                if let Some(c) = cfg.constants.get(src) {
+                    Origin::Constant(const_value(c))
+                } else if let Some(j) = raw.fields.iter().position(|(n, _)| n == src) {
+                    Origin::Field(j)
+                } else {
+                    Origin::Missing
+                }
+            })
+            .collect();
+        let base = (pos as u64) << 32;
+        for rf in raw.features {
+            let values: Box<[Value]> = origins
+                .iter()
+                .zip(&fields)
+                .map(|(o, fd)| {
+                    let v = match o {
+                        Origin::Field(j) => rf.values.get(*j).cloned().unwrap_or(Value::Null),
+                        Origin::Constant(v) => v.clone(),
+                        Origin::Missing => Value::Null,
+                    };
+                    v.coerce(fd.kind).unwrap_or_else(|| {
+                        *unconverted.entry(fd.name.clone()).or_default() += 1;
+                        Value::Null
+                    })
+                })
+                .collect();
+            let public = filter.as_ref().is_none_or(|(idx, allowed)| {
+                values[*idx].key().is_some_and(|k| allowed.iter().any(|a| *a == k))
+            });
+            let bbox = bbox_of(&rf.shape);
+            features.push(Feature { id: base + rf.fid, shape: rf.shape, bbox, values, public });
+        }
+        reports.push(SourceReport {
+            path: file.strip_prefix(root).unwrap_or(&file).to_string_lossy().into_owned(),
+            driver: raw.driver,
+            layer: raw.layer_name,
+            crs: raw.crs,
+            encoding: raw.encoding,
+            fields: raw.fields,
+            stats: raw.stats,
+        });
+    }
+    let mut warnings: Vec<String> = unconverted
+        .into_iter()
+        .map(|(f, n)| format!("field `{f}`: {n} values did not convert to its type and are served as null"))
+        .collect();
+    for (i, f) in def.fields.iter().enumerate() {
+        if def.sources.iter().all(|s| !s.constants.contains_key(&f.source))
+            && reports.iter().any(|r| !r.fields.iter().any(|(n, _)| *n == f.source))
+        {
+            warnings.push(format!("field[{i}] `{}`: missing from some source files (null there)", f.source));
+        }
+    }
+    let report = IngestReport {
+        sources: reports,
+        warnings,
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    Ok(LayerSnapshot::build(def, fields, features, report, version))
+}
+
+fn check_named_field(def: &LayerDef, fields: &[FieldDef], key: &str, name: Option<&String>) -> Result<()> {
+    match name {
+        Some(n) if !fields.iter().any(|f| f.name == *n) => Err(IngestError::UnknownField {
+            layer_file: def.file.clone(),
+            key: key.to_string(),
+            field: n.clone(),
+            available: fields.iter().map(|f| f.name.clone()).collect(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn bbox_of(shape: &Shape) -> PartBox {
+    shape
+        .part_boxes()
+        .into_iter()
+        .reduce(|a, b| a.union(&b))
+        .unwrap_or(PartBox { min: geo::Coord { x: 0.0, y: 0.0 }, max: geo::Coord { x: 0.0, y: 0.0 } })
+}
+
+/// Outcome of loading many layers.
+pub struct Loaded {
+    pub layers: Vec<Arc<LayerSnapshot>>,
+    /// Layer id → error, for layers that failed.
+    pub failed: BTreeMap<String, IngestError>,
+}
+
+/// Loads layers on a few threads (GDAL handles stay on the thread that opened them).
+#[must_use]
+pub fn load_all(root: &Path, defs: Vec<LayerDef>, threads: usize) -> Loaded {
+    let queue = std::sync::Mutex::new(defs.into_iter().map(Arc::new).collect::<Vec<_>>());
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop());
+                let Some(def) = next else { break };
+                let id = def.id.to_string();
+                let r = load_layer(root, def, 1);
+                if let Ok(mut out) = results.lock() {
+                    out.push((id, r));
+                }
+            });
+        }
+    });
+    let mut layers = Vec::new();
+    let mut failed = BTreeMap::new();
+    for (id, r) in results.into_inner().unwrap_or_default() {
+        match r {
+            Ok(s) => layers.push(Arc::new(s)),
+            Err(e) => {
+                failed.insert(id, e);
+            }
+        }
+    }
+    layers.sort_by(|a, b| a.def.id.cmp(&b.def.id));
+    Loaded { layers, failed }
+}

@@ -1,0 +1,299 @@
+//! Reading one source file with GDAL: open with the right encoding and CSV options,
+//! find its CRS, reproject every feature to EPSG:3857 in lon/lat–east/north axis order,
+//! repair invalid geometries, and read attributes.
+//!
+//! GDAL handles (datasets, transforms) are not `Sync`: everything here runs on the
+//! calling thread and nothing GDAL-owned leaves this module.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use gdal::cpl::CslStringList;
+use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+use gdal::vector::{FieldValue, LayerAccess, OGRFieldType};
+use gdal::{Dataset, DatasetOptions, GdalOpenFlags};
+
+use super::encoding::{self, DetectedEncoding};
+use super::geometry::{to_shape, Outcome};
+use super::{IngestError, Result};
+use crate::config::{GeometryKind, SourceCfg};
+use crate::store::{FieldType, Shape, Value};
+
+/// Longitude column names tried for CSV, in order (GDAL matches case-insensitively).
+const LON_NAMES: &str = "経度,lon,lng,long,longitude,x";
+/// Latitude column names tried for CSV.
+const LAT_NAMES: &str = "緯度,lat,latitude,y";
+/// CRS assumed for CSV coordinates when the file states none.
+const CSV_DEFAULT_EPSG: u32 = 4326;
+
+/// How the CRS was found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CrsInfo {
+    /// e.g. `EPSG:2450 JGD2000 / Japan Plane Rectangular CS VIII`.
+    pub description: String,
+    /// `file`, `override` or `assumed`.
+    pub origin: &'static str,
+}
+
+/// What one source file gave.
+#[derive(Debug)]
+pub struct RawSource {
+    pub driver: String,
+    pub layer_name: String,
+    pub crs: CrsInfo,
+    pub encoding: Option<DetectedEncoding>,
+    /// Decoded field names and types, in file order.
+    pub fields: Vec<(String, FieldType)>,
+    pub features: Vec<RawFeature>,
+    pub stats: SourceStats,
+}
+
+/// One feature as read: FID, geometry in EPSG:3857, values aligned with `RawSource::fields`.
+#[derive(Debug)]
+pub struct RawFeature {
+    pub fid: u64,
+    pub shape: Shape,
+    pub values: Vec<Value>,
+}
+
+/// Counts for the report.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct SourceStats {
+    pub read: usize,
+    pub kept: usize,
+    /// Invalid geometries made valid (GEOS), or features that lost unusable parts.
+    pub repaired: usize,
+    pub dropped: usize,
+    /// Why features were dropped, with counts.
+    pub drop_reasons: BTreeMap<String, usize>,
+}
+
+impl SourceStats {
+    fn drop(&mut self, why: &str) {
+        self.dropped += 1;
+        *self.drop_reasons.entry(why.to_string()).or_default() += 1;
+    }
+}
+
+fn is_csv(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+}
+
+/// Opens `path` as GDAL would for chizu: vector only, with the encoding and CSV options decided here.
+pub fn open(path: &Path, cfg: &SourceCfg) -> Result<(Dataset, Option<DetectedEncoding>)> {
+    let enc = encoding::detect(path, cfg.encoding).map_err(|e| IngestError::Open {
+        file: path.to_path_buf(),
+        message: format!("cannot read the DBF to decide its encoding: {e}"),
+    })?;
+    let mut opts: Vec<String> = Vec::new();
+    if let Some(e) = &enc {
+        opts.push(format!("ENCODING={}", e.name));
+    }
+    if is_csv(path) {
+        let lon = cfg.lon_field.clone().unwrap_or_else(|| LON_NAMES.to_string());
+        let lat = cfg.lat_field.clone().unwrap_or_else(|| LAT_NAMES.to_string());
+        opts.push(format!("X_POSSIBLE_NAMES={lon}"));
+        opts.push(format!("Y_POSSIBLE_NAMES={lat}"));
+        opts.push("AUTODETECT_TYPE=YES".into());
+        opts.push("EMPTY_STRING_AS_NULL=YES".into());
+    }
+    let opt_refs: Vec<&str> = opts.iter().map(String::as_str).collect();
+    let ds = Dataset::open_ex(
+        path,
+        DatasetOptions {
+            open_flags: GdalOpenFlags::GDAL_OF_VECTOR | GdalOpenFlags::GDAL_OF_READONLY,
+            open_options: (!opt_refs.is_empty()).then_some(opt_refs.as_slice()),
+            ..DatasetOptions::default()
+        },
+    )
+    .map_err(|e| IngestError::Open { file: path.to_path_buf(), message: e.to_string() })?;
+    Ok((ds, enc))
+}
+
+/// A field name as decoded, minus the tail of a multi-byte character cut at DBF's
+/// 10-byte limit (GDAL hands those over as invalid bytes, seen as U+FFFD).
+#[must_use]
+pub fn clean_field_name(name: &str) -> String {
+    name.trim_end_matches('\u{FFFD}').trim().to_string()
+}
+
+fn field_type(t: OGRFieldType::Type) -> FieldType {
+    match t {
+        OGRFieldType::OFTInteger | OGRFieldType::OFTInteger64 => FieldType::Integer,
+        OGRFieldType::OFTReal => FieldType::Float,
+        _ => FieldType::String,
+    }
+}
+
+/// The layer's CRS, with traditional GIS axis order, and how it was found.
+pub fn source_srs(
+    path: &Path,
+    layer_srs: Option<SpatialRef>,
+    cfg: &SourceCfg,
+) -> Result<(SpatialRef, CrsInfo)> {
+    let crs_err = |message: String| IngestError::Crs { file: path.to_path_buf(), message };
+    let (mut srs, origin) = if let Some(code) = cfg.crs {
+        let s = SpatialRef::from_epsg(code.0)
+            .map_err(|e| crs_err(format!("EPSG:{} from the layer file is not known to PROJ: {e}", code.0)))?;
+        (s, "override")
+    } else if let Some(s) = layer_srs {
+        (s, "file")
+    } else if is_csv(path) {
+        let s = SpatialRef::from_epsg(CSV_DEFAULT_EPSG).map_err(|e| crs_err(e.to_string()))?;
+        (s, "assumed")
+    } else {
+        return Err(crs_err(
+            "the file states no CRS (no .prj?); add `crs = \"EPSG:nnnn\"` to its [[source]] (e.g. 2450 for JGD2000 plane rectangular zone VIII, 6668 for JGD2011 lon/lat)".into(),
+        ));
+    };
+    srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let description = describe_srs(&srs);
+    Ok((srs, CrsInfo { description, origin }))
+}
+
+/// `EPSG:2450 JGD2000 / Japan Plane Rectangular CS VIII`, or just the name when no code is found.
+#[must_use]
+pub fn describe_srs(srs: &SpatialRef) -> String {
+    let name = srs.name().unwrap_or_else(|| "unnamed CRS".into());
+    let code = srs.auth_code().ok().or_else(|| {
+        let mut c = srs.clone();
+        c.auto_identify_epsg().ok()?;
+        c.auth_code().ok()
+    });
+    match code {
+        Some(c) => format!("EPSG:{c} {name}"),
+        None => name,
+    }
+}
+
+/// EPSG:3857 with traditional axis order.
+pub fn web_mercator() -> Result<SpatialRef> {
+    let mut s = SpatialRef::from_epsg(3857).map_err(|e| IngestError::Crs {
+        file: "EPSG:3857".into(),
+        message: e.to_string(),
+    })?;
+    s.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    Ok(s)
+}
+
+/// Reads one source file completely.
+pub fn read(path: &Path, cfg: &SourceCfg, kind: GeometryKind) -> Result<RawSource> {
+    let (ds, enc) = open(path, cfg)?;
+    let driver = ds.driver().short_name();
+    let mut layer = match &cfg.layer {
+        Some(name) => ds.layer_by_name(name).map_err(|_| IngestError::NoLayer {
+            file: path.to_path_buf(),
+            wanted: name.clone(),
+            available: ds.layers().map(|l| l.name()).collect(),
+        })?,
+        None => {
+            if ds.layer_count() != 1 {
+                return Err(IngestError::NoLayer {
+                    file: path.to_path_buf(),
+                    wanted: String::new(),
+                    available: ds.layers().map(|l| l.name()).collect(),
+                });
+            }
+            ds.layer(0).map_err(|e| IngestError::Open { file: path.to_path_buf(), message: e.to_string() })?
+        }
+    };
+    let layer_name = layer.name();
+    let (srs, crs) = source_srs(path, layer.spatial_ref(), cfg)?;
+    let target = web_mercator()?;
+    let transform = CoordTransform::new(&srs, &target).map_err(|e| IngestError::Crs {
+        file: path.to_path_buf(),
+        message: format!("no transformation from {} to EPSG:3857: {e}", crs.description),
+    })?;
+    let fields: Vec<(String, FieldType)> = layer
+        .defn()
+        .fields()
+        .map(|f| (clean_field_name(&f.name()), field_type(f.field_type())))
+        .collect();
+    let mut stats = SourceStats::default();
+    let mut features = Vec::new();
+    let no_opts = CslStringList::new();
+    for (n, feature) in layer.features().enumerate() {
+        stats.read += 1;
+        let fid = feature.fid().unwrap_or(n as u64);
+        let Some(geom) = feature.geometry() else {
+            stats.drop("no geometry");
+            continue;
+        };
+        if geom.is_empty() {
+            stats.drop("empty geometry");
+            continue;
+        }
+        let (geom, repaired) = match repair(geom, &no_opts) {
+            Ok(Some(fixed)) => (std::borrow::Cow::Owned(fixed), true),
+            Ok(None) => (std::borrow::Cow::Borrowed(geom), false),
+            Err(()) => {
+                stats.drop("invalid geometry that GEOS could not repair");
+                continue;
+            }
+        };
+        let projected = match geom.transform(&transform) {
+            Ok(g) => g,
+            Err(_) => {
+                stats.drop("reprojection to EPSG:3857 failed (coordinates outside the CRS's area?)");
+                continue;
+            }
+        };
+        let Ok(g) = projected.to_geo() else {
+            stats.drop("geometry type chizu cannot read (curve or TIN?)");
+            continue;
+        };
+        let (shape, outcome) = to_shape(g, kind);
+        let Some(shape) = shape else {
+            if let Outcome::Dropped(why) = outcome {
+                stats.drop(why);
+            }
+            continue;
+        };
+        if repaired || outcome == Outcome::Trimmed {
+            stats.repaired += 1;
+        }
+        stats.kept += 1;
+        let values = (0..fields.len()).map(|i| read_value(&feature, i)).collect();
+        features.push(RawFeature { fid, shape, values });
+    }
+    Ok(RawSource { driver, layer_name, crs, encoding: enc, fields, features, stats })
+}
+
+/// Makes a geometry valid where GEOS says it is not; `Ok(None)` when it already was.
+///
+/// A multipolygon is checked part by part: the 焼津 flood layers are thousands of
+/// raster-derived squares that touch along edges, which makes the multipolygon invalid as
+/// a whole but every square valid — and each polygon is filled on its own in a tile, so
+/// only broken parts need GEOS's (expensive) repair.
+fn repair(geom: &gdal::vector::Geometry, opts: &CslStringList) -> std::result::Result<Option<gdal::vector::Geometry>, ()> {
+    use gdal::vector::{geometry_type_flatten, Geometry, OGRwkbGeometryType};
+    let ty = geometry_type_flatten(geom.geometry_type());
+    let multi = ty == OGRwkbGeometryType::wkbMultiPolygon || ty == OGRwkbGeometryType::wkbGeometryCollection;
+    if !multi {
+        return if geom.is_valid() { Ok(None) } else { geom.make_valid(opts).map(Some).map_err(|_| ()) };
+    }
+    let n = geom.geometry_count();
+    if (0..n).all(|i| geom.get_geometry(i).is_valid()) {
+        return Ok(None);
+    }
+    let mut out = Geometry::empty(OGRwkbGeometryType::wkbGeometryCollection).map_err(|_| ())?;
+    for i in 0..n {
+        let part = geom.get_geometry(i);
+        let fixed = if part.is_valid() { (*part).clone() } else { part.make_valid(opts).map_err(|_| ())? };
+        out.add_geometry(fixed).map_err(|_| ())?;
+    }
+    Ok(Some(out))
+}
+
+fn read_value(feature: &gdal::vector::Feature<'_>, i: usize) -> Value {
+    match feature.field(i) {
+        Ok(Some(FieldValue::IntegerValue(v))) => Value::Int(i64::from(v)),
+        Ok(Some(FieldValue::Integer64Value(v))) => Value::Int(v),
+        Ok(Some(FieldValue::RealValue(v))) => Value::Float(v),
+        Ok(Some(FieldValue::StringValue(s))) => Value::Str(s.into()),
+        Ok(Some(FieldValue::DateValue(d))) => Value::Str(format!("{d:?}").into()),
+        Ok(Some(FieldValue::DateTimeValue(d))) => Value::Str(format!("{d:?}").into()),
+        Ok(Some(other)) => Value::Str(format!("{other:?}").into()),
+        Ok(None) | Err(_) => Value::Null,
+    }
+}

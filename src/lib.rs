@@ -1,0 +1,69 @@
+//! chizu: a GIS tile and map-layer server for Japanese municipalities.
+//!
+//! Data flows one way: [`config`] → [`ingest`] (GDAL) → immutable [`store`] snapshots →
+//! [`tile`] → [`http`]. Only `http` knows about HTTP; [`access`] decides what each view sees.
+#![forbid(unsafe_code)]
+
+pub mod access;
+pub mod config;
+pub mod ingest;
+pub mod http;
+pub mod store;
+pub mod tile;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Everything `serve` and `check` load from a root folder.
+pub struct Loaded {
+    pub catalog: store::Catalog,
+    /// One line per problem (file or layer, and why), for logs and `check`.
+    pub errors: Vec<String>,
+}
+
+/// Sends GDAL's own warnings and errors to the log instead of stderr.
+pub fn route_gdal_messages() {
+    gdal::config::set_error_handler(|class, number, message| {
+        use gdal::errors::CplErrType;
+        match class {
+            CplErrType::Failure | CplErrType::Fatal => tracing::error!(target: "gdal", number, "{message}"),
+            // GEOS explains every invalid geometry it is asked about; ingest counts those itself.
+            CplErrType::Warning if is_validity_note(message) => {
+                tracing::trace!(target: "gdal", number, "{message}");
+            }
+            CplErrType::Warning => tracing::warn!(target: "gdal", number, "{message}"),
+            _ => tracing::debug!(target: "gdal", number, "{message}"),
+        }
+    });
+}
+
+fn is_validity_note(message: &str) -> bool {
+    ["Self-intersection", "Too few points", "Hole lies outside", "Interior is disconnected", "Nested shells", "Duplicate Rings", "Invalid Coordinate", "Ring Self-intersection", "Nested holes"]
+        .iter()
+        .any(|m| message.contains(m))
+}
+
+/// Reads `ROOT/layers/*.toml` and loads every layer on `threads` threads. A broken
+/// layer file or source is reported and skipped; the others load.
+#[must_use]
+pub fn load_root(root: &Path, threads: usize) -> Loaded {
+    let (defs, config_errors) = config::load_dir(&root.join("layers"));
+    let mut errors: Vec<String> = config_errors.iter().map(ToString::to_string).collect();
+    let mut failed: BTreeMap<String, String> = BTreeMap::new();
+    for e in &config_errors {
+        let key = match e {
+            config::ConfigError::Io { file, .. }
+            | config::ConfigError::Parse { file, .. }
+            | config::ConfigError::Invalid { file, .. } => file
+                .file_name()
+                .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned()),
+        };
+        failed.insert(key, e.to_string());
+    }
+    let loaded = ingest::load_all(root, defs, threads);
+    for (id, e) in loaded.failed {
+        errors.push(format!("layer `{id}`: {e}"));
+        failed.insert(id, e.to_string());
+    }
+    Loaded { catalog: store::Catalog::new(loaded.layers, failed), errors }
+}

@@ -1,0 +1,261 @@
+//! The in-memory layer store: per layer an immutable [`LayerSnapshot`] (features in Web
+//! Mercator, attributes, an R-tree over geometry parts, bounds, field schema), and a
+//! [`Catalog`] that holds them behind one `Arc` so a reload can swap it atomically.
+//!
+//! Nothing here mutates a snapshot after it is built, and nothing here knows about GDAL or HTTP.
+
+mod value;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use geo::Coord;
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{RTree, AABB};
+
+pub use value::{FieldType, Value};
+
+use crate::config::LayerDef;
+use crate::ingest::IngestReport;
+
+/// An axis-aligned box in EPSG:3857 metres, for a part or a layer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PartBox {
+    pub min: Coord<f64>,
+    pub max: Coord<f64>,
+}
+
+impl PartBox {
+    /// The bounding box of some coordinates, `None` if there are none.
+    #[must_use]
+    pub fn of<'a>(coords: impl IntoIterator<Item = &'a Coord<f64>>) -> Option<Self> {
+        let mut it = coords.into_iter();
+        let first = *it.next()?;
+        let mut b = Self { min: first, max: first };
+        for c in it {
+            b.min.x = b.min.x.min(c.x);
+            b.min.y = b.min.y.min(c.y);
+            b.max.x = b.max.x.max(c.x);
+            b.max.y = b.max.y.max(c.y);
+        }
+        Some(b)
+    }
+
+    #[must_use]
+    pub fn union(&self, o: &Self) -> Self {
+        Self {
+            min: Coord { x: self.min.x.min(o.min.x), y: self.min.y.min(o.min.y) },
+            max: Coord { x: self.max.x.max(o.max.x), y: self.max.y.max(o.max.y) },
+        }
+    }
+
+    /// Whether this box lies entirely inside `o`.
+    #[must_use]
+    pub fn within(&self, o: &Self) -> bool {
+        self.min.x >= o.min.x && self.min.y >= o.min.y && self.max.x <= o.max.x && self.max.y <= o.max.y
+    }
+
+    #[must_use]
+    pub fn aabb(&self) -> AABB<[f64; 2]> {
+        AABB::from_corners([self.min.x, self.min.y], [self.max.x, self.max.y])
+    }
+}
+
+/// One line part.
+#[derive(Debug, Clone)]
+pub struct LinePart {
+    pub bbox: PartBox,
+    pub coords: Vec<Coord<f64>>,
+}
+
+/// One polygon part: closed rings, exterior first.
+#[derive(Debug, Clone)]
+pub struct PolygonPart {
+    pub bbox: PartBox,
+    pub rings: Vec<Vec<Coord<f64>>>,
+}
+
+/// A feature's geometry in EPSG:3857, split into parts that are indexed one by one so a
+/// tile touches only the squares of a 3,000-square flood polygon that fall inside it.
+#[derive(Debug, Clone)]
+pub enum Shape {
+    Points(Vec<Coord<f64>>),
+    Lines(Vec<LinePart>),
+    Polygons(Vec<PolygonPart>),
+}
+
+impl Shape {
+    /// Bounding box of each part, in part order.
+    #[must_use]
+    pub fn part_boxes(&self) -> Vec<PartBox> {
+        match self {
+            Shape::Points(p) => p.iter().map(|c| PartBox { min: *c, max: *c }).collect(),
+            Shape::Lines(l) => l.iter().map(|p| p.bbox).collect(),
+            Shape::Polygons(p) => p.iter().map(|p| p.bbox).collect(),
+        }
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Shape::Points(p) => p.is_empty(),
+            Shape::Lines(l) => l.is_empty(),
+            Shape::Polygons(p) => p.is_empty(),
+        }
+    }
+
+    /// Number of vertices, for reports and budgets.
+    #[must_use]
+    pub fn vertex_count(&self) -> usize {
+        match self {
+            Shape::Points(p) => p.len(),
+            Shape::Lines(l) => l.iter().map(|p| p.coords.len()).sum(),
+            Shape::Polygons(p) => p.iter().flat_map(|p| p.rings.iter()).map(Vec::len).sum(),
+        }
+    }
+}
+
+/// One feature: a stable id, its geometry, attribute values aligned with the layer schema.
+#[derive(Debug, Clone)]
+pub struct Feature {
+    /// Unique within the layer: the source file's position in the layer times 2^32 plus its FID.
+    pub id: u64,
+    pub shape: Shape,
+    pub bbox: PartBox,
+    pub values: Box<[Value]>,
+    /// Whether the layer's public filter lets this feature into the public view.
+    pub public: bool,
+}
+
+/// One attribute of a layer as served.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FieldDef {
+    /// Output name (after renaming).
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: FieldType,
+    /// ja/en display label, when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<crate::config::I18n>,
+    /// Code → ja/en label, for coded fields.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, crate::config::I18n>,
+    /// Only callers of the internal view with the layer's roles see it.
+    #[serde(skip)]
+    pub internal: bool,
+}
+
+/// An R-tree entry: one part of one feature.
+pub type PartEntry = GeomWithData<Rectangle<[f64; 2]>, (u32, u32)>;
+
+/// A layer as loaded: immutable, shared as `Arc`, replaced whole on reload.
+#[derive(Debug)]
+pub struct LayerSnapshot {
+    pub def: Arc<LayerDef>,
+    pub fields: Vec<FieldDef>,
+    pub features: Vec<Feature>,
+    pub index: RTree<PartEntry>,
+    /// Union of feature boxes in EPSG:3857; `None` for an empty layer.
+    pub bounds: Option<PartBox>,
+    pub report: IngestReport,
+    /// Increases with every load of this layer in the process.
+    pub version: u64,
+}
+
+impl LayerSnapshot {
+    /// Builds the index and bounds over already-ingested features.
+    #[must_use]
+    pub fn build(
+        def: Arc<LayerDef>,
+        fields: Vec<FieldDef>,
+        features: Vec<Feature>,
+        report: IngestReport,
+        version: u64,
+    ) -> Self {
+        let mut entries = Vec::new();
+        for (fi, f) in features.iter().enumerate() {
+            for (pi, b) in f.shape.part_boxes().into_iter().enumerate() {
+                entries.push(GeomWithData::new(
+                    Rectangle::from_corners([b.min.x, b.min.y], [b.max.x, b.max.y]),
+                    (fi as u32, pi as u32),
+                ));
+            }
+        }
+        let bounds = features.iter().map(|f| f.bbox).reduce(|a, b| a.union(&b));
+        Self {
+            def,
+            fields,
+            features,
+            index: RTree::bulk_load(entries),
+            bounds,
+            report,
+            version,
+        }
+    }
+
+    /// Parts intersecting `area`, grouped by feature in feature order.
+    #[must_use]
+    pub fn parts_in(&self, area: &PartBox) -> Vec<(u32, Vec<u32>)> {
+        let mut hits: Vec<(u32, u32)> = self
+            .index
+            .locate_in_envelope_intersecting(&area.aabb())
+            .map(|e| e.data)
+            .collect();
+        hits.sort_unstable();
+        let mut out: Vec<(u32, Vec<u32>)> = Vec::new();
+        for (f, p) in hits {
+            match out.last_mut() {
+                Some((lf, parts)) if *lf == f => parts.push(p),
+                _ => out.push((f, vec![p])),
+            }
+        }
+        out
+    }
+
+    /// Index of an output field by name.
+    #[must_use]
+    pub fn field_index(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.name == name)
+    }
+
+    /// Layer bounds as WGS84 `[west, south, east, north]`.
+    #[must_use]
+    pub fn lonlat_bounds(&self) -> Option<[f64; 4]> {
+        let b = self.bounds?;
+        let (w, s) = crate::tile::mercator_to_lonlat(b.min.x, b.min.y);
+        let (e, n) = crate::tile::mercator_to_lonlat(b.max.x, b.max.y);
+        Some([w, s, e, n])
+    }
+}
+
+/// Every layer that loaded, by id, in id order. Swapped whole on reload.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    layers: BTreeMap<String, Arc<LayerSnapshot>>,
+    /// Layers that failed to load: id → reason.
+    failed: BTreeMap<String, String>,
+}
+
+impl Catalog {
+    #[must_use]
+    pub fn new(layers: Vec<Arc<LayerSnapshot>>, failed: BTreeMap<String, String>) -> Self {
+        Self {
+            layers: layers.into_iter().map(|l| (l.def.id.to_string(), l)).collect(),
+            failed,
+        }
+    }
+
+    #[must_use]
+    pub fn get(&self, id: &str) -> Option<&Arc<LayerSnapshot>> {
+        self.layers.get(id)
+    }
+
+    pub fn layers(&self) -> impl Iterator<Item = &Arc<LayerSnapshot>> {
+        self.layers.values()
+    }
+
+    #[must_use]
+    pub fn failed(&self) -> &BTreeMap<String, String> {
+        &self.failed
+    }
+}

@@ -1,0 +1,70 @@
+//! Tile cutting: from layer snapshots and a view to MVT bytes.
+//!
+//! Queries each layer's R-tree with the buffered tile, cuts the parts found (see `cut`),
+//! and encodes one MVT layer per chizu layer. Knows nothing of HTTP; returns `None` for
+//! an empty tile so the caller can answer 204.
+
+pub mod clip;
+mod coord;
+pub mod cut;
+mod encode;
+mod error;
+
+pub use coord::{lonlat_to_mercator, mercator_to_lonlat, MercatorBox, TileCoord, TileTransform, HALF_WORLD, MAX_ZOOM};
+pub use encode::EXTENT;
+pub use error::{Result, TileError};
+
+use crate::access::View;
+use crate::store::{LayerSnapshot, PartBox};
+use clip::ClipBox;
+use cut::{cut_feature, CutParams};
+use encode::LayerBuilder;
+
+/// Cuts `coord` from `layers` as `view` may see them. Layers the view may not see must
+/// already be excluded by the caller (the HTTP layer resolves ids through the view);
+/// this function still filters attributes and features through `view`.
+pub fn render(layers: &[&LayerSnapshot], view: &View, coord: TileCoord) -> Result<Option<Vec<u8>>> {
+    let mut out = Vec::with_capacity(layers.len());
+    for layer in layers {
+        if coord.z() < layer.def.minzoom || !view.sees_layer(&layer.def) {
+            continue;
+        }
+        let b = render_layer(layer, view, coord)?;
+        if !b.is_empty() {
+            out.push(b.finish());
+        }
+    }
+    Ok(encode::encode_tile(out))
+}
+
+fn render_layer(layer: &LayerSnapshot, view: &View, coord: TileCoord) -> Result<LayerBuilder> {
+    let transform = TileTransform::new(&coord, EXTENT);
+    let buffer = f64::from(layer.def.buffer);
+    let merc = coord.bounds().expand(buffer * transform.unit());
+    let mercator_clip = PartBox {
+        min: geo::Coord { x: merc.min_x, y: merc.min_y },
+        max: geo::Coord { x: merc.max_x, y: merc.max_y },
+    };
+    let params = CutParams {
+        transform,
+        clip: ClipBox { min: -buffer, max: f64::from(EXTENT) + buffer },
+        tolerance: layer.def.simplify,
+        mercator_clip,
+    };
+    let visible: Vec<usize> = (0..layer.fields.len())
+        .filter(|&i| view.sees_field(&layer.def, &layer.fields[i]))
+        .collect();
+    let mut builder = LayerBuilder::new(layer.def.id.as_str());
+    for (fi, parts) in layer.parts_in(&mercator_clip) {
+        let Some(feature) = layer.features.get(fi as usize) else { continue };
+        if !view.sees_feature(feature) {
+            continue;
+        }
+        let Some(geom) = cut_feature(&feature.shape, &parts, &params) else { continue };
+        let attrs = visible
+            .iter()
+            .map(|&i| (layer.fields[i].name.as_str(), &feature.values[i]));
+        builder.add(feature.id, &geom, attrs)?;
+    }
+    Ok(builder)
+}
