@@ -1,0 +1,142 @@
+//! Shared fixtures: the sample city loaded once, a router over it, and an independent
+//! MVT decoder (the `mvt-reader` crate, not geozero which encodes).
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use chizu::access::View;
+use chizu::http::{router, AppState, HttpSettings};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The sample city, loaded once for the whole test binary.
+pub fn state() -> Arc<AppState> {
+    static STATE: OnceLock<Arc<AppState>> = OnceLock::new();
+    STATE
+        .get_or_init(|| {
+            chizu::route_gdal_messages();
+            let loaded = chizu::load_root(&root(), 2);
+            assert!(loaded.errors.is_empty(), "sample city must load cleanly: {:?}", loaded.errors);
+            AppState::new(loaded.catalog, HttpSettings::default())
+        })
+        .clone()
+}
+
+pub fn public_router() -> Router {
+    router(state(), View::Public)
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub async fn get(app: &Router, uri: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut req = Request::builder().uri(uri).header("host", "127.0.0.1:8080");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = app.clone().oneshot(req.body(Body::empty()).expect("request")).await.expect("response");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.expect("body").to_bytes().to_vec();
+    Resp { status, headers, body }
+}
+
+/// A decoded layer: name, extent and features as `mvt-reader` sees them.
+pub struct Decoded {
+    pub name: String,
+    pub extent: u32,
+    pub features: Vec<mvt_reader::feature::Feature<f64>>,
+}
+
+pub fn decode(bytes: &[u8]) -> Vec<Decoded> {
+    let reader = mvt_reader::Reader::new(bytes.to_vec()).expect("tile parses");
+    let meta = reader.get_layer_metadata().expect("layer metadata");
+    meta.iter()
+        .enumerate()
+        .map(|(i, m)| Decoded {
+            name: m.name.clone(),
+            extent: m.extent,
+            features: reader.get_features_as::<f64>(i).expect("features decode"),
+        })
+        .collect()
+}
+
+/// Twice the signed area (surveyor's formula) of a closed ring in tile space.
+pub fn area2(ring: &geo::LineString<f64>) -> f64 {
+    ring.0.windows(2).map(|w| w[0].x * w[1].y - w[1].x * w[0].y).sum()
+}
+
+/// Asserts the MVT 2.1 invariants on every polygon and line of a decoded tile.
+pub fn assert_tile_invariants(layers: &[Decoded], buffer: f64, what: &str) {
+    let mut names: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
+    names.sort_unstable();
+    let before = names.len();
+    names.dedup();
+    assert_eq!(before, names.len(), "{what}: layer names must be unique");
+    for l in layers {
+        let max = f64::from(l.extent) + buffer;
+        let in_range = |c: &geo::Coord<f64>| c.x >= -buffer && c.x <= max && c.y >= -buffer && c.y <= max;
+        for f in &l.features {
+            match &f.geometry {
+                geo::Geometry::Polygon(p) => check_polygon(p, &in_range, what, &l.name),
+                geo::Geometry::MultiPolygon(mp) => mp.0.iter().for_each(|p| check_polygon(p, &in_range, what, &l.name)),
+                geo::Geometry::LineString(ls) => {
+                    assert!(ls.0.len() >= 2, "{what}/{}: line with < 2 points", l.name);
+                    assert!(ls.0.iter().all(in_range), "{what}/{}: line outside buffer", l.name);
+                }
+                geo::Geometry::MultiLineString(ml) => {
+                    for ls in &ml.0 {
+                        assert!(ls.0.len() >= 2, "{what}/{}: line with < 2 points", l.name);
+                        assert!(ls.0.iter().all(in_range), "{what}/{}: line outside buffer", l.name);
+                    }
+                }
+                geo::Geometry::Point(p) => assert!(in_range(&p.0), "{what}/{}: point outside buffer", l.name),
+                geo::Geometry::MultiPoint(mp) => assert!(mp.0.iter().all(|p| in_range(&p.0))),
+                other => panic!("{what}/{}: unexpected geometry {other:?}", l.name),
+            }
+        }
+    }
+}
+
+fn check_polygon(p: &geo::Polygon<f64>, in_range: &dyn Fn(&geo::Coord<f64>) -> bool, what: &str, layer: &str) {
+    let ext = p.exterior();
+    assert!(ext.0.len() >= 4, "{what}/{layer}: exterior ring with < 3 distinct points");
+    assert!(area2(ext) > 0.0, "{what}/{layer}: exterior ring must have positive area in tile space");
+    assert!(ext.0.iter().all(in_range), "{what}/{layer}: exterior outside extent + buffer");
+    for h in p.interiors() {
+        assert!(h.0.len() >= 4, "{what}/{layer}: hole with < 3 distinct points");
+        assert!(area2(h) < 0.0, "{what}/{layer}: hole must have negative area (zero-area rings are forbidden)");
+        assert!(h.0.iter().all(in_range), "{what}/{layer}: hole outside extent + buffer");
+    }
+}
+
+/// The tile and tile-space position of a lon/lat point.
+pub fn tile_of(lon: f64, lat: f64, z: u8) -> (chizu::tile::TileCoord, (f64, f64)) {
+    let (x, y) = chizu::tile::lonlat_to_mercator(lon, lat);
+    let t = chizu::tile::TileCoord::containing(z, x, y);
+    let tr = chizu::tile::TileTransform::new(&t, 4096);
+    (t, tr.apply(x, y))
+}
+
+pub fn data(path: &str) -> PathBuf {
+    root().join("data/yaizu").join(path)
+}

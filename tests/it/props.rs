@@ -1,0 +1,146 @@
+//! Property tests for clipping + simplification + rounding + orientation: random
+//! polygons with holes and random lines around the tile's edges.
+
+use chizu::store::{LinePart, PartBox, PolygonPart, Shape};
+use chizu::tile::clip::ClipBox;
+use chizu::tile::cut::{cut_feature, signed_area2, CutParams, TileGeom};
+use chizu::tile::{TileCoord, TileTransform};
+use geo::{Area, BooleanOps, Coord, Distance, Euclidean, LineString, Polygon};
+use proptest::prelude::*;
+
+const BUF: f64 = 64.0;
+const TOL: f64 = 1.0;
+
+fn tile() -> TileCoord {
+    TileCoord::new(10, 909, 403).expect("tile")
+}
+
+/// Tile units → Web Mercator for the test tile.
+fn to_merc(p: (f64, f64)) -> Coord<f64> {
+    let t = tile();
+    let b = t.bounds();
+    let unit = t.size() / 4096.0;
+    Coord { x: b.min_x + p.0 * unit, y: b.max_y - p.1 * unit }
+}
+
+fn params() -> CutParams {
+    let t = tile();
+    let m = t.bounds().expand(BUF * t.size() / 4096.0);
+    CutParams {
+        transform: TileTransform::new(&t, 4096),
+        clip: ClipBox { min: -BUF, max: 4096.0 + BUF },
+        tolerance: TOL,
+        mercator_clip: PartBox { min: Coord { x: m.min_x, y: m.min_y }, max: Coord { x: m.max_x, y: m.max_y } },
+    }
+}
+
+/// A star-shaped ring around (cx, cy): simple by construction.
+fn star(cx: f64, cy: f64, radii: &[f64], jitter: &[f64]) -> Vec<(f64, f64)> {
+    let n = radii.len();
+    (0..n)
+        .map(|i| {
+            let a = (i as f64 + jitter[i] * 0.5) / n as f64 * std::f64::consts::TAU;
+            (cx + radii[i] * a.cos(), cy + radii[i] * a.sin())
+        })
+        .collect()
+}
+
+fn closed_merc(r: &[(f64, f64)]) -> Vec<Coord<f64>> {
+    let mut v: Vec<Coord<f64>> = r.iter().map(|&p| to_merc(p)).collect();
+    v.push(v[0]);
+    v
+}
+
+fn geo_ring(r: &[(f64, f64)]) -> LineString<f64> {
+    r.iter().map(|&(x, y)| Coord { x, y }).collect()
+}
+
+fn polygon_strategy() -> impl Strategy<Value = (f64, f64, Vec<f64>, Vec<f64>, Option<(f64, Vec<f64>)>)> {
+    (
+        -600.0..4700.0f64,
+        -600.0..4700.0f64,
+        (6usize..40).prop_flat_map(|n| (prop::collection::vec(40.0..2500.0f64, n), prop::collection::vec(-1.0..1.0f64, n))),
+        prop::option::of((0.05..0.3f64, prop::collection::vec(0.5..1.0f64, 6..20))),
+    )
+        .prop_map(|(cx, cy, (radii, jitter), hole)| (cx, cy, radii, jitter, hole))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+
+    #[test]
+    fn polygons_stay_valid_in_buffer_and_keep_their_area((cx, cy, radii, jitter, hole) in polygon_strategy()) {
+        let outer = star(cx, cy, &radii, &jitter);
+        let min_r = radii.iter().copied().fold(f64::INFINITY, f64::min);
+        // Hole radius below the outer ring's inscribed radius (max angular gap 90°).
+        let hole_ring = hole.map(|(scale, hr)| {
+            let r: Vec<f64> = hr.iter().map(|f| f * scale * min_r * 0.7).collect();
+            let j = vec![0.0; r.len()];
+            star(cx, cy, &r, &j)
+        });
+        let mut rings = vec![closed_merc(&outer)];
+        if let Some(h) = &hole_ring {
+            rings.push(closed_merc(h));
+        }
+        let bbox = PartBox::of(&rings[0]).expect("bbox");
+        let shape = Shape::Polygons(vec![PolygonPart { bbox, rings }]);
+        let out = cut_feature(&shape, &[0], &params());
+
+        let src = Polygon::new(geo_ring(&outer), hole_ring.iter().map(|h| geo_ring(h)).collect());
+        let clip_rect = geo::Rect::new(Coord { x: -BUF, y: -BUF }, Coord { x: 4096.0 + BUF, y: 4096.0 + BUF }).to_polygon();
+        let expected = src.intersection(&clip_rect);
+        let expected_area = expected.unsigned_area();
+        let perimeter: f64 = {
+            use geo::{Length, LinesIter};
+            expected.lines_iter().map(|l| Euclidean.length(&l)).sum()
+        };
+        // Simplification moves an edge by ≤ TOL and rounding by ≤ √2/2, along the whole outline.
+        let budget = perimeter * (TOL + std::f64::consts::FRAC_1_SQRT_2) + 4.0;
+
+        let mut got_area = 0.0;
+        if let Some(TileGeom::Polygons(polys)) = &out {
+            for poly in polys {
+                for (i, ring) in poly.iter().enumerate() {
+                    prop_assert!(ring.len() >= 3, "ring with {} points", ring.len());
+                    let a = signed_area2(ring);
+                    if i == 0 { prop_assert!(a > 0, "exterior must be positive: {a}"); } else { prop_assert!(a < 0, "hole must be negative: {a}"); }
+                    for &(x, y) in ring {
+                        prop_assert!(f64::from(x) >= -BUF && f64::from(x) <= 4096.0 + BUF && f64::from(y) >= -BUF && f64::from(y) <= 4096.0 + BUF);
+                    }
+                    got_area += a as f64 / 2.0;
+                }
+            }
+        } else {
+            prop_assert!(out.is_none(), "polygons cut into {out:?}");
+        }
+        prop_assert!((got_area - expected_area).abs() <= budget,
+            "area {got_area} vs expected {expected_area} (budget {budget})");
+    }
+
+    #[test]
+    fn lines_stay_in_buffer_and_near_the_source(
+        pts in prop::collection::vec((-2000.0..6000.0f64, -2000.0..6000.0f64), 2..30)
+    ) {
+        let coords: Vec<Coord<f64>> = pts.iter().map(|&p| to_merc(p)).collect();
+        let bbox = PartBox::of(&coords).expect("bbox");
+        let shape = Shape::Lines(vec![LinePart { bbox, coords }]);
+        let out = cut_feature(&shape, &[0], &params());
+        let src: LineString<f64> = pts.iter().map(|&(x, y)| Coord { x, y }).collect();
+        let inside = pts.iter().any(|&(x, y)| (2.0..4094.0).contains(&x) && (2.0..4094.0).contains(&y));
+        match out {
+            Some(TileGeom::Lines(lines)) => {
+                for l in &lines {
+                    prop_assert!(l.len() >= 2);
+                    for &(x, y) in l {
+                        let (x, y) = (f64::from(x), f64::from(y));
+                        prop_assert!(x >= -BUF && x <= 4096.0 + BUF && y >= -BUF && y <= 4096.0 + BUF);
+                        let d = Euclidean.distance(&geo::Point::new(x, y), &src);
+                        prop_assert!(d <= std::f64::consts::FRAC_1_SQRT_2 + 1e-9, "vertex {d} units off the source line");
+                    }
+                }
+            }
+            None => prop_assert!(!inside, "a line with a vertex inside the tile vanished"),
+            Some(other) => prop_assert!(false, "lines cut into {other:?}"),
+        }
+    }
+}
