@@ -6,8 +6,8 @@
 
 pub mod access;
 pub mod config;
-pub mod ingest;
 pub mod http;
+pub mod ingest;
 pub mod store;
 pub mod tile;
 
@@ -26,7 +26,9 @@ pub fn route_gdal_messages() {
     gdal::config::set_error_handler(|class, number, message| {
         use gdal::errors::CplErrType;
         match class {
-            CplErrType::Failure | CplErrType::Fatal => tracing::error!(target: "gdal", number, "{message}"),
+            CplErrType::Failure | CplErrType::Fatal => {
+                tracing::error!(target: "gdal", number, "{message}");
+            }
             // GEOS explains every invalid geometry it is asked about; ingest counts those itself.
             CplErrType::Warning if is_validity_note(message) => {
                 tracing::trace!(target: "gdal", number, "{message}");
@@ -38,9 +40,19 @@ pub fn route_gdal_messages() {
 }
 
 fn is_validity_note(message: &str) -> bool {
-    ["Self-intersection", "Too few points", "Hole lies outside", "Interior is disconnected", "Nested shells", "Duplicate Rings", "Invalid Coordinate", "Ring Self-intersection", "Nested holes"]
-        .iter()
-        .any(|m| message.contains(m))
+    [
+        "Self-intersection",
+        "Too few points",
+        "Hole lies outside",
+        "Interior is disconnected",
+        "Nested shells",
+        "Duplicate Rings",
+        "Invalid Coordinate",
+        "Ring Self-intersection",
+        "Nested holes",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 /// Reads `ROOT/layers/*.toml` and loads every layer on `threads` threads. A broken
@@ -54,9 +66,10 @@ pub fn load_root(root: &Path, threads: usize) -> Loaded {
         let key = match e {
             config::ConfigError::Io { file, .. }
             | config::ConfigError::Parse { file, .. }
-            | config::ConfigError::Invalid { file, .. } => file
-                .file_name()
-                .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            | config::ConfigError::Invalid { file, .. } => file.file_name().map_or_else(
+                || file.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
         };
         failed.insert(key, e.to_string());
     }
@@ -65,5 +78,8 @@ pub fn load_root(root: &Path, threads: usize) -> Loaded {
         errors.push(format!("layer `{id}`: {e}"));
         failed.insert(id, e.to_string());
     }
-    Loaded { catalog: store::Catalog::new(loaded.layers, failed), errors }
+    Loaded {
+        catalog: store::Catalog::new(loaded.layers, failed),
+        errors,
+    }
 }

@@ -12,7 +12,11 @@ use chizu::access::View;
 use chizu::http::{router, AppState, HttpSettings};
 
 #[derive(Parser)]
-#[command(name = "chizu", version, about = "GIS tile and map-layer server for Japanese municipalities")]
+#[command(
+    name = "chizu",
+    version,
+    about = "GIS tile and map-layer server for Japanese municipalities"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -75,9 +79,18 @@ fn main() -> ExitCode {
     chizu::route_gdal_messages();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { root, public, max_age, base_url, threads: t } => {
-            serve(root, public, HttpSettings { max_age, base_url }, threads(t))
-        }
+        Command::Serve {
+            root,
+            public,
+            max_age,
+            base_url,
+            threads: t,
+        } => serve(
+            &root,
+            public,
+            HttpSettings { max_age, base_url },
+            threads(t),
+        ),
         Command::Check { root, json } => check(&root, json),
         Command::Inspect { file, root, json } => inspect(&file, &root, json),
     };
@@ -90,12 +103,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(root: PathBuf, public: SocketAddr, settings: HttpSettings, threads: usize) -> anyhow::Result<ExitCode> {
+fn serve(
+    root: &std::path::Path,
+    public: SocketAddr,
+    settings: HttpSettings,
+    threads: usize,
+) -> anyhow::Result<ExitCode> {
     if !root.join("layers").is_dir() {
-        anyhow::bail!("{}: no `layers/` folder here; pass --root DIR", root.display());
+        anyhow::bail!(
+            "{}: no `layers/` folder here; pass --root DIR",
+            root.display()
+        );
     }
     let started = std::time::Instant::now();
-    let loaded = chizu::load_root(&root, threads);
+    let loaded = chizu::load_root(root, threads);
     for e in &loaded.errors {
         tracing::error!("{e}");
     }
@@ -107,7 +128,9 @@ fn serve(root: PathBuf, public: SocketAddr, settings: HttpSettings, threads: usi
         "layers loaded"
     );
     let state = AppState::new(loaded.catalog, settings);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(public)
             .await
@@ -127,7 +150,10 @@ fn serve(root: PathBuf, public: SocketAddr, settings: HttpSettings, threads: usi
 
 fn check(root: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
     if !root.join("layers").is_dir() {
-        anyhow::bail!("{}: no `layers/` folder here; pass --root DIR", root.display());
+        anyhow::bail!(
+            "{}: no `layers/` folder here; pass --root DIR",
+            root.display()
+        );
     }
     let loaded = chizu::load_root(root, threads(None));
     let mut out = std::io::stdout().lock();
@@ -149,46 +175,7 @@ fn check(root: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
     } else {
         for l in loaded.catalog.layers() {
-            let t = l.report.totals();
-            let access = match &l.def.access {
-                chizu::config::Access::Public => "public".to_string(),
-                chizu::config::Access::Internal { roles } => format!("internal [{}]", roles.join(", ")),
-            };
-            writeln!(
-                out,
-                "✔ {}  {} / {}  ({access}, {:?}, z{}–{})",
-                l.def.id, l.def.title.ja, l.def.title.en, l.def.geometry, l.def.minzoom, l.def.maxzoom
-            )?;
-            for s in &l.report.sources {
-                let enc = s.encoding.as_ref().map_or_else(|| "n/a".to_string(), |e| format!("{} ({})", e.name, e.origin));
-                writeln!(out, "    {}  [{} layer `{}`]", s.path, s.driver, s.layer)?;
-                writeln!(out, "      CRS {} ({}); encoding {enc}", s.crs.description, s.crs.origin)?;
-                writeln!(
-                    out,
-                    "      {} read, {} kept, {} repaired, {} dropped",
-                    s.stats.read, s.stats.kept, s.stats.repaired, s.stats.dropped
-                )?;
-                for (why, n) in &s.stats.drop_reasons {
-                    writeln!(out, "        dropped {n}: {why}")?;
-                }
-            }
-            let fields: Vec<String> = l
-                .fields
-                .iter()
-                .map(|f| format!("{}:{}{}", f.name, f.kind.as_str(), if f.internal { " (internal)" } else { "" }))
-                .collect();
-            writeln!(out, "    fields: {}", fields.join(", "))?;
-            writeln!(
-                out,
-                "    {} features ({} repaired, {} dropped) in {} ms",
-                l.features.len(),
-                t.repaired,
-                t.dropped,
-                l.report.elapsed_ms
-            )?;
-            for w in &l.report.warnings {
-                writeln!(out, "    warning: {w}")?;
-            }
+            print_layer(&mut out, l)?;
         }
         for e in &loaded.errors {
             writeln!(out, "✘ {e}")?;
@@ -200,7 +187,75 @@ fn check(root: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
             loaded.errors.len()
         )?;
     }
-    Ok(if loaded.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if loaded.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// One layer's part of `chizu check`: sources, CRS, encoding, counts, fields.
+fn print_layer(
+    out: &mut impl std::io::Write,
+    l: &chizu::store::LayerSnapshot,
+) -> std::io::Result<()> {
+    let t = l.report.totals();
+    let access = match &l.def.access {
+        chizu::config::Access::Public => "public".to_string(),
+        chizu::config::Access::Internal { roles } => {
+            format!("internal [{}]", roles.join(", "))
+        }
+    };
+    writeln!(
+        out,
+        "✔ {}  {} / {}  ({access}, {:?}, z{}–{})",
+        l.def.id, l.def.title.ja, l.def.title.en, l.def.geometry, l.def.minzoom, l.def.maxzoom
+    )?;
+    for s in &l.report.sources {
+        let enc = s.encoding.as_ref().map_or_else(
+            || "n/a".to_string(),
+            |e| format!("{} ({})", e.name, e.origin),
+        );
+        writeln!(out, "    {}  [{} layer `{}`]", s.path, s.driver, s.layer)?;
+        writeln!(
+            out,
+            "      CRS {} ({}); encoding {enc}",
+            s.crs.description, s.crs.origin
+        )?;
+        writeln!(
+            out,
+            "      {} read, {} kept, {} repaired, {} dropped",
+            s.stats.read, s.stats.kept, s.stats.repaired, s.stats.dropped
+        )?;
+        for (why, n) in &s.stats.drop_reasons {
+            writeln!(out, "        dropped {n}: {why}")?;
+        }
+    }
+    let fields: Vec<String> = l
+        .fields
+        .iter()
+        .map(|f| {
+            format!(
+                "{}:{}{}",
+                f.name,
+                f.kind.as_str(),
+                if f.internal { " (internal)" } else { "" }
+            )
+        })
+        .collect();
+    writeln!(out, "    fields: {}", fields.join(", "))?;
+    writeln!(
+        out,
+        "    {} features ({} repaired, {} dropped) in {} ms",
+        l.features.len(),
+        t.repaired,
+        t.dropped,
+        l.report.elapsed_ms
+    )?;
+    for w in &l.report.warnings {
+        writeln!(out, "    warning: {w}")?;
+    }
+    Ok(())
 }
 
 fn inspect(file: &std::path::Path, root: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
@@ -215,10 +270,18 @@ fn inspect(file: &std::path::Path, root: &std::path::Path, json: bool) -> anyhow
         writeln!(out, "encoding: {} ({})", e.name, e.origin)?;
     }
     for l in &ins.layers {
-        writeln!(out, "layer `{}`: {} features, {}", l.name, l.features, l.geometry)?;
+        writeln!(
+            out,
+            "layer `{}`: {} features, {}",
+            l.name, l.features, l.geometry
+        )?;
         writeln!(out, "  CRS: {}", l.crs)?;
         if let Some(b) = l.extent_lonlat {
-            writeln!(out, "  extent (lon/lat): {:.5}, {:.5} – {:.5}, {:.5}", b[0], b[1], b[2], b[3])?;
+            writeln!(
+                out,
+                "  extent (lon/lat): {:.5}, {:.5} – {:.5}, {:.5}",
+                b[0], b[1], b[2], b[3]
+            )?;
         }
         writeln!(out, "  fields:")?;
         for ((name, ty), (_, sample)) in l.fields.iter().zip(&l.sample) {
@@ -227,7 +290,15 @@ fn inspect(file: &std::path::Path, root: &std::path::Path, json: bool) -> anyhow
     }
     let abs_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let abs_file = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-    let rel = abs_file.strip_prefix(&abs_root).unwrap_or(&abs_file).to_string_lossy().into_owned();
-    writeln!(out, "\n{}", chizu::ingest::inspect::starter_toml(&ins, &rel))?;
+    let rel = abs_file
+        .strip_prefix(&abs_root)
+        .unwrap_or(&abs_file)
+        .to_string_lossy()
+        .into_owned();
+    writeln!(
+        out,
+        "\n{}",
+        chizu::ingest::inspect::starter_toml(&ins, &rel)
+    )?;
     Ok(ExitCode::SUCCESS)
 }

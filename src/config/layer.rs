@@ -29,8 +29,11 @@ impl LayerId {
     pub fn parse(s: &str) -> std::result::Result<Self, String> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+            && s.bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
         if ok {
             Ok(Self(s.into()))
         } else {
@@ -78,7 +81,10 @@ impl Category {
             Category::Shisetsu => ("施設", "Facilities"),
             Category::Kihon => ("基本", "Base"),
         };
-        I18n { ja: ja.into(), en: en.into() }
+        I18n {
+            ja: ja.into(),
+            en: en.into(),
+        }
     }
 }
 
@@ -116,6 +122,77 @@ struct AccessCfg {
     roles: Vec<String>,
 }
 
+impl AccessCfg {
+    /// The validated access, or the key at fault and why.
+    fn validate(self) -> std::result::Result<Access, (&'static str, String)> {
+        match self.view {
+            AccessView::Public if !self.roles.is_empty() => Err((
+                "access.roles",
+                "roles apply only to `view = \"internal\"` layers; a public layer is seen by everyone".into(),
+            )),
+            AccessView::Public => Ok(Access::Public),
+            AccessView::Internal => {
+                if let Some(r) = self.roles.iter().find(|r| LayerId::parse(r).is_err()) {
+                    return Err((
+                        "access.roles",
+                        format!("`{r}` is not a role name: expected a-z, 0-9, `_`, `-` (e.g. \"doro-kanri\")"),
+                    ));
+                }
+                Ok(Access::Internal { roles: self.roles })
+            }
+        }
+    }
+}
+
+/// Source paths must be non-empty and stay under the root (no `..`, not absolute).
+fn check_source_paths(sources: &[SourceCfg]) -> std::result::Result<(), (String, String)> {
+    for (i, s) in sources.iter().enumerate() {
+        let key = format!("source[{i}].path");
+        if s.path.trim().is_empty() {
+            return Err((key, "expected a file path or glob".into()));
+        }
+        let p = Path::new(&s.path);
+        let escapes = p.is_absolute()
+            || p.components().any(|c| {
+                matches!(
+                    c,
+                    std::path::Component::ParentDir
+                        | std::path::Component::RootDir
+                        | std::path::Component::Prefix(_)
+                )
+            });
+        if escapes {
+            let m = format!(
+                "`{}` leaves the root folder; give a path relative to the root, without `..`",
+                s.path
+            );
+            return Err((key, m));
+        }
+    }
+    Ok(())
+}
+
+/// Served field names must be usable and unique.
+fn check_field_names(fields: &[FieldCfg]) -> std::result::Result<(), (String, String)> {
+    let mut names = std::collections::BTreeSet::new();
+    for (i, f) in fields.iter().enumerate() {
+        let name = f.output_name();
+        if name.is_empty() || name.chars().any(char::is_control) {
+            return Err((
+                format!("field[{i}].name"),
+                format!("`{name}` is not a usable field name"),
+            ));
+        }
+        if !names.insert(name.to_string()) {
+            return Err((
+                format!("field[{i}].name"),
+                format!("field `{name}` is defined twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// An EPSG code, written `"EPSG:2450"` or `2450`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Crs(pub u32);
@@ -129,7 +206,9 @@ impl<'de> Deserialize<'de> for Crs {
             Str(String),
         }
         let expected = "an EPSG code such as \"EPSG:2450\" or 2450";
-        match Raw::deserialize(d).map_err(|_| serde::de::Error::custom(format!("expected {expected}")))? {
+        match Raw::deserialize(d)
+            .map_err(|_| serde::de::Error::custom(format!("expected {expected}")))?
+        {
             Raw::Int(n) => Ok(Crs(n)),
             Raw::Str(s) => {
                 let t = s.trim();
@@ -393,15 +472,24 @@ impl LayerDef {
             key: key.to_string(),
             message,
         };
-        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let id = match &raw.id {
             Some(id) => LayerId::parse(id).map_err(|m| invalid("id", m))?,
             None => LayerId::parse(&stem).map_err(|m| {
-                invalid("id", format!("no `id` key, and the file name cannot be the id: {m}"))
+                invalid(
+                    "id",
+                    format!("no `id` key, and the file name cannot be the id: {m}"),
+                )
             })?,
         };
         if raw.maxzoom > MAX_ZOOM {
-            return Err(invalid("maxzoom", format!("{} is above {MAX_ZOOM}", raw.maxzoom)));
+            return Err(invalid(
+                "maxzoom",
+                format!("{} is above {MAX_ZOOM}", raw.maxzoom),
+            ));
         }
         if raw.minzoom > raw.maxzoom {
             return Err(invalid(
@@ -410,58 +498,32 @@ impl LayerDef {
             ));
         }
         if raw.buffer > 1024 {
-            return Err(invalid("buffer", format!("{} is above 1024 tile units", raw.buffer)));
+            return Err(invalid(
+                "buffer",
+                format!("{} is above 1024 tile units", raw.buffer),
+            ));
         }
         if !(0.0..=64.0).contains(&raw.simplify) {
-            return Err(invalid("simplify", format!("{} is outside 0–64 tile units", raw.simplify)));
+            return Err(invalid(
+                "simplify",
+                format!("{} is outside 0–64 tile units", raw.simplify),
+            ));
         }
         if raw.sources.is_empty() {
-            return Err(invalid("source", "expected at least one [[source]] with a `path`".into()));
+            return Err(invalid(
+                "source",
+                "expected at least one [[source]] with a `path`".into(),
+            ));
         }
-        for (i, s) in raw.sources.iter().enumerate() {
-            if s.path.trim().is_empty() {
-                return Err(invalid(&format!("source[{i}].path"), "expected a file path or glob".into()));
-            }
-            if Path::new(&s.path).components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-                return Err(invalid(
-                    &format!("source[{i}].path"),
-                    format!("`{}` leaves the root folder (`..`); keep data under the root", s.path),
-                ));
-            }
-        }
-        let access = match raw.access.view {
-            AccessView::Public if !raw.access.roles.is_empty() => {
-                return Err(invalid(
-                    "access.roles",
-                    "roles apply only to `view = \"internal\"` layers; a public layer is seen by everyone".into(),
-                ))
-            }
-            AccessView::Public => Access::Public,
-            AccessView::Internal => {
-                for r in &raw.access.roles {
-                    if LayerId::parse(r).is_err() {
-                        return Err(invalid(
-                            "access.roles",
-                            format!("`{r}` is not a role name: expected a-z, 0-9, `_`, `-` (e.g. \"doro-kanri\")"),
-                        ));
-                    }
-                }
-                Access::Internal { roles: raw.access.roles }
-            }
-        };
-        let mut names = std::collections::BTreeSet::new();
-        for (i, f) in raw.fields.iter().enumerate() {
-            let name = f.output_name();
-            if name.is_empty() || name.chars().any(char::is_control) {
-                return Err(invalid(&format!("field[{i}].name"), format!("`{name}` is not a usable field name")));
-            }
-            if !names.insert(name.to_string()) {
-                return Err(invalid(&format!("field[{i}].name"), format!("field `{name}` is defined twice")));
-            }
-        }
+        check_source_paths(&raw.sources).map_err(|(k, m)| invalid(&k, m))?;
+        let access = raw.access.validate().map_err(|(k, m)| invalid(k, m))?;
+        check_field_names(&raw.fields).map_err(|(k, m)| invalid(&k, m))?;
         if let Some(h) = &raw.hazard {
             if !h.ranks.is_empty() && h.rank_field.is_none() {
-                return Err(invalid("hazard.rank_field", "`ranks` are given, so name the field that holds them".into()));
+                return Err(invalid(
+                    "hazard.rank_field",
+                    "`ranks` are given, so name the field that holds them".into(),
+                ));
             }
         }
         Ok(Self {
@@ -519,14 +581,18 @@ path = "data/zones/*.shp"
 
     #[test]
     fn unknown_key_names_file_and_key() {
-        let e = parse(&format!("{MINIMAL}\ncolour = \"red\"")).expect_err("rejects").to_string();
+        let e = parse(&format!("{MINIMAL}\ncolour = \"red\""))
+            .expect_err("rejects")
+            .to_string();
         assert!(e.contains("layers/youto_chiiki.toml"), "{e}");
         assert!(e.contains("colour"), "{e}");
     }
 
     #[test]
     fn bad_id_is_explained() {
-        let e = parse(&format!("id = \"Bad Id\"\n{MINIMAL}")).expect_err("rejects").to_string();
+        let e = parse(&format!("id = \"Bad Id\"\n{MINIMAL}"))
+            .expect_err("rejects")
+            .to_string();
         assert!(e.contains("key `id`") && e.contains("a-z"), "{e}");
     }
 
@@ -544,27 +610,40 @@ path = "data/zones/*.shp"
     #[test]
     fn shift_jis_is_read_as_cp932() {
         let t = MINIMAL.replace("path = ", "encoding = \"Shift_JIS\"\npath = ");
-        assert_eq!(parse(&t).expect("parses").sources[0].encoding, Some(Encoding::Cp932));
+        assert_eq!(
+            parse(&t).expect("parses").sources[0].encoding,
+            Some(Encoding::Cp932)
+        );
     }
 
     #[test]
     fn public_layer_with_roles_is_an_error() {
-        let t = MINIMAL.replace("{ view = \"public\" }", "{ view = \"public\", roles = [\"a\"] }");
+        let t = MINIMAL.replace(
+            "{ view = \"public\" }",
+            "{ view = \"public\", roles = [\"a\"] }",
+        );
         let e = parse(&t).expect_err("rejects").to_string();
         assert!(e.contains("access.roles"), "{e}");
     }
 
     #[test]
     fn zoom_range_is_checked() {
-        let e = parse(&format!("minzoom = 15\nmaxzoom = 10\n{MINIMAL}")).expect_err("rejects").to_string();
+        let e = parse(&format!("minzoom = 15\nmaxzoom = 10\n{MINIMAL}"))
+            .expect_err("rejects")
+            .to_string();
         assert!(e.contains("minzoom"), "{e}");
-        let e = parse(&format!("maxzoom = 23\n{MINIMAL}")).expect_err("rejects").to_string();
+        let e = parse(&format!("maxzoom = 23\n{MINIMAL}"))
+            .expect_err("rejects")
+            .to_string();
         assert!(e.contains("maxzoom"), "{e}");
     }
 
     #[test]
     fn parent_dir_paths_are_refused() {
         let t = MINIMAL.replace("data/zones/*.shp", "../secret/*.shp");
-        assert!(parse(&t).expect_err("rejects").to_string().contains("source[0].path"));
+        assert!(parse(&t)
+            .expect_err("rejects")
+            .to_string()
+            .contains("source[0].path"));
     }
 }

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, Result};
 pub use layer::{
-    Access, Category, ConstValue, Crs, Encoding, FieldCfg, GeometryKind, HazardCfg, HazardKind, I18n, LayerDef,
-    LayerId, PublicFilter, SourceCfg,
+    Access, Category, ConstValue, Crs, Encoding, FieldCfg, GeometryKind, HazardCfg, HazardKind,
+    I18n, LayerDef, LayerId, PublicFilter, SourceCfg,
 };
 
 /// Reads every `*.toml` in `dir` (sorted by name). Returns the layers that parsed and,
@@ -23,7 +23,10 @@ pub fn load_dir(dir: &Path) -> (Vec<LayerDef>, Vec<ConfigError>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(source) => {
-            errors.push(ConfigError::Io { file: dir.to_path_buf(), source });
+            errors.push(ConfigError::Io {
+                file: dir.to_path_buf(),
+                source,
+            });
             return (defs, errors);
         }
     };
@@ -46,7 +49,11 @@ pub fn load_dir(dir: &Path) -> (Vec<LayerDef>, Vec<ConfigError>) {
             errors.push(ConfigError::Invalid {
                 file: def.file.clone(),
                 key: "id".into(),
-                message: format!("layer id `{}` is already used by {}", def.id, first.display()),
+                message: format!(
+                    "layer id `{}` is already used by {}",
+                    def.id,
+                    first.display()
+                ),
             });
         } else {
             seen.insert(def.id.to_string(), def.file.clone());

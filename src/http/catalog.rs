@@ -57,9 +57,15 @@ pub async fn health(State(st): State<ListenerState>) -> Json<Value> {
     let failed: Vec<Value> = if view.is_public() {
         Vec::new()
     } else {
-        catalog.failed().iter().map(|(id, why)| json!({ "id": id, "state": "failed", "reason": why })).collect()
+        catalog
+            .failed()
+            .iter()
+            .map(|(id, why)| json!({ "id": id, "state": "failed", "reason": why }))
+            .collect()
     };
     let failed_count = catalog.failed().len();
     let status = if failed_count == 0 { "ok" } else { "degraded" };
-    Json(json!({ "status": status, "layers": layers, "failed": failed, "failed_count": failed_count }))
+    Json(
+        json!({ "status": status, "layers": layers, "failed": failed, "failed_count": failed_count }),
+    )
 }

@@ -31,7 +31,10 @@ pub struct HttpSettings {
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { max_age: 300, base_url: None }
+        Self {
+            max_age: 300,
+            base_url: None,
+        }
     }
 }
 
@@ -44,7 +47,10 @@ pub struct AppState {
 impl AppState {
     #[must_use]
     pub fn new(catalog: Catalog, settings: HttpSettings) -> Arc<Self> {
-        Arc::new(Self { catalog: ArcSwap::from_pointee(catalog), settings })
+        Arc::new(Self {
+            catalog: ArcSwap::from_pointee(catalog),
+            settings,
+        })
     }
 }
 
@@ -60,14 +66,23 @@ pub const MAX_COMPOSITE: usize = 32;
 
 /// Resolves `a,b,c` to snapshots the view may see. Unknown and forbidden ids give the
 /// same `NotFound`, also inside a composite.
-pub fn resolve_layers(catalog: &Catalog, view: &View, spec: &str) -> Result<Vec<Arc<LayerSnapshot>>, AppError> {
+pub fn resolve_layers(
+    catalog: &Catalog,
+    view: &View,
+    spec: &str,
+) -> Result<Vec<Arc<LayerSnapshot>>, AppError> {
     let ids: Vec<&str> = spec.split(',').collect();
     if ids.len() > MAX_COMPOSITE {
-        return Err(AppError::BadRequest(format!("at most {MAX_COMPOSITE} layers per request")));
+        return Err(AppError::BadRequest(format!(
+            "at most {MAX_COMPOSITE} layers per request"
+        )));
     }
     let mut out: Vec<Arc<LayerSnapshot>> = Vec::with_capacity(ids.len());
     for id in ids {
-        let layer = catalog.get(id).filter(|l| view.sees_layer(&l.def)).ok_or(AppError::NotFound)?;
+        let layer = catalog
+            .get(id)
+            .filter(|l| view.sees_layer(&l.def))
+            .ok_or(AppError::NotFound)?;
         if out.iter().any(|l| l.def.id == layer.def.id) {
             return Err(AppError::BadRequest(format!("layer `{id}` is named twice")));
         }
@@ -79,7 +94,10 @@ pub fn resolve_layers(catalog: &Catalog, view: &View, spec: &str) -> Result<Vec<
 /// The router for one listener.
 pub fn router(app: Arc<AppState>, view: View) -> Router {
     let public = view.is_public();
-    let state = ListenerState { app, view: Arc::new(view) };
+    let state = ListenerState {
+        app,
+        view: Arc::new(view),
+    };
     let r = Router::new()
         .route("/tiles/{spec}", get(tiles::tilejson))
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
@@ -107,13 +125,20 @@ pub(crate) fn base_url(settings: &HttpSettings, headers: &axum::http::HeaderMap)
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
         .unwrap_or("127.0.0.1");
     format!("http://{host}")
 }
 
 pub(crate) fn cache_control(settings: &HttpSettings, view: &View) -> HeaderValue {
-    let scope = if view.is_public() { "public" } else { "private" };
+    let scope = if view.is_public() {
+        "public"
+    } else {
+        "private"
+    };
     HeaderValue::from_str(&format!("{scope}, max-age={}", settings.max_age))
         .unwrap_or(HeaderValue::from_static("no-cache"))
 }

@@ -18,9 +18,12 @@ const MVT_TYPE: &str = "application/vnd.mapbox-vector-tile";
 
 fn parse_num<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, AppError> {
     if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(AppError::BadRequest(format!("{what} must be a non-negative integer")));
+        return Err(AppError::BadRequest(format!(
+            "{what} must be a non-negative integer"
+        )));
     }
-    s.parse().map_err(|_| AppError::BadRequest(format!("{what} is out of range")))
+    s.parse()
+        .map_err(|_| AppError::BadRequest(format!("{what} is out of range")))
 }
 
 /// Whether the client accepts gzip (an explicit `q=0` refuses it).
@@ -34,7 +37,9 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
             let mut parts = item.split(';').map(str::trim);
             let coding = parts.next().unwrap_or("");
             let refused = parts.any(|p| {
-                p.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()).is_some_and(|q| q == 0.0)
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
             });
             (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
         })
@@ -78,13 +83,21 @@ pub async fn tile(
     };
     let gzip = accepts_gzip(&headers);
     let hash = xxhash_rust::xxh3::xxh3_128(&bytes);
-    let etag = if gzip { format!("\"{hash:032x}-gz\"") } else { format!("\"{hash:032x}\"") };
+    let etag = if gzip {
+        format!("\"{hash:032x}-gz\"")
+    } else {
+        format!("\"{hash:032x}\"")
+    };
     let etag_value = HeaderValue::from_str(&etag).map_err(|e| AppError::Internal(e.to_string()))?;
     let vary = HeaderValue::from_static("accept-encoding");
     if etag_matches(&headers, &etag) {
         return Ok((
             StatusCode::NOT_MODIFIED,
-            [(header::ETAG, etag_value), (header::CACHE_CONTROL, cache), (header::VARY, vary)],
+            [
+                (header::ETAG, etag_value),
+                (header::CACHE_CONTROL, cache),
+                (header::VARY, vary),
+            ],
         )
             .into_response());
     }
@@ -96,8 +109,10 @@ pub async fn tile(
     let body = if gzip {
         resp_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 2), Compression::new(4));
-        enc.write_all(&bytes).map_err(|e| AppError::Internal(e.to_string()))?;
-        enc.finish().map_err(|e| AppError::Internal(e.to_string()))?
+        enc.write_all(&bytes)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        enc.finish()
+            .map_err(|e| AppError::Internal(e.to_string()))?
     } else {
         bytes
     };
@@ -123,7 +138,12 @@ pub async fn tilejson(
         if let Some(b) = l.lonlat_bounds() {
             bounds = Some(match bounds {
                 None => b,
-                Some(a) => [a[0].min(b[0]), a[1].min(b[1]), a[2].max(b[2]), a[3].max(b[3])],
+                Some(a) => [
+                    a[0].min(b[0]),
+                    a[1].min(b[1]),
+                    a[2].max(b[2]),
+                    a[3].max(b[3]),
+                ],
             });
         }
         let fields: serde_json::Map<String, serde_json::Value> = l
@@ -131,7 +151,10 @@ pub async fn tilejson(
             .iter()
             .filter(|f| st.view.sees_field(&l.def, f))
             .map(|f| {
-                let desc = f.label.as_ref().map_or_else(|| f.kind.as_str().to_string(), |lb| format!("{} / {}", lb.ja, lb.en));
+                let desc = f.label.as_ref().map_or_else(
+                    || f.kind.as_str().to_string(),
+                    |lb| format!("{} / {}", lb.ja, lb.en),
+                );
                 (f.name.clone(), serde_json::Value::String(desc))
             })
             .collect();
@@ -149,11 +172,23 @@ pub async fn tilejson(
         }
     }
     let minzoom = layers.iter().map(|l| l.def.minzoom).min().unwrap_or(0);
-    let maxzoom = layers.iter().map(|l| l.def.maxzoom).max().unwrap_or(crate::tile::MAX_ZOOM);
+    let maxzoom = layers
+        .iter()
+        .map(|l| l.def.maxzoom)
+        .max()
+        .unwrap_or(crate::tile::MAX_ZOOM);
     let b = bounds.unwrap_or([-180.0, -85.051_129, 180.0, 85.051_129]);
     let center_zoom = minzoom.max(12).min(maxzoom);
-    let name = layers.iter().map(|l| l.def.title.ja.as_str()).collect::<Vec<_>>().join(" + ");
-    let description = layers.iter().map(|l| l.def.title.en.as_str()).collect::<Vec<_>>().join(" + ");
+    let name = layers
+        .iter()
+        .map(|l| l.def.title.ja.as_str())
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let description = layers
+        .iter()
+        .map(|l| l.def.title.en.as_str())
+        .collect::<Vec<_>>()
+        .join(" + ");
     let body = json!({
         "tilejson": "3.0.0",
         "name": name,
@@ -164,12 +199,15 @@ pub async fn tilejson(
         "minzoom": minzoom,
         "maxzoom": maxzoom,
         "bounds": b,
-        "center": [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, center_zoom],
+        "center": [f64::midpoint(b[0], b[2]), f64::midpoint(b[1], b[3]), center_zoom],
         "attribution": attributions.join(" | "),
         "vector_layers": vector_layers,
     });
     Ok((
-        [(header::CACHE_CONTROL, cache_control(&st.app.settings, &st.view))],
+        [(
+            header::CACHE_CONTROL,
+            cache_control(&st.app.settings, &st.view),
+        )],
         Json(body),
     )
         .into_response())
@@ -187,8 +225,14 @@ mod tests {
 
     #[test]
     fn gzip_negotiation() {
-        assert!(accepts_gzip(&h(header::ACCEPT_ENCODING, "gzip, deflate, br")));
-        assert!(accepts_gzip(&h(header::ACCEPT_ENCODING, "br;q=1.0, gzip;q=0.8")));
+        assert!(accepts_gzip(&h(
+            header::ACCEPT_ENCODING,
+            "gzip, deflate, br"
+        )));
+        assert!(accepts_gzip(&h(
+            header::ACCEPT_ENCODING,
+            "br;q=1.0, gzip;q=0.8"
+        )));
         assert!(!accepts_gzip(&h(header::ACCEPT_ENCODING, "gzip;q=0")));
         assert!(!accepts_gzip(&h(header::ACCEPT_ENCODING, "identity")));
         assert!(!accepts_gzip(&HeaderMap::new()));
@@ -196,7 +240,10 @@ mod tests {
 
     #[test]
     fn etag_lists_and_weak_tags() {
-        assert!(etag_matches(&h(header::IF_NONE_MATCH, "\"a\", W/\"b\""), "\"b\""));
+        assert!(etag_matches(
+            &h(header::IF_NONE_MATCH, "\"a\", W/\"b\""),
+            "\"b\""
+        ));
         assert!(!etag_matches(&h(header::IF_NONE_MATCH, "\"a\""), "\"b\""));
     }
 

@@ -29,7 +29,9 @@ impl std::fmt::Display for EncodingOrigin {
         match self {
             EncodingOrigin::Override => f.write_str("layer file override"),
             EncodingOrigin::Cpg(s) => write!(f, ".cpg says \"{s}\""),
-            EncodingOrigin::LanguageDriver(b) => write!(f, "no .cpg; DBF language driver 0x{b:02X}"),
+            EncodingOrigin::LanguageDriver(b) => {
+                write!(f, "no .cpg; DBF language driver 0x{b:02X}")
+            }
             EncodingOrigin::Sniffed => f.write_str("no .cpg; decided from the DBF bytes"),
         }
     }
@@ -44,19 +46,27 @@ pub struct DetectedEncoding {
 
 /// Decides the DBF encoding for a `.shp` or `.dbf` path; `None` for other formats.
 pub fn detect(path: &Path, over: Option<Encoding>) -> std::io::Result<Option<DetectedEncoding>> {
-    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
     if !matches!(ext.as_deref(), Some("shp" | "dbf")) {
         return Ok(None);
     }
     if let Some(e) = over {
-        return Ok(Some(DetectedEncoding { name: e.gdal_name().into(), origin: EncodingOrigin::Override }));
+        return Ok(Some(DetectedEncoding {
+            name: e.gdal_name().into(),
+            origin: EncodingOrigin::Override,
+        }));
     }
     for cpg_ext in ["cpg", "CPG"] {
         let cpg = path.with_extension(cpg_ext);
         if let Ok(text) = std::fs::read(&cpg) {
             let said = String::from_utf8_lossy(&text).trim().to_string();
             let name = from_cpg(&said);
-            return Ok(Some(DetectedEncoding { name, origin: EncodingOrigin::Cpg(said) }));
+            return Ok(Some(DetectedEncoding {
+                name,
+                origin: EncodingOrigin::Cpg(said),
+            }));
         }
     }
     let dbf = ["dbf", "DBF"]
@@ -70,9 +80,15 @@ pub fn detect(path: &Path, over: Option<Encoding>) -> std::io::Result<Option<Det
 
 /// Maps a `.cpg` text to the name handed to GDAL.
 fn from_cpg(said: &str) -> String {
-    let norm: String = said.to_ascii_lowercase().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let norm: String = said
+        .to_ascii_lowercase()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
     match norm.as_str() {
-        "shiftjis" | "sjis" | "cp932" | "932" | "ms932" | "windows31j" | "ansi932" => "CP932".into(),
+        "shiftjis" | "sjis" | "cp932" | "932" | "ms932" | "windows31j" | "ansi932" => {
+            "CP932".into()
+        }
         "utf8" | "65001" => "UTF-8".into(),
         "eucjp" | "20932" | "51932" => "EUC-JP".into(),
         _ => said.to_string(),
@@ -85,12 +101,24 @@ pub fn sniff_dbf(bytes: &[u8]) -> DetectedEncoding {
     const LDID_CP932: u8 = 0x13;
     let ldid = bytes.get(29).copied().unwrap_or(0);
     if ldid == LDID_CP932 {
-        return DetectedEncoding { name: "CP932".into(), origin: EncodingOrigin::LanguageDriver(ldid) };
+        return DetectedEncoding {
+            name: "CP932".into(),
+            origin: EncodingOrigin::LanguageDriver(ldid),
+        };
     }
-    let header_len = bytes.get(8..10).map_or(0, |b| usize::from(u16::from_le_bytes([b[0], b[1]])));
+    let header_len = bytes
+        .get(8..10)
+        .map_or(0, |b| usize::from(u16::from_le_bytes([b[0], b[1]])));
     let records = bytes.get(header_len..).unwrap_or(&[]);
-    let name = if std::str::from_utf8(records).is_ok() { "UTF-8" } else { "CP932" };
-    DetectedEncoding { name: name.into(), origin: EncodingOrigin::Sniffed }
+    let name = if std::str::from_utf8(records).is_ok() {
+        "UTF-8"
+    } else {
+        "CP932"
+    };
+    DetectedEncoding {
+        name: name.into(),
+        origin: EncodingOrigin::Sniffed,
+    }
 }
 
 #[cfg(test)]

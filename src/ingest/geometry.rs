@@ -26,7 +26,10 @@ pub fn to_shape(g: Geometry<f64>, kind: GeometryKind) -> (Option<Shape>, Outcome
     let mut polys: Vec<Vec<Vec<Coord<f64>>>> = Vec::new();
     collect(g, &mut points, &mut lines, &mut polys);
     if !coords_finite(&points, &lines, &polys) {
-        return (None, Outcome::Dropped("non-finite coordinate (NaN or infinity)"));
+        return (
+            None,
+            Outcome::Dropped("non-finite coordinate (NaN or infinity)"),
+        );
     }
     let other_kind = match kind {
         GeometryKind::Point => !lines.is_empty() || !polys.is_empty(),
@@ -34,9 +37,7 @@ pub fn to_shape(g: Geometry<f64>, kind: GeometryKind) -> (Option<Shape>, Outcome
         GeometryKind::Polygon => !points.is_empty() || !lines.is_empty(),
     };
     let shape = match kind {
-        GeometryKind::Point => {
-            Shape::Points(points)
-        }
+        GeometryKind::Point => Shape::Points(points),
         GeometryKind::Line => {
             let mut out = Vec::with_capacity(lines.len());
             for l in lines {
@@ -45,7 +46,9 @@ pub fn to_shape(g: Geometry<f64>, kind: GeometryKind) -> (Option<Shape>, Outcome
                     trimmed = true;
                     continue;
                 }
-                let Some(bbox) = PartBox::of(&l) else { continue };
+                let Some(bbox) = PartBox::of(&l) else {
+                    continue;
+                };
                 out.push(LinePart { bbox, coords: l });
             }
             Shape::Lines(out)
@@ -68,7 +71,9 @@ pub fn to_shape(g: Geometry<f64>, kind: GeometryKind) -> (Option<Shape>, Outcome
                 if kept.is_empty() {
                     continue;
                 }
-                let Some(bbox) = PartBox::of(&kept[0]) else { continue };
+                let Some(bbox) = PartBox::of(&kept[0]) else {
+                    continue;
+                };
                 out.push(PolygonPart { bbox, rings: kept });
             }
             Shape::Polygons(out)
@@ -82,7 +87,11 @@ pub fn to_shape(g: Geometry<f64>, kind: GeometryKind) -> (Option<Shape>, Outcome
         };
         return (None, Outcome::Dropped(why));
     }
-    let outcome = if trimmed || other_kind { Outcome::Trimmed } else { Outcome::Kept };
+    let outcome = if trimmed || other_kind {
+        Outcome::Trimmed
+    } else {
+        Outcome::Kept
+    };
     (Some(shape), outcome)
 }
 
@@ -112,10 +121,16 @@ fn collect(
 
 fn poly_rings(p: geo::Polygon<f64>) -> Vec<Vec<Coord<f64>>> {
     let (ext, holes) = p.into_inner();
-    std::iter::once(ext.0).chain(holes.into_iter().map(|h| h.0)).collect()
+    std::iter::once(ext.0)
+        .chain(holes.into_iter().map(|h| h.0))
+        .collect()
 }
 
-fn coords_finite(points: &[Coord<f64>], lines: &[Vec<Coord<f64>>], polys: &[Vec<Vec<Coord<f64>>>]) -> bool {
+fn coords_finite(
+    points: &[Coord<f64>],
+    lines: &[Vec<Coord<f64>>],
+    polys: &[Vec<Vec<Coord<f64>>>],
+) -> bool {
     let ok = |c: &Coord<f64>| c.x.is_finite() && c.y.is_finite();
     points.iter().all(ok)
         && lines.iter().flatten().all(ok)
@@ -138,7 +153,9 @@ fn close(mut r: Vec<Coord<f64>>) -> Vec<Coord<f64>> {
 
 /// Twice the signed area of a closed ring.
 fn area2(r: &[Coord<f64>]) -> f64 {
-    r.windows(2).map(|w| w[0].x * w[1].y - w[1].x * w[0].y).sum()
+    r.windows(2)
+        .map(|w| w[0].x * w[1].y - w[1].x * w[0].y)
+        .sum()
 }
 
 #[cfg(test)]
@@ -156,7 +173,10 @@ mod tests {
 
     #[test]
     fn drops_nan() {
-        let (s, o) = to_shape(Geometry::Point(point!(x: f64::NAN, y: 0.0)), GeometryKind::Point);
+        let (s, o) = to_shape(
+            Geometry::Point(point!(x: f64::NAN, y: 0.0)),
+            GeometryKind::Point,
+        );
         assert!(s.is_none());
         assert!(matches!(o, Outcome::Dropped(_)));
     }
@@ -164,11 +184,16 @@ mod tests {
     #[test]
     fn drops_collapsed_ring_and_wrong_kind() {
         let flat = polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 0.0), (x: 2.0, y: 0.0)];
-        assert!(to_shape(Geometry::Polygon(flat), GeometryKind::Polygon).0.is_none());
+        assert!(to_shape(Geometry::Polygon(flat), GeometryKind::Polygon)
+            .0
+            .is_none());
         let l = line_string![(x: 0.0, y: 0.0), (x: 1.0, y: 1.0)];
         let (s, o) = to_shape(Geometry::LineString(l), GeometryKind::Polygon);
         assert!(s.is_none());
-        assert_eq!(o, Outcome::Dropped("geometry type does not match the layer's `geometry`"));
+        assert_eq!(
+            o,
+            Outcome::Dropped("geometry type does not match the layer's `geometry`")
+        );
     }
 
     #[test]

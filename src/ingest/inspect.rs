@@ -9,7 +9,6 @@ use super::source::{self, describe_srs};
 use super::{IngestError, Result};
 use crate::config::{GeometryKind, SourceCfg};
 
-
 /// One layer of the inspected file.
 #[derive(Debug, serde::Serialize)]
 pub struct InspectedLayer {
@@ -65,10 +64,19 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         let fields: Vec<(String, String)> = layer
             .defn()
             .fields()
-            .map(|f| (source::clean_field_name(&f.name()), gdal::vector::field_type_to_name(f.field_type())))
+            .map(|f| {
+                (
+                    source::clean_field_name(&f.name()),
+                    gdal::vector::field_type_to_name(f.field_type()),
+                )
+            })
             .collect();
         let srs = layer.spatial_ref();
-        let crs = match (&srs, path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))) {
+        let crs = match (
+            &srs,
+            path.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("csv")),
+        ) {
             (Some(s), _) => describe_srs(s),
             (None, true) => "none stated; chizu assumes EPSG:4326 lon/lat for CSV".into(),
             (None, false) => "none (no .prj): set `crs` in the layer file".into(),
@@ -92,12 +100,28 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
                     .collect()
             })
             .unwrap_or_default();
-        layers.push(InspectedLayer { name, geometry, features, crs, fields, extent_lonlat, sample });
+        layers.push(InspectedLayer {
+            name,
+            geometry,
+            features,
+            crs,
+            fields,
+            extent_lonlat,
+            sample,
+        });
     }
     if layers.is_empty() {
-        return Err(IngestError::Open { file: path.to_path_buf(), message: "no vector layers".into() });
+        return Err(IngestError::Open {
+            file: path.to_path_buf(),
+            message: "no vector layers".into(),
+        });
     }
-    Ok(Inspection { file: path.to_string_lossy().into_owned(), driver, encoding, layers })
+    Ok(Inspection {
+        file: path.to_string_lossy().into_owned(),
+        driver,
+        encoding,
+        layers,
+    })
 }
 
 fn extent(layer: &gdal::vector::Layer<'_>, cfg: &SourceCfg, path: &Path) -> Option<[f64; 4]> {
@@ -116,7 +140,9 @@ fn extent(layer: &gdal::vector::Layer<'_>, cfg: &SourceCfg, path: &Path) -> Opti
 #[must_use]
 pub fn starter_toml(ins: &Inspection, root_relative_path: &str) -> String {
     let mut t = String::new();
-    let Some(l) = ins.layers.first() else { return t };
+    let Some(l) = ins.layers.first() else {
+        return t;
+    };
     let id: String = Path::new(root_relative_path)
         .file_stem()
         .map(|s| s.to_string_lossy().to_ascii_lowercase())
@@ -124,19 +150,40 @@ pub fn starter_toml(ins: &Inspection, root_relative_path: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    let id = if id.trim_matches('_').is_empty() { "new_layer".to_string() } else { id };
+    let id = if id.trim_matches('_').is_empty() {
+        "new_layer".to_string()
+    } else {
+        id
+    };
     let kind = match kind_of(&l.geometry) {
         GeometryKind::Point => "point",
         GeometryKind::Line => "line",
         GeometryKind::Polygon => "polygon",
     };
-    let _ = writeln!(t, "# Starting layer file from `chizu inspect`; save as layers/{id}.toml and edit.");
+    let _ = writeln!(
+        t,
+        "# Starting layer file from `chizu inspect`; save as layers/{id}.toml and edit."
+    );
     let _ = writeln!(t, "id = \"{id}\"");
-    let _ = writeln!(t, "title = {{ ja = \"{}\", en = \"TODO English title\" }}", l.name);
-    let _ = writeln!(t, "category = \"kihon\"  # bousai | toshi-keikaku | douro | shisetsu | kihon");
+    let _ = writeln!(
+        t,
+        "title = {{ ja = \"{}\", en = \"TODO English title\" }}",
+        l.name
+    );
+    let _ = writeln!(
+        t,
+        "category = \"kihon\"  # bousai | toshi-keikaku | douro | shisetsu | kihon"
+    );
     let _ = writeln!(t, "geometry = \"{kind}\"");
-    let _ = writeln!(t, "access = {{ view = \"internal\", roles = [] }}  # publish with {{ view = \"public\" }}");
-    let _ = writeln!(t, "\n[[source]]\npath = \"{}\"", root_relative_path.replace('\\', "/"));
+    let _ = writeln!(
+        t,
+        "access = {{ view = \"internal\", roles = [] }}  # publish with {{ view = \"public\" }}"
+    );
+    let _ = writeln!(
+        t,
+        "\n[[source]]\npath = \"{}\"",
+        root_relative_path.replace('\\', "/")
+    );
     if l.crs.starts_with("none") && !l.crs.contains("CSV") {
         let _ = writeln!(t, "crs = \"EPSG:2450\"  # no .prj: state the CRS");
     }
@@ -157,6 +204,9 @@ pub fn starter_toml(ins: &Inspection, root_relative_path: &str) -> String {
 /// For tests and the CLI: the value of a sample attribute, if present.
 #[must_use]
 pub fn sample_value<'a>(layer: &'a InspectedLayer, field: &str) -> Option<&'a str> {
-    layer.sample.iter().find(|(n, _)| n == field).map(|(_, v)| v.as_str())
+    layer
+        .sample
+        .iter()
+        .find(|(n, _)| n == field)
+        .map(|(_, v)| v.as_str())
 }
-

@@ -28,7 +28,10 @@ pub type Result<T> = std::result::Result<T, IngestError>;
 pub enum IngestError {
     /// A `[[source]]` path or glob matched no file.
     #[error("{}: source `{pattern}` matches no file under the root", layer_file.display())]
-    NoFiles { layer_file: PathBuf, pattern: String },
+    NoFiles {
+        layer_file: PathBuf,
+        pattern: String,
+    },
     /// A glob pattern is malformed.
     #[error("{}: source `{pattern}` is not a valid glob: {message}", layer_file.display())]
     BadGlob {
@@ -133,7 +136,10 @@ pub fn source_files(root: &Path, def: &LayerDef) -> Result<Vec<(usize, PathBuf)>
             Vec::new()
         };
         if files.is_empty() {
-            return Err(IngestError::NoFiles { layer_file: def.file.clone(), pattern: s.path.clone() });
+            return Err(IngestError::NoFiles {
+                layer_file: def.file.clone(),
+                pattern: s.path.clone(),
+            });
         }
         files.sort();
         out.extend(files.into_iter().map(|f| (i, f)));
@@ -168,10 +174,68 @@ pub fn load_layer(root: &Path, def: Arc<LayerDef>, version: u64) -> Result<Layer
         raws.push((*si, file.clone(), raw));
     }
 
-    // The served schema: configured fields first, then (if asked, or if none are configured)
-    // every other source field and constant under its own name.
+    let (fields, sources_of) = build_schema(&def, &raws)?;
+    check_named_field(
+        &def,
+        &fields,
+        "public_filter.field",
+        def.public_filter.as_ref().map(|f| &f.field),
+    )?;
+    if let Some(h) = &def.hazard {
+        check_named_field(&def, &fields, "hazard.rank_field", h.rank_field.as_ref())?;
+        check_named_field(
+            &def,
+            &fields,
+            "hazard.notice_field",
+            h.notice_field.as_ref(),
+        )?;
+        check_named_field(&def, &fields, "hazard.date_field", h.date_field.as_ref())?;
+    }
+    let filter = def.public_filter.as_ref().and_then(|f| {
+        let idx = fields.iter().position(|d| d.name == f.field)?;
+        Some((idx, f.equals.clone()))
+    });
+
+    let (features, reports, unconverted) =
+        assemble(root, &def, raws, &fields, &sources_of, filter.as_ref());
+    let mut warnings: Vec<String> = unconverted
+        .into_iter()
+        .map(|(f, n)| {
+            format!("field `{f}`: {n} values did not convert to its type and are served as null")
+        })
+        .collect();
+    for (i, f) in def.fields.iter().enumerate() {
+        if def
+            .sources
+            .iter()
+            .all(|s| !s.constants.contains_key(&f.source))
+            && reports
+                .iter()
+                .any(|r| !r.fields.iter().any(|(n, _)| *n == f.source))
+        {
+            warnings.push(format!(
+                "field[{i}] `{}`: missing from some source files (null there)",
+                f.source
+            ));
+        }
+    }
+    let report = IngestReport {
+        sources: reports,
+        warnings,
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    Ok(LayerSnapshot::build(def, fields, features, report, version))
+}
+
+/// The served schema: configured fields first, then (if asked, or if none are configured)
+/// every other source field and constant under its own name. Returns the fields and,
+/// for each, the source attribute (or constant) it reads.
+fn build_schema(
+    def: &LayerDef,
+    raws: &[(usize, PathBuf, source::RawSource)],
+) -> Result<(Vec<FieldDef>, Vec<String>)> {
     let mut available: Vec<(String, FieldType)> = Vec::new();
-    for (si, _, raw) in &raws {
+    for (si, _, raw) in raws {
         for (name, kind) in &raw.fields {
             if !available.iter().any(|(n, _)| n == name) {
                 available.push((name.clone(), *kind));
@@ -220,17 +284,19 @@ pub fn load_layer(root: &Path, def: Arc<LayerDef>, version: u64) -> Result<Layer
             }
         }
     }
-    check_named_field(&def, &fields, "public_filter.field", def.public_filter.as_ref().map(|f| &f.field))?;
-    if let Some(h) = &def.hazard {
-        check_named_field(&def, &fields, "hazard.rank_field", h.rank_field.as_ref())?;
-        check_named_field(&def, &fields, "hazard.notice_field", h.notice_field.as_ref())?;
-        check_named_field(&def, &fields, "hazard.date_field", h.date_field.as_ref())?;
-    }
-    let filter = def.public_filter.as_ref().and_then(|f| {
-        let idx = fields.iter().position(|d| d.name == f.field)?;
-        Some((idx, f.equals.clone()))
-    });
+    Ok((fields, sources_of))
+}
 
+/// Turns raw source features into served features: values mapped, coerced and filtered.
+#[allow(clippy::type_complexity)]
+fn assemble(
+    root: &Path,
+    def: &LayerDef,
+    raws: Vec<(usize, PathBuf, source::RawSource)>,
+    fields: &[FieldDef],
+    sources_of: &[String],
+    filter: Option<&(usize, Vec<String>)>,
+) -> (Vec<Feature>, Vec<SourceReport>, BTreeMap<String, usize>) {
     let mut features = Vec::new();
     let mut reports = Vec::new();
     let mut unconverted: BTreeMap<String, usize> = BTreeMap::new();
@@ -252,7 +318,7 @@ pub fn load_layer(root: &Path, def: Arc<LayerDef>, version: u64) -> Result<Layer
         for rf in raw.features {
             let values: Box<[Value]> = origins
                 .iter()
-                .zip(&fields)
+                .zip(fields)
                 .map(|(o, fd)| {
                     let v = match o {
                         Origin::Field(j) => rf.values.get(*j).cloned().unwrap_or(Value::Null),
@@ -265,14 +331,24 @@ pub fn load_layer(root: &Path, def: Arc<LayerDef>, version: u64) -> Result<Layer
                     })
                 })
                 .collect();
-            let public = filter.as_ref().is_none_or(|(idx, allowed)| {
-                values[*idx].key().is_some_and(|k| allowed.iter().any(|a| *a == k))
+            let public = filter.is_none_or(|(idx, allowed)| {
+                values[*idx].key().is_some_and(|k| allowed.contains(&k))
             });
             let bbox = bbox_of(&rf.shape);
-            features.push(Feature { id: base + rf.fid, shape: rf.shape, bbox, values, public });
+            features.push(Feature {
+                id: base + rf.fid,
+                shape: rf.shape,
+                bbox,
+                values,
+                public,
+            });
         }
         reports.push(SourceReport {
-            path: file.strip_prefix(root).unwrap_or(&file).to_string_lossy().into_owned(),
+            path: file
+                .strip_prefix(root)
+                .unwrap_or(&file)
+                .to_string_lossy()
+                .into_owned(),
             driver: raw.driver,
             layer: raw.layer_name,
             crs: raw.crs,
@@ -281,26 +357,15 @@ pub fn load_layer(root: &Path, def: Arc<LayerDef>, version: u64) -> Result<Layer
             stats: raw.stats,
         });
     }
-    let mut warnings: Vec<String> = unconverted
-        .into_iter()
-        .map(|(f, n)| format!("field `{f}`: {n} values did not convert to its type and are served as null"))
-        .collect();
-    for (i, f) in def.fields.iter().enumerate() {
-        if def.sources.iter().all(|s| !s.constants.contains_key(&f.source))
-            && reports.iter().any(|r| !r.fields.iter().any(|(n, _)| *n == f.source))
-        {
-            warnings.push(format!("field[{i}] `{}`: missing from some source files (null there)", f.source));
-        }
-    }
-    let report = IngestReport {
-        sources: reports,
-        warnings,
-        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-    };
-    Ok(LayerSnapshot::build(def, fields, features, report, version))
+    (features, reports, unconverted)
 }
 
-fn check_named_field(def: &LayerDef, fields: &[FieldDef], key: &str, name: Option<&String>) -> Result<()> {
+fn check_named_field(
+    def: &LayerDef,
+    fields: &[FieldDef],
+    key: &str,
+    name: Option<&String>,
+) -> Result<()> {
     match name {
         Some(n) if !fields.iter().any(|f| f.name == *n) => Err(IngestError::UnknownField {
             layer_file: def.file.clone(),
@@ -317,7 +382,10 @@ fn bbox_of(shape: &Shape) -> PartBox {
         .part_boxes()
         .into_iter()
         .reduce(|a, b| a.union(&b))
-        .unwrap_or(PartBox { min: geo::Coord { x: 0.0, y: 0.0 }, max: geo::Coord { x: 0.0, y: 0.0 } })
+        .unwrap_or(PartBox {
+            min: geo::Coord { x: 0.0, y: 0.0 },
+            max: geo::Coord { x: 0.0, y: 0.0 },
+        })
 }
 
 /// Outcome of loading many layers.

@@ -76,7 +76,8 @@ impl SourceStats {
 }
 
 fn is_csv(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
 }
 
 /// Opens `path` as GDAL would for chizu: vector only, with the encoding and CSV options decided here.
@@ -90,8 +91,14 @@ pub fn open(path: &Path, cfg: &SourceCfg) -> Result<(Dataset, Option<DetectedEnc
         opts.push(format!("ENCODING={}", e.name));
     }
     if is_csv(path) {
-        let lon = cfg.lon_field.clone().unwrap_or_else(|| LON_NAMES.to_string());
-        let lat = cfg.lat_field.clone().unwrap_or_else(|| LAT_NAMES.to_string());
+        let lon = cfg
+            .lon_field
+            .clone()
+            .unwrap_or_else(|| LON_NAMES.to_string());
+        let lat = cfg
+            .lat_field
+            .clone()
+            .unwrap_or_else(|| LAT_NAMES.to_string());
         opts.push(format!("X_POSSIBLE_NAMES={lon}"));
         opts.push(format!("Y_POSSIBLE_NAMES={lat}"));
         opts.push("AUTODETECT_TYPE=YES".into());
@@ -106,7 +113,10 @@ pub fn open(path: &Path, cfg: &SourceCfg) -> Result<(Dataset, Option<DetectedEnc
             ..DatasetOptions::default()
         },
     )
-    .map_err(|e| IngestError::Open { file: path.to_path_buf(), message: e.to_string() })?;
+    .map_err(|e| IngestError::Open {
+        file: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     Ok((ds, enc))
 }
 
@@ -131,10 +141,17 @@ pub fn source_srs(
     layer_srs: Option<SpatialRef>,
     cfg: &SourceCfg,
 ) -> Result<(SpatialRef, CrsInfo)> {
-    let crs_err = |message: String| IngestError::Crs { file: path.to_path_buf(), message };
+    let crs_err = |message: String| IngestError::Crs {
+        file: path.to_path_buf(),
+        message,
+    };
     let (mut srs, origin) = if let Some(code) = cfg.crs {
-        let s = SpatialRef::from_epsg(code.0)
-            .map_err(|e| crs_err(format!("EPSG:{} from the layer file is not known to PROJ: {e}", code.0)))?;
+        let s = SpatialRef::from_epsg(code.0).map_err(|e| {
+            crs_err(format!(
+                "EPSG:{} from the layer file is not known to PROJ: {e}",
+                code.0
+            ))
+        })?;
         (s, "override")
     } else if let Some(s) = layer_srs {
         (s, "file")
@@ -148,7 +165,13 @@ pub fn source_srs(
     };
     srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
     let description = describe_srs(&srs);
-    Ok((srs, CrsInfo { description, origin }))
+    Ok((
+        srs,
+        CrsInfo {
+            description,
+            origin,
+        },
+    ))
 }
 
 /// `EPSG:2450 JGD2000 / Japan Plane Rectangular CS VIII`, or just the name when no code is found.
@@ -180,29 +203,34 @@ pub fn web_mercator() -> Result<SpatialRef> {
 pub fn read(path: &Path, cfg: &SourceCfg, kind: GeometryKind) -> Result<RawSource> {
     let (ds, enc) = open(path, cfg)?;
     let driver = ds.driver().short_name();
-    let mut layer = match &cfg.layer {
-        Some(name) => ds.layer_by_name(name).map_err(|_| IngestError::NoLayer {
+    let mut layer = if let Some(name) = &cfg.layer {
+        ds.layer_by_name(name).map_err(|_| IngestError::NoLayer {
             file: path.to_path_buf(),
             wanted: name.clone(),
             available: ds.layers().map(|l| l.name()).collect(),
-        })?,
-        None => {
-            if ds.layer_count() != 1 {
-                return Err(IngestError::NoLayer {
-                    file: path.to_path_buf(),
-                    wanted: String::new(),
-                    available: ds.layers().map(|l| l.name()).collect(),
-                });
-            }
-            ds.layer(0).map_err(|e| IngestError::Open { file: path.to_path_buf(), message: e.to_string() })?
+        })?
+    } else {
+        if ds.layer_count() != 1 {
+            return Err(IngestError::NoLayer {
+                file: path.to_path_buf(),
+                wanted: String::new(),
+                available: ds.layers().map(|l| l.name()).collect(),
+            });
         }
+        ds.layer(0).map_err(|e| IngestError::Open {
+            file: path.to_path_buf(),
+            message: e.to_string(),
+        })?
     };
     let layer_name = layer.name();
     let (srs, crs) = source_srs(path, layer.spatial_ref(), cfg)?;
     let target = web_mercator()?;
     let transform = CoordTransform::new(&srs, &target).map_err(|e| IngestError::Crs {
         file: path.to_path_buf(),
-        message: format!("no transformation from {} to EPSG:3857: {e}", crs.description),
+        message: format!(
+            "no transformation from {} to EPSG:3857: {e}",
+            crs.description
+        ),
     })?;
     let fields: Vec<(String, FieldType)> = layer
         .defn()
@@ -231,12 +259,9 @@ pub fn read(path: &Path, cfg: &SourceCfg, kind: GeometryKind) -> Result<RawSourc
                 continue;
             }
         };
-        let projected = match geom.transform(&transform) {
-            Ok(g) => g,
-            Err(_) => {
-                stats.drop("reprojection to EPSG:3857 failed (coordinates outside the CRS's area?)");
-                continue;
-            }
+        let Ok(projected) = geom.transform(&transform) else {
+            stats.drop("reprojection to EPSG:3857 failed (coordinates outside the CRS's area?)");
+            continue;
         };
         let Ok(g) = projected.to_geo() else {
             stats.drop("geometry type chizu cannot read (curve or TIN?)");
@@ -256,7 +281,15 @@ pub fn read(path: &Path, cfg: &SourceCfg, kind: GeometryKind) -> Result<RawSourc
         let values = (0..fields.len()).map(|i| read_value(&feature, i)).collect();
         features.push(RawFeature { fid, shape, values });
     }
-    Ok(RawSource { driver, layer_name, crs, encoding: enc, fields, features, stats })
+    Ok(RawSource {
+        driver,
+        layer_name,
+        crs,
+        encoding: enc,
+        fields,
+        features,
+        stats,
+    })
 }
 
 /// Makes a geometry valid where GEOS says it is not; `Ok(None)` when it already was.
@@ -265,12 +298,20 @@ pub fn read(path: &Path, cfg: &SourceCfg, kind: GeometryKind) -> Result<RawSourc
 /// raster-derived squares that touch along edges, which makes the multipolygon invalid as
 /// a whole but every square valid — and each polygon is filled on its own in a tile, so
 /// only broken parts need GEOS's (expensive) repair.
-fn repair(geom: &gdal::vector::Geometry, opts: &CslStringList) -> std::result::Result<Option<gdal::vector::Geometry>, ()> {
+fn repair(
+    geom: &gdal::vector::Geometry,
+    opts: &CslStringList,
+) -> std::result::Result<Option<gdal::vector::Geometry>, ()> {
     use gdal::vector::{geometry_type_flatten, Geometry, OGRwkbGeometryType};
     let ty = geometry_type_flatten(geom.geometry_type());
-    let multi = ty == OGRwkbGeometryType::wkbMultiPolygon || ty == OGRwkbGeometryType::wkbGeometryCollection;
+    let multi = ty == OGRwkbGeometryType::wkbMultiPolygon
+        || ty == OGRwkbGeometryType::wkbGeometryCollection;
     if !multi {
-        return if geom.is_valid() { Ok(None) } else { geom.make_valid(opts).map(Some).map_err(|_| ()) };
+        return if geom.is_valid() {
+            Ok(None)
+        } else {
+            geom.make_valid(opts).map(Some).map_err(|_| ())
+        };
     }
     let n = geom.geometry_count();
     if (0..n).all(|i| geom.get_geometry(i).is_valid()) {
@@ -279,7 +320,11 @@ fn repair(geom: &gdal::vector::Geometry, opts: &CslStringList) -> std::result::R
     let mut out = Geometry::empty(OGRwkbGeometryType::wkbGeometryCollection).map_err(|_| ())?;
     for i in 0..n {
         let part = geom.get_geometry(i);
-        let fixed = if part.is_valid() { (*part).clone() } else { part.make_valid(opts).map_err(|_| ())? };
+        let fixed = if part.is_valid() {
+            (*part).clone()
+        } else {
+            part.make_valid(opts).map_err(|_| ())?
+        };
         out.add_geometry(fixed).map_err(|_| ())?;
     }
     Ok(Some(out))

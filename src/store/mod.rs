@@ -31,7 +31,10 @@ impl PartBox {
     pub fn of<'a>(coords: impl IntoIterator<Item = &'a Coord<f64>>) -> Option<Self> {
         let mut it = coords.into_iter();
         let first = *it.next()?;
-        let mut b = Self { min: first, max: first };
+        let mut b = Self {
+            min: first,
+            max: first,
+        };
         for c in it {
             b.min.x = b.min.x.min(c.x);
             b.min.y = b.min.y.min(c.y);
@@ -44,15 +47,24 @@ impl PartBox {
     #[must_use]
     pub fn union(&self, o: &Self) -> Self {
         Self {
-            min: Coord { x: self.min.x.min(o.min.x), y: self.min.y.min(o.min.y) },
-            max: Coord { x: self.max.x.max(o.max.x), y: self.max.y.max(o.max.y) },
+            min: Coord {
+                x: self.min.x.min(o.min.x),
+                y: self.min.y.min(o.min.y),
+            },
+            max: Coord {
+                x: self.max.x.max(o.max.x),
+                y: self.max.y.max(o.max.y),
+            },
         }
     }
 
     /// Whether this box lies entirely inside `o`.
     #[must_use]
     pub fn within(&self, o: &Self) -> bool {
-        self.min.x >= o.min.x && self.min.y >= o.min.y && self.max.x <= o.max.x && self.max.y <= o.max.y
+        self.min.x >= o.min.x
+            && self.min.y >= o.min.y
+            && self.max.x <= o.max.x
+            && self.max.y <= o.max.y
     }
 
     #[must_use]
@@ -240,7 +252,10 @@ impl Catalog {
     #[must_use]
     pub fn new(layers: Vec<Arc<LayerSnapshot>>, failed: BTreeMap<String, String>) -> Self {
         Self {
-            layers: layers.into_iter().map(|l| (l.def.id.to_string(), l)).collect(),
+            layers: layers
+                .into_iter()
+                .map(|l| (l.def.id.to_string(), l))
+                .collect(),
             failed,
         }
     }

@@ -18,8 +18,7 @@ impl FieldType {
     pub fn as_str(self) -> &'static str {
         match self {
             FieldType::String => "String",
-            FieldType::Integer => "Number",
-            FieldType::Float => "Number",
+            FieldType::Integer | FieldType::Float => "Number",
             FieldType::Boolean => "Boolean",
         }
     }
@@ -63,7 +62,9 @@ impl Value {
             }
             (Value::Str(s), FieldType::Boolean) => match s.trim() {
                 "" => Value::Null,
-                "1" | "true" | "TRUE" | "True" | "○" | "〇" | "y" | "Y" | "yes" => Value::Bool(true),
+                "1" | "true" | "TRUE" | "True" | "○" | "〇" | "y" | "Y" | "yes" => {
+                    Value::Bool(true)
+                }
                 "0" | "false" | "FALSE" | "False" | "×" | "n" | "N" | "no" => Value::Bool(false),
                 _ => return None,
             },
@@ -111,7 +112,9 @@ impl Value {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => (*b).into(),
             Value::Int(i) => (*i).into(),
-            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
+            Value::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
+            }
             Value::Str(s) => s.as_ref().into(),
         }
     }
@@ -123,11 +126,26 @@ mod tests {
 
     #[test]
     fn coercion() {
-        assert_eq!(Value::Str("200".into()).coerce(FieldType::Integer), Some(Value::Int(200)));
-        assert_eq!(Value::Str(" ".into()).coerce(FieldType::Integer), Some(Value::Null));
+        assert_eq!(
+            Value::Str("200".into()).coerce(FieldType::Integer),
+            Some(Value::Int(200))
+        );
+        assert_eq!(
+            Value::Str(" ".into()).coerce(FieldType::Integer),
+            Some(Value::Null)
+        );
         assert_eq!(Value::Str("x".into()).coerce(FieldType::Integer), None);
-        assert_eq!(Value::Str("○".into()).coerce(FieldType::Boolean), Some(Value::Bool(true)));
-        assert_eq!(Value::Int(3).coerce(FieldType::String), Some(Value::Str("3".into())));
-        assert_eq!(Value::Float(60.0).coerce(FieldType::Integer), Some(Value::Int(60)));
+        assert_eq!(
+            Value::Str("○".into()).coerce(FieldType::Boolean),
+            Some(Value::Bool(true))
+        );
+        assert_eq!(
+            Value::Int(3).coerce(FieldType::String),
+            Some(Value::Str("3".into()))
+        );
+        assert_eq!(
+            Value::Float(60.0).coerce(FieldType::Integer),
+            Some(Value::Int(60))
+        );
     }
 }

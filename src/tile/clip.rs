@@ -48,12 +48,20 @@ impl Edge {
     fn intersect(self, a: Pt, c: Pt, b: ClipBox) -> Pt {
         match self {
             Edge::Left | Edge::Right => {
-                let x = if matches!(self, Edge::Left) { b.min } else { b.max };
+                let x = if matches!(self, Edge::Left) {
+                    b.min
+                } else {
+                    b.max
+                };
                 let t = (x - a.0) / (c.0 - a.0);
                 (x, a.1 + t * (c.1 - a.1))
             }
             Edge::Top | Edge::Bottom => {
-                let y = if matches!(self, Edge::Top) { b.min } else { b.max };
+                let y = if matches!(self, Edge::Top) {
+                    b.min
+                } else {
+                    b.max
+                };
                 let t = (y - a.1) / (c.1 - a.1);
                 (a.0 + t * (c.0 - a.0), y)
             }
@@ -157,8 +165,16 @@ fn clip_segment(a: Pt, c: Pt, b: ClipBox) -> Option<(Pt, Pt, bool)> {
             }
         }
     }
-    let start = if t0 > 0.0 { (a.0 + t0 * dx, a.1 + t0 * dy) } else { a };
-    let end = if t1 < 1.0 { (a.0 + t1 * dx, a.1 + t1 * dy) } else { c };
+    let start = if t0 > 0.0 {
+        (a.0 + t0 * dx, a.1 + t0 * dy)
+    } else {
+        a
+    };
+    let end = if t1 < 1.0 {
+        (a.0 + t1 * dx, a.1 + t1 * dy)
+    } else {
+        c
+    };
     Some((start, end, t1 < 1.0))
 }
 
@@ -166,7 +182,10 @@ fn clip_segment(a: Pt, c: Pt, b: ClipBox) -> Option<(Pt, Pt, bool)> {
 mod tests {
     use super::*;
 
-    const B: ClipBox = ClipBox { min: 0.0, max: 10.0 };
+    const B: ClipBox = ClipBox {
+        min: 0.0,
+        max: 10.0,
+    };
 
     fn area(r: &[Pt]) -> f64 {
         let n = r.len();

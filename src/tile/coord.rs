@@ -134,7 +134,10 @@ impl TileTransform {
     #[inline]
     #[must_use]
     pub fn apply(&self, x: f64, y: f64) -> (f64, f64) {
-        ((x - self.origin_x) * self.scale, (self.origin_y - y) * self.scale)
+        (
+            (x - self.origin_x) * self.scale,
+            (self.origin_y - y) * self.scale,
+        )
     }
 
     /// Metres per tile unit.
@@ -149,7 +152,10 @@ impl TileTransform {
 pub fn lonlat_to_mercator(lon: f64, lat: f64) -> (f64, f64) {
     let lat = lat.clamp(-85.051_128_779_806_59, 85.051_128_779_806_59);
     let x = lon.to_radians() * 6_378_137.0;
-    let y = (std::f64::consts::FRAC_PI_4 + lat.to_radians() / 2.0).tan().ln() * 6_378_137.0;
+    let y = (std::f64::consts::FRAC_PI_4 + lat.to_radians() / 2.0)
+        .tan()
+        .ln()
+        * 6_378_137.0;
     (x, y)
 }
 

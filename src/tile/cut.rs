@@ -57,7 +57,11 @@ pub fn cut_feature(shape: &Shape, parts: &[u32], p: &CutParams) -> Option<TileGe
                 let Some(line) = lines.get(i as usize) else {
                     continue;
                 };
-                let pts: Vec<Pt> = line.coords.iter().map(|c| p.transform.apply(c.x, c.y)).collect();
+                let pts: Vec<Pt> = line
+                    .coords
+                    .iter()
+                    .map(|c| p.transform.apply(c.x, c.y))
+                    .collect();
                 let pieces = if line.bbox.within(&p.mercator_clip) {
                     vec![pts]
                 } else {
@@ -103,7 +107,10 @@ pub fn cut_feature(shape: &Shape, parts: &[u32], p: &CutParams) -> Option<TileGe
 fn cut_ring(ring: &[Coord<f64>], inside: bool, p: &CutParams) -> Option<Vec<IPt>> {
     // Store rings are closed; work on the open form.
     let open = ring.len().saturating_sub(1);
-    let pts: Vec<Pt> = ring[..open].iter().map(|c| p.transform.apply(c.x, c.y)).collect();
+    let pts: Vec<Pt> = ring[..open]
+        .iter()
+        .map(|c| p.transform.apply(c.x, c.y))
+        .collect();
     let clipped = if inside { pts } else { clip_ring(&pts, p.clip) };
     if clipped.len() < 3 {
         return None;
@@ -124,7 +131,11 @@ fn simplify(pts: &[Pt], tolerance: f64) -> Vec<Pt> {
         return pts.to_vec();
     }
     let ls: LineString<f64> = pts.iter().map(|&(x, y)| Coord { x, y }).collect();
-    ls.simplify(tolerance).0.into_iter().map(|c| (c.x, c.y)).collect()
+    ls.simplify(tolerance)
+        .0
+        .into_iter()
+        .map(|c| (c.x, c.y))
+        .collect()
 }
 
 /// Rounds to the grid and removes repeats; for a ring also the closing repeat.
@@ -179,7 +190,10 @@ mod tests {
 
     #[test]
     fn quantise_drops_repeats_and_closing_point() {
-        let q = quantise(&[(0.2, 0.1), (0.4, 0.3), (5.0, 0.0), (5.0, 5.0), (0.0, 0.0)], true);
+        let q = quantise(
+            &[(0.2, 0.1), (0.4, 0.3), (5.0, 0.0), (5.0, 5.0), (0.0, 0.0)],
+            true,
+        );
         assert_eq!(q, vec![(0, 0), (5, 0), (5, 5)]);
     }
 

@@ -20,7 +20,10 @@ pub struct LayerBuilder {
 }
 
 fn c(p: IPt) -> Coord<f64> {
-    Coord { x: f64::from(p.0), y: f64::from(p.1) }
+    Coord {
+        x: f64::from(p.0),
+        y: f64::from(p.1),
+    }
 }
 
 fn ring(r: &[IPt]) -> LineString<f64> {
@@ -29,7 +32,9 @@ fn ring(r: &[IPt]) -> LineString<f64> {
 
 fn polygon(rings: &[Vec<IPt>]) -> Polygon<f64> {
     let mut it = rings.iter();
-    let ext = it.next().map(|r| ring(r)).unwrap_or_else(|| LineString(Vec::new()));
+    let ext = it
+        .next()
+        .map_or_else(|| LineString(Vec::new()), |r| ring(r));
     // `Polygon::new` closes rings without reorienting them: orientation was fixed when cutting.
     Polygon::new(ext, it.map(|r| ring(r)).collect())
 }
@@ -58,7 +63,11 @@ fn tile_value(v: &Value) -> Option<TileValue> {
 impl LayerBuilder {
     #[must_use]
     pub fn new(name: &str) -> Self {
-        Self { name: name.to_string(), tags: TagsBuilder::new(), features: Vec::new() }
+        Self {
+            name: name.to_string(),
+            tags: TagsBuilder::new(),
+            features: Vec::new(),
+        }
     }
 
     /// Adds a feature with its (already view-filtered) attributes; nulls are omitted.
@@ -68,7 +77,9 @@ impl LayerBuilder {
         geom: &TileGeom,
         attrs: impl Iterator<Item = (&'a str, &'a Value)>,
     ) -> Result<()> {
-        let mut f = to_geo(geom).to_mvt_unscaled().map_err(|e| TileError::Encode(e.to_string()))?;
+        let mut f = to_geo(geom)
+            .to_mvt_unscaled()
+            .map_err(|e| TileError::Encode(e.to_string()))?;
         f.id = Some(id);
         for (k, v) in attrs {
             if let Some(tv) = tile_value(v) {
@@ -103,7 +114,10 @@ impl LayerBuilder {
 /// Serialises layers into a tile; `None` when no layer has a feature.
 #[must_use]
 pub fn encode_tile(layers: Vec<tile::Layer>) -> Option<Vec<u8>> {
-    let layers: Vec<tile::Layer> = layers.into_iter().filter(|l| !l.features.is_empty()).collect();
+    let layers: Vec<tile::Layer> = layers
+        .into_iter()
+        .filter(|l| !l.features.is_empty())
+        .collect();
     if layers.is_empty() {
         return None;
     }

@@ -10,7 +10,10 @@ pub mod cut;
 mod encode;
 mod error;
 
-pub use coord::{lonlat_to_mercator, mercator_to_lonlat, MercatorBox, TileCoord, TileTransform, HALF_WORLD, MAX_ZOOM};
+pub use coord::{
+    lonlat_to_mercator, mercator_to_lonlat, MercatorBox, TileCoord, TileTransform, HALF_WORLD,
+    MAX_ZOOM,
+};
 pub use encode::EXTENT;
 pub use error::{Result, TileError};
 
@@ -42,12 +45,21 @@ fn render_layer(layer: &LayerSnapshot, view: &View, coord: TileCoord) -> Result<
     let buffer = f64::from(layer.def.buffer);
     let merc = coord.bounds().expand(buffer * transform.unit());
     let mercator_clip = PartBox {
-        min: geo::Coord { x: merc.min_x, y: merc.min_y },
-        max: geo::Coord { x: merc.max_x, y: merc.max_y },
+        min: geo::Coord {
+            x: merc.min_x,
+            y: merc.min_y,
+        },
+        max: geo::Coord {
+            x: merc.max_x,
+            y: merc.max_y,
+        },
     };
     let params = CutParams {
         transform,
-        clip: ClipBox { min: -buffer, max: f64::from(EXTENT) + buffer },
+        clip: ClipBox {
+            min: -buffer,
+            max: f64::from(EXTENT) + buffer,
+        },
         tolerance: layer.def.simplify,
         mercator_clip,
     };
@@ -56,11 +68,15 @@ fn render_layer(layer: &LayerSnapshot, view: &View, coord: TileCoord) -> Result<
         .collect();
     let mut builder = LayerBuilder::new(layer.def.id.as_str());
     for (fi, parts) in layer.parts_in(&mercator_clip) {
-        let Some(feature) = layer.features.get(fi as usize) else { continue };
+        let Some(feature) = layer.features.get(fi as usize) else {
+            continue;
+        };
         if !view.sees_feature(feature) {
             continue;
         }
-        let Some(geom) = cut_feature(&feature.shape, &parts, &params) else { continue };
+        let Some(geom) = cut_feature(&feature.shape, &parts, &params) else {
+            continue;
+        };
         let attrs = visible
             .iter()
             .map(|&i| (layer.fields[i].name.as_str(), &feature.values[i]));

@@ -23,7 +23,11 @@ pub fn state() -> Arc<AppState> {
         .get_or_init(|| {
             chizu::route_gdal_messages();
             let loaded = chizu::load_root(&root(), 2);
-            assert!(loaded.errors.is_empty(), "sample city must load cleanly: {:?}", loaded.errors);
+            assert!(
+                loaded.errors.is_empty(),
+                "sample city must load cleanly: {:?}",
+                loaded.errors
+            );
             AppState::new(loaded.catalog, HttpSettings::default())
         })
         .clone()
@@ -41,7 +45,8 @@ pub struct Resp {
 
 impl Resp {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
@@ -53,11 +58,25 @@ pub async fn get(app: &Router, uri: &str, headers: &[(&str, &str)]) -> Resp {
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let resp = app.clone().oneshot(req.body(Body::empty()).expect("request")).await.expect("response");
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::empty()).expect("request"))
+        .await
+        .expect("response");
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await.expect("body").to_bytes().to_vec();
-    Resp { status, headers, body }
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// A decoded layer: name, extent and features as `mvt-reader` sees them.
@@ -82,7 +101,10 @@ pub fn decode(bytes: &[u8]) -> Vec<Decoded> {
 
 /// Twice the signed area (surveyor's formula) of a closed ring in tile space.
 pub fn area2(ring: &geo::LineString<f64>) -> f64 {
-    ring.0.windows(2).map(|w| w[0].x * w[1].y - w[1].x * w[0].y).sum()
+    ring.0
+        .windows(2)
+        .map(|w| w[0].x * w[1].y - w[1].x * w[0].y)
+        .sum()
 }
 
 /// Asserts the MVT 2.1 invariants on every polygon and line of a decoded tile.
@@ -94,22 +116,36 @@ pub fn assert_tile_invariants(layers: &[Decoded], buffer: f64, what: &str) {
     assert_eq!(before, names.len(), "{what}: layer names must be unique");
     for l in layers {
         let max = f64::from(l.extent) + buffer;
-        let in_range = |c: &geo::Coord<f64>| c.x >= -buffer && c.x <= max && c.y >= -buffer && c.y <= max;
+        let in_range =
+            |c: &geo::Coord<f64>| c.x >= -buffer && c.x <= max && c.y >= -buffer && c.y <= max;
         for f in &l.features {
             match &f.geometry {
                 geo::Geometry::Polygon(p) => check_polygon(p, &in_range, what, &l.name),
-                geo::Geometry::MultiPolygon(mp) => mp.0.iter().for_each(|p| check_polygon(p, &in_range, what, &l.name)),
+                geo::Geometry::MultiPolygon(mp) => {
+                    mp.0.iter()
+                        .for_each(|p| check_polygon(p, &in_range, what, &l.name));
+                }
                 geo::Geometry::LineString(ls) => {
                     assert!(ls.0.len() >= 2, "{what}/{}: line with < 2 points", l.name);
-                    assert!(ls.0.iter().all(in_range), "{what}/{}: line outside buffer", l.name);
+                    assert!(
+                        ls.0.iter().all(in_range),
+                        "{what}/{}: line outside buffer",
+                        l.name
+                    );
                 }
                 geo::Geometry::MultiLineString(ml) => {
                     for ls in &ml.0 {
                         assert!(ls.0.len() >= 2, "{what}/{}: line with < 2 points", l.name);
-                        assert!(ls.0.iter().all(in_range), "{what}/{}: line outside buffer", l.name);
+                        assert!(
+                            ls.0.iter().all(in_range),
+                            "{what}/{}: line outside buffer",
+                            l.name
+                        );
                     }
                 }
-                geo::Geometry::Point(p) => assert!(in_range(&p.0), "{what}/{}: point outside buffer", l.name),
+                geo::Geometry::Point(p) => {
+                    assert!(in_range(&p.0), "{what}/{}: point outside buffer", l.name);
+                }
                 geo::Geometry::MultiPoint(mp) => assert!(mp.0.iter().all(|p| in_range(&p.0))),
                 other => panic!("{what}/{}: unexpected geometry {other:?}", l.name),
             }
@@ -117,15 +153,38 @@ pub fn assert_tile_invariants(layers: &[Decoded], buffer: f64, what: &str) {
     }
 }
 
-fn check_polygon(p: &geo::Polygon<f64>, in_range: &dyn Fn(&geo::Coord<f64>) -> bool, what: &str, layer: &str) {
+fn check_polygon(
+    p: &geo::Polygon<f64>,
+    in_range: &dyn Fn(&geo::Coord<f64>) -> bool,
+    what: &str,
+    layer: &str,
+) {
     let ext = p.exterior();
-    assert!(ext.0.len() >= 4, "{what}/{layer}: exterior ring with < 3 distinct points");
-    assert!(area2(ext) > 0.0, "{what}/{layer}: exterior ring must have positive area in tile space");
-    assert!(ext.0.iter().all(in_range), "{what}/{layer}: exterior outside extent + buffer");
+    assert!(
+        ext.0.len() >= 4,
+        "{what}/{layer}: exterior ring with < 3 distinct points"
+    );
+    assert!(
+        area2(ext) > 0.0,
+        "{what}/{layer}: exterior ring must have positive area in tile space"
+    );
+    assert!(
+        ext.0.iter().all(in_range),
+        "{what}/{layer}: exterior outside extent + buffer"
+    );
     for h in p.interiors() {
-        assert!(h.0.len() >= 4, "{what}/{layer}: hole with < 3 distinct points");
-        assert!(area2(h) < 0.0, "{what}/{layer}: hole must have negative area (zero-area rings are forbidden)");
-        assert!(h.0.iter().all(in_range), "{what}/{layer}: hole outside extent + buffer");
+        assert!(
+            h.0.len() >= 4,
+            "{what}/{layer}: hole with < 3 distinct points"
+        );
+        assert!(
+            area2(h) < 0.0,
+            "{what}/{layer}: hole must have negative area (zero-area rings are forbidden)"
+        );
+        assert!(
+            h.0.iter().all(in_range),
+            "{what}/{layer}: hole outside extent + buffer"
+        );
     }
 }
 

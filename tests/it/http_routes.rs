@@ -16,17 +16,31 @@ async fn tile_has_headers_gzip_and_etag() {
     let uri = format!("/tiles/youto_chiiki/{}.mvt", station_tile(14));
     let plain = get(&app, &uri, &[]).await;
     assert_eq!(plain.status, 200);
-    assert_eq!(plain.header("content-type"), Some("application/vnd.mapbox-vector-tile"));
-    assert!(plain.header("cache-control").is_some_and(|c| c.starts_with("public, max-age=")));
+    assert_eq!(
+        plain.header("content-type"),
+        Some("application/vnd.mapbox-vector-tile")
+    );
+    assert!(plain
+        .header("cache-control")
+        .is_some_and(|c| c.starts_with("public, max-age=")));
     let etag = plain.header("etag").expect("etag").to_string();
-    assert!(etag.starts_with('"') && etag.ends_with('"'), "strong ETag: {etag}");
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "strong ETag: {etag}"
+    );
 
     let gz = get(&app, &uri, &[("accept-encoding", "gzip, br")]).await;
     assert_eq!(gz.header("content-encoding"), Some("gzip"));
     let mut unzipped = Vec::new();
-    flate2::read::GzDecoder::new(&gz.body[..]).read_to_end(&mut unzipped).expect("valid gzip");
+    flate2::read::GzDecoder::new(&gz.body[..])
+        .read_to_end(&mut unzipped)
+        .expect("valid gzip");
     assert_eq!(unzipped, plain.body, "gzip body decodes to the same tile");
-    assert_ne!(gz.header("etag"), Some(etag.as_str()), "each encoding has its own ETag");
+    assert_ne!(
+        gz.header("etag"),
+        Some(etag.as_str()),
+        "each encoding has its own ETag"
+    );
 
     let again = get(&app, &uri, &[("if-none-match", &etag)]).await;
     assert_eq!(again.status, 304);
@@ -44,7 +58,12 @@ async fn empty_tile_is_204() {
     assert_eq!(r.status, 204);
     assert!(r.body.is_empty());
     // Below the layer's minzoom the layer is simply absent.
-    let r = get(&public_router(), &format!("/tiles/youto_chiiki/{}.mvt", station_tile(9)), &[]).await;
+    let r = get(
+        &public_router(),
+        &format!("/tiles/youto_chiiki/{}.mvt", station_tile(9)),
+        &[],
+    )
+    .await;
     assert_eq!(r.status, 204);
 }
 
@@ -63,13 +82,21 @@ async fn bad_tile_addresses_are_400_with_json_reason() {
     ] {
         let r = get(&app, uri, &[]).await;
         assert_eq!(r.status, 400, "{uri}");
-        assert!(r.json()["error"].as_str().is_some_and(|s| !s.is_empty()), "{uri}");
+        assert!(
+            r.json()["error"].as_str().is_some_and(|s| !s.is_empty()),
+            "{uri}"
+        );
     }
 }
 
 #[tokio::test]
 async fn z22_tiles_are_cut() {
-    let r = get(&public_router(), &format!("/tiles/youto_chiiki/{}.mvt", station_tile(22)), &[]).await;
+    let r = get(
+        &public_router(),
+        &format!("/tiles/youto_chiiki/{}.mvt", station_tile(22)),
+        &[],
+    )
+    .await;
     assert!(r.status == 200 || r.status == 204);
     if r.status == 200 {
         crate::common::assert_tile_invariants(&decode(&r.body), 64.0, "z22");
@@ -101,12 +128,25 @@ async fn internal_layer_is_indistinguishable_from_unknown_on_public() {
 
 #[tokio::test]
 async fn composite_tile_has_one_layer_per_id() {
-    let r = get(&public_router(), &format!("/tiles/youto_chiiki,kouzui_shinsui,hinanjo/{}.mvt", station_tile(14)), &[]).await;
+    let r = get(
+        &public_router(),
+        &format!(
+            "/tiles/youto_chiiki,kouzui_shinsui,hinanjo/{}.mvt",
+            station_tile(14)
+        ),
+        &[],
+    )
+    .await;
     assert_eq!(r.status, 200);
     let mut names: Vec<String> = decode(&r.body).into_iter().map(|l| l.name).collect();
     names.sort();
     assert_eq!(names, ["hinanjo", "kouzui_shinsui", "youto_chiiki"]);
-    let dup = get(&public_router(), &format!("/tiles/hinanjo,hinanjo/{}.mvt", station_tile(14)), &[]).await;
+    let dup = get(
+        &public_router(),
+        &format!("/tiles/hinanjo,hinanjo/{}.mvt", station_tile(14)),
+        &[],
+    )
+    .await;
     assert_eq!(dup.status, 400);
 }
 
@@ -116,18 +156,37 @@ async fn tilejson_describes_layers_without_internal_fields() {
     assert_eq!(r.status, 200);
     let j = r.json();
     assert_eq!(j["tilejson"], "3.0.0");
-    assert_eq!(j["tiles"][0], "http://127.0.0.1:8080/tiles/youto_chiiki,hinanjo/{z}/{x}/{y}.mvt");
+    assert_eq!(
+        j["tiles"][0],
+        "http://127.0.0.1:8080/tiles/youto_chiiki,hinanjo/{z}/{x}/{y}.mvt"
+    );
     let b = j["bounds"].as_array().expect("bounds");
     let b: Vec<f64> = b.iter().filter_map(serde_json::Value::as_f64).collect();
-    assert!(b[0] > 138.0 && b[2] < 138.5 && b[1] > 34.6 && b[3] < 35.0, "{b:?}");
+    assert!(
+        b[0] > 138.0 && b[2] < 138.5 && b[1] > 34.6 && b[3] < 35.0,
+        "{b:?}"
+    );
     let layers = j["vector_layers"].as_array().expect("vector_layers");
     assert_eq!(layers.len(), 2);
-    let zoning = layers.iter().find(|l| l["id"] == "youto_chiiki").expect("zoning");
+    let zoning = layers
+        .iter()
+        .find(|l| l["id"] == "youto_chiiki")
+        .expect("zoning");
     let fields = zoning["fields"].as_object().expect("fields");
     assert!(fields.contains_key("zone") && fields.contains_key("floor_area_ratio"));
-    assert!(!fields.contains_key("sauid") && !fields.contains_key("updated"), "internal fields hidden: {fields:?}");
-    assert!(j["attribution"].as_str().is_some_and(|a| a.contains("焼津市")));
-    assert_eq!(get(&public_router(), "/tiles/youto_chiiki.xml", &[]).await.status, 404);
+    assert!(
+        !fields.contains_key("sauid") && !fields.contains_key("updated"),
+        "internal fields hidden: {fields:?}"
+    );
+    assert!(j["attribution"]
+        .as_str()
+        .is_some_and(|a| a.contains("焼津市")));
+    assert_eq!(
+        get(&public_router(), "/tiles/youto_chiiki.xml", &[])
+            .await
+            .status,
+        404
+    );
 }
 
 #[tokio::test]
@@ -135,23 +194,48 @@ async fn catalog_lists_public_layers_with_titles_and_fields() {
     let j = get(&public_router(), "/catalog", &[]).await.json();
     let layers = j["layers"].as_array().expect("layers");
     let ids: Vec<&str> = layers.iter().filter_map(|l| l["id"].as_str()).collect();
-    for id in ["youto_chiiki", "toshi_keikaku_douro", "kouzui_shinsui", "dosha_keikai", "dosha_tokubetsu", "kinkyu_yusouro", "hinanjo", "gyousei_kuikikai"] {
+    for id in [
+        "youto_chiiki",
+        "toshi_keikaku_douro",
+        "kouzui_shinsui",
+        "dosha_keikai",
+        "dosha_tokubetsu",
+        "kinkyu_yusouro",
+        "hinanjo",
+        "gyousei_kuikikai",
+    ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
-    let flood = layers.iter().find(|l| l["id"] == "kouzui_shinsui").expect("flood");
+    let flood = layers
+        .iter()
+        .find(|l| l["id"] == "kouzui_shinsui")
+        .expect("flood");
     assert_eq!(flood["title"]["ja"], "洪水浸水想定区域（想定最大規模）");
     assert_eq!(flood["hazard"], "flood");
     assert_eq!(flood["features"], 10);
-    let zoning = layers.iter().find(|l| l["id"] == "youto_chiiki").expect("zoning");
-    let names: Vec<&str> = zoning["fields"].as_array().expect("fields").iter().filter_map(|f| f["name"].as_str()).collect();
-    assert_eq!(names, ["zone", "zone_code", "floor_area_ratio", "coverage_ratio"]);
+    let zoning = layers
+        .iter()
+        .find(|l| l["id"] == "youto_chiiki")
+        .expect("zoning");
+    let names: Vec<&str> = zoning["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["zone", "zone_code", "floor_area_ratio", "coverage_ratio"]
+    );
 }
 
 #[tokio::test]
 async fn health_reports_ready_layers() {
     let j = get(&public_router(), "/health", &[]).await.json();
     assert_eq!(j["status"], "ok");
-    assert!(j["layers"].as_array().is_some_and(|l| l.len() >= 9 && l.iter().all(|x| x["state"] == "ready")));
+    assert!(j["layers"]
+        .as_array()
+        .is_some_and(|l| l.len() >= 9 && l.iter().all(|x| x["state"] == "ready")));
 }
 
 #[tokio::test]
@@ -165,17 +249,28 @@ async fn unknown_routes_are_404_json() {
 #[tokio::test]
 async fn serves_over_a_real_socket() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = public_router();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET /tiles/hinanjo/{}.mvt HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n", station_tile(14));
+    let req = format!(
+        "GET /tiles/hinanjo/{}.mvt HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
+        station_tile(14)
+    );
     s.write_all(req.as_bytes()).await.expect("write");
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.expect("read");
     let text = String::from_utf8_lossy(&buf);
-    assert!(text.starts_with("HTTP/1.1 200"), "{}", &text[..text.len().min(200)]);
-    assert!(text.to_ascii_lowercase().contains("content-type: application/vnd.mapbox-vector-tile"));
+    assert!(
+        text.starts_with("HTTP/1.1 200"),
+        "{}",
+        &text[..text.len().min(200)]
+    );
+    assert!(text
+        .to_ascii_lowercase()
+        .contains("content-type: application/vnd.mapbox-vector-tile"));
     server.abort();
 }

@@ -1,4 +1,11 @@
 //! chizu's integration tests, in one binary so GDAL links once.
+#![allow(
+    clippy::items_after_statements,
+    clippy::manual_range_contains,
+    clippy::type_complexity,
+    clippy::too_many_lines,
+    clippy::float_cmp
+)]
 
 mod cli;
 mod common;

@@ -20,7 +20,10 @@ fn to_merc(p: (f64, f64)) -> Coord<f64> {
     let t = tile();
     let b = t.bounds();
     let unit = t.size() / 4096.0;
-    Coord { x: b.min_x + p.0 * unit, y: b.max_y - p.1 * unit }
+    Coord {
+        x: b.min_x + p.0 * unit,
+        y: b.max_y - p.1 * unit,
+    }
 }
 
 fn params() -> CutParams {
@@ -28,9 +31,21 @@ fn params() -> CutParams {
     let m = t.bounds().expand(BUF * t.size() / 4096.0);
     CutParams {
         transform: TileTransform::new(&t, 4096),
-        clip: ClipBox { min: -BUF, max: 4096.0 + BUF },
+        clip: ClipBox {
+            min: -BUF,
+            max: 4096.0 + BUF,
+        },
         tolerance: TOL,
-        mercator_clip: PartBox { min: Coord { x: m.min_x, y: m.min_y }, max: Coord { x: m.max_x, y: m.max_y } },
+        mercator_clip: PartBox {
+            min: Coord {
+                x: m.min_x,
+                y: m.min_y,
+            },
+            max: Coord {
+                x: m.max_x,
+                y: m.max_y,
+            },
+        },
     }
 }
 
@@ -55,11 +70,17 @@ fn geo_ring(r: &[(f64, f64)]) -> LineString<f64> {
     r.iter().map(|&(x, y)| Coord { x, y }).collect()
 }
 
-fn polygon_strategy() -> impl Strategy<Value = (f64, f64, Vec<f64>, Vec<f64>, Option<(f64, Vec<f64>)>)> {
+fn polygon_strategy(
+) -> impl Strategy<Value = (f64, f64, Vec<f64>, Vec<f64>, Option<(f64, Vec<f64>)>)> {
     (
         -600.0..4700.0f64,
         -600.0..4700.0f64,
-        (6usize..40).prop_flat_map(|n| (prop::collection::vec(40.0..2500.0f64, n), prop::collection::vec(-1.0..1.0f64, n))),
+        (6usize..40).prop_flat_map(|n| {
+            (
+                prop::collection::vec(40.0..2500.0f64, n),
+                prop::collection::vec(-1.0..1.0f64, n),
+            )
+        }),
         prop::option::of((0.05..0.3f64, prop::collection::vec(0.5..1.0f64, 6..20))),
     )
         .prop_map(|(cx, cy, (radii, jitter), hole)| (cx, cy, radii, jitter, hole))

@@ -28,7 +28,9 @@ fn read_source(path: &std::path::Path, options: &[&str]) -> Vec<SourceFeature> {
     )
     .expect("GDAL opens the source");
     let mut layer = ds.layer(0).expect("layer");
-    let mut src = layer.spatial_ref().unwrap_or_else(|| SpatialRef::from_epsg(4326).expect("4326"));
+    let mut src = layer
+        .spatial_ref()
+        .unwrap_or_else(|| SpatialRef::from_epsg(4326).expect("4326"));
     src.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
     let mut wgs = SpatialRef::from_epsg(4326).expect("4326");
     wgs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
@@ -37,7 +39,13 @@ fn read_source(path: &std::path::Path, options: &[&str]) -> Vec<SourceFeature> {
     layer
         .features()
         .map(|f| {
-            let geom = f.geometry().expect("geometry").transform(&ct).expect("reprojects").to_geo().expect("to geo");
+            let geom = f
+                .geometry()
+                .expect("geometry")
+                .transform(&ct)
+                .expect("reprojects")
+                .to_geo()
+                .expect("to geo");
             let attrs = names
                 .iter()
                 .enumerate()
@@ -80,8 +88,10 @@ fn deep_point(g: &geo::Geometry<f64>) -> Option<geo::Point<f64>> {
     let mut best: Option<(f64, geo::Point<f64>)> = None;
     for p in polys {
         let b = p.bounding_rect()?;
-        let outline: Vec<geo::Line<f64>> =
-            std::iter::once(p.exterior()).chain(p.interiors()).flat_map(|r| r.lines().collect::<Vec<_>>()).collect();
+        let outline: Vec<geo::Line<f64>> = std::iter::once(p.exterior())
+            .chain(p.interiors())
+            .flat_map(|r| r.lines().collect::<Vec<_>>())
+            .collect();
         for i in 1..24 {
             for j in 1..24 {
                 let q = geo::Point::new(
@@ -91,7 +101,10 @@ fn deep_point(g: &geo::Geometry<f64>) -> Option<geo::Point<f64>> {
                 if !p.contains(&q) {
                     continue;
                 }
-                let d = outline.iter().map(|l| Euclidean.distance(&q, l)).fold(f64::INFINITY, f64::min);
+                let d = outline
+                    .iter()
+                    .map(|l| Euclidean.distance(&q, l))
+                    .fold(f64::INFINITY, f64::min);
                 if best.is_none_or(|(bd, _)| d > bd) {
                     best = Some((d, q));
                 }
@@ -106,7 +119,12 @@ fn deep_point(g: &geo::Geometry<f64>) -> Option<geo::Point<f64>> {
 /// decoded feature whose geometry contains that point.
 async fn features_at(layer: &str, lon: f64, lat: f64, z: u8) -> Vec<HashMap<String, String>> {
     let (t, (px, py)) = tile_of(lon, lat, z);
-    let r = get(&public_router(), &format!("/tiles/{layer}/{}/{}/{}.mvt", t.z(), t.x(), t.y()), &[]).await;
+    let r = get(
+        &public_router(),
+        &format!("/tiles/{layer}/{}/{}/{}.mvt", t.z(), t.x(), t.y()),
+        &[],
+    )
+    .await;
     assert_eq!(r.status, 200, "tile {t} of {layer} should hold the point");
     let layers = decode(&r.body);
     assert_tile_invariants(&layers, 64.0, &format!("{layer} {t}"));
@@ -133,10 +151,18 @@ async fn zoning_attributes_match_gdal() {
         ("都市計画図_第一種住居地域/第一種住居地域.shp", "5"),
         ("都市計画図_商業地域/商業地域.shp", "10"),
         ("都市計画図_工業専用地域/工業専用地域.shp", "13"),
-        ("都市計画図_第一種低層住居専用地域/第一種低層住居専用地域.shp", "1"),
+        (
+            "都市計画図_第一種低層住居専用地域/第一種低層住居専用地域.shp",
+            "1",
+        ),
     ] {
-        for sf in read_source(&common::data(file), &["ENCODING=CP932"]).iter().take(6) {
-            let Some(p) = deep_point(&sf.geom) else { continue };
+        for sf in read_source(&common::data(file), &["ENCODING=CP932"])
+            .iter()
+            .take(6)
+        {
+            let Some(p) = deep_point(&sf.geom) else {
+                continue;
+            };
             let found = features_at("youto_chiiki", p.x(), p.y(), 15).await;
             // A null in the source is an absent key in the tile (商業地域 has such a row).
             let want = |k: &str| sf.attrs.get(k);
@@ -146,9 +172,16 @@ async fn zoning_attributes_match_gdal() {
                     && f.get("coverage_ratio") == want("SAFIELD002")
                     && f.get("zone_code").map(String::as_str) == Some(code)
             });
-            assert!(hit.is_some(), "{file}: no feature at {p:?} matches {:?}; found {found:?}", sf.attrs);
+            assert!(
+                hit.is_some(),
+                "{file}: no feature at {p:?} matches {:?}; found {found:?}",
+                sf.attrs
+            );
             for f in &found {
-                assert!(!f.contains_key("sauid") && !f.contains_key("updated"), "internal attributes leaked: {f:?}");
+                assert!(
+                    !f.contains_key("sauid") && !f.contains_key("updated"),
+                    "internal attributes leaked: {f:?}"
+                );
             }
             if want("SAFIELD000").map(String::as_str) == Some("第一種住居地域")
                 && want("SAFIELD001").map(String::as_str) == Some("200")
@@ -160,12 +193,18 @@ async fn zoning_attributes_match_gdal() {
         }
     }
     assert!(checked >= 15, "checked {checked} features");
-    assert!(saw_daiisshu, "expected a 第一種住居地域 200/60 zone in the sample");
+    assert!(
+        saw_daiisshu,
+        "expected a 第一種住居地域 200/60 zone in the sample"
+    );
 }
 
 #[tokio::test]
 async fn landslide_site_number_keeps_cp932_roman_numeral() {
-    let sources = read_source(&common::data("土砂災害警戒区域/土砂災害警戒区域.shp"), &["ENCODING=CP932"]);
+    let sources = read_source(
+        &common::data("土砂災害警戒区域/土砂災害警戒区域.shp"),
+        &["ENCODING=CP932"],
+    );
     let sf = sources
         .iter()
         .find(|s| s.attrs.get("KASHO_NO").map(String::as_str) == Some("212-Ⅰ-003"))
@@ -186,7 +225,11 @@ async fn landslide_site_number_keeps_cp932_roman_numeral() {
     for id in ["dosha_keikai", "dosha_tokubetsu"] {
         let layer = catalog.get(id).expect("layer loaded");
         let idx = layer.field_index("kasho_no").expect("kasho_no");
-        let file = if id == "dosha_keikai" { "土砂災害警戒区域/土砂災害警戒区域.shp" } else { "土砂災害特別警戒区域/土砂災害特別警戒区域.shp" };
+        let file = if id == "dosha_keikai" {
+            "土砂災害警戒区域/土砂災害警戒区域.shp"
+        } else {
+            "土砂災害特別警戒区域/土砂災害特別警戒区域.shp"
+        };
         let mut want: Vec<String> = read_source(&common::data(file), &["ENCODING=CP932"])
             .into_iter()
             .filter_map(|s| s.attrs.get("KASHO_NO").cloned())
@@ -198,34 +241,45 @@ async fn landslide_site_number_keeps_cp932_roman_numeral() {
             .collect();
         want.sort();
         got.sort();
-        assert_eq!(got, want, "{id}: site numbers differ from GDAL's CP932 reading");
-        assert!(got.iter().any(|k| k.contains('Ⅱ')), "{id}: expected Ⅱ site numbers");
+        assert_eq!(
+            got, want,
+            "{id}: site numbers differ from GDAL's CP932 reading"
+        );
+        assert!(
+            got.iter().any(|k| k.contains('Ⅱ')),
+            "{id}: expected Ⅱ site numbers"
+        );
     }
 }
 
 #[tokio::test]
 async fn flood_depth_rank_matches_source() {
     let sources = read_source(
-        &common::data("葉梨川_洪水浸水想定区域（想定最大規模）/葉梨川_洪水浸水想定区域（想定最大規模）.shp"),
+        &common::data(
+            "葉梨川_洪水浸水想定区域（想定最大規模）/葉梨川_洪水浸水想定区域（想定最大規模）.shp",
+        ),
         &["ENCODING=CP932"],
     );
     assert_eq!(sources.len(), 6);
     for sf in &sources {
         // The interior point of the largest square of this rank.
-        let geo::Geometry::MultiPolygon(mp) = &sf.geom else { panic!("flood features are multipolygons") };
-        let largest = mp
-            .0
-            .iter()
-            .max_by(|a, b| {
-                use geo::Area;
-                a.unsigned_area().total_cmp(&b.unsigned_area())
-            })
-            .expect("parts");
-        let p = deep_point(&geo::Geometry::Polygon(largest.clone())).expect("a point well inside the square");
+        let geo::Geometry::MultiPolygon(mp) = &sf.geom else {
+            panic!("flood features are multipolygons")
+        };
+        let largest =
+            mp.0.iter()
+                .max_by(|a, b| {
+                    use geo::Area;
+                    a.unsigned_area().total_cmp(&b.unsigned_area())
+                })
+                .expect("parts");
+        let p = deep_point(&geo::Geometry::Polygon(largest.clone()))
+            .expect("a point well inside the square");
         let found = features_at("kouzui_shinsui", p.x(), p.y(), 16).await;
         let rank = sf.attrs.get("Max_Rank").cloned();
         assert!(
-            found.iter().any(|f| f.get("depth_rank") == rank.as_ref() && f.get("river").map(String::as_str) == Some("葉梨川")),
+            found.iter().any(|f| f.get("depth_rank") == rank.as_ref()
+                && f.get("river").map(String::as_str) == Some("葉梨川")),
             "rank {rank:?} at {p:?}: found {found:?}"
         );
     }
@@ -240,16 +294,30 @@ async fn shelter_points_land_within_one_tile_unit() {
     assert_eq!(rows.len(), 56);
     let app = public_router();
     for row in &rows {
-        let geo::Geometry::Point(p) = row.geom else { panic!("CSV rows are points") };
+        let geo::Geometry::Point(p) = row.geom else {
+            panic!("CSV rows are points")
+        };
         let (t, (px, py)) = tile_of(p.x(), p.y(), 16);
-        let r = get(&app, &format!("/tiles/hinanjo/{}/{}/{}.mvt", t.z(), t.x(), t.y()), &[]).await;
+        let r = get(
+            &app,
+            &format!("/tiles/hinanjo/{}/{}/{}.mvt", t.z(), t.x(), t.y()),
+            &[],
+        )
+        .await;
         assert_eq!(r.status, 200);
         let layers = decode(&r.body);
         let name = row.attrs.get("名称").expect("名称");
         let best = layers[0]
             .features
             .iter()
-            .filter(|f| f.properties.as_ref().and_then(|p| p.get("name")).map(text).as_ref() == Some(name))
+            .filter(|f| {
+                f.properties
+                    .as_ref()
+                    .and_then(|p| p.get("name"))
+                    .map(text)
+                    .as_ref()
+                    == Some(name)
+            })
             .flat_map(|f| match &f.geometry {
                 geo::Geometry::Point(q) => vec![*q],
                 geo::Geometry::MultiPoint(m) => m.0.clone(),
@@ -257,7 +325,10 @@ async fn shelter_points_land_within_one_tile_unit() {
             })
             .map(|q| ((q.x() - px).powi(2) + (q.y() - py).powi(2)).sqrt())
             .fold(f64::INFINITY, f64::min);
-        assert!(best <= 1.0, "{name}: decoded point is {best} tile units from the reprojected source");
+        assert!(
+            best <= 1.0,
+            "{name}: decoded point is {best} tile units from the reprojected source"
+        );
     }
 }
 
@@ -266,12 +337,22 @@ async fn polygon_vertices_stay_within_tolerance() {
     // Every source vertex inside the tile lies within simplification (1) + rounding (√2/2)
     // tile units of the decoded outline.
     use geo::{Distance, Euclidean};
-    let sources = read_source(&common::data("都市計画図_第一種住居地域/第一種住居地域.shp"), &["ENCODING=CP932"]);
+    let sources = read_source(
+        &common::data("都市計画図_第一種住居地域/第一種住居地域.shp"),
+        &["ENCODING=CP932"],
+    );
     let mut vertices = 0;
     for sf in sources.iter().take(8) {
-        let Some(p) = deep_point(&sf.geom) else { continue };
+        let Some(p) = deep_point(&sf.geom) else {
+            continue;
+        };
         let (t, _) = tile_of(p.x(), p.y(), 16);
-        let r = get(&public_router(), &format!("/tiles/youto_chiiki/{}/{}/{}.mvt", t.z(), t.x(), t.y()), &[]).await;
+        let r = get(
+            &public_router(),
+            &format!("/tiles/youto_chiiki/{}/{}/{}.mvt", t.z(), t.x(), t.y()),
+            &[],
+        )
+        .await;
         let layers = decode(&r.body);
         let outlines: Vec<geo::Line<f64>> = layers[0]
             .features
@@ -287,8 +368,14 @@ async fn polygon_vertices_stay_within_tolerance() {
                 continue;
             }
             let q = geo::Point::new(tx, ty);
-            let d = outlines.iter().map(|l| Euclidean.distance(&q, l)).fold(f64::INFINITY, f64::min);
-            assert!(d <= 1.0 + std::f64::consts::FRAC_1_SQRT_2 + 1e-9, "vertex {c:?} is {d} units from the tile's outline in {t}");
+            let d = outlines
+                .iter()
+                .map(|l| Euclidean.distance(&q, l))
+                .fold(f64::INFINITY, f64::min);
+            assert!(
+                d <= 1.0 + std::f64::consts::FRAC_1_SQRT_2 + 1e-9,
+                "vertex {c:?} is {d} units from the tile's outline in {t}"
+            );
             vertices += 1;
         }
     }
@@ -300,13 +387,23 @@ async fn gdal_mvt_driver_reads_composite_tiles() {
     // 焼津駅 area at z14: zoning, flood, shelters, landslide zones together.
     let (t, _) = tile_of(138.3181, 34.8659, 14);
     let layers = "youto_chiiki,kouzui_shinsui,hinanjo,dosha_keikai,kinkyu_yusouro";
-    let r = get(&public_router(), &format!("/tiles/{layers}/{}/{}/{}.mvt", t.z(), t.x(), t.y()), &[]).await;
+    let r = get(
+        &public_router(),
+        &format!("/tiles/{layers}/{}/{}/{}.mvt", t.z(), t.x(), t.y()),
+        &[],
+    )
+    .await;
     assert_eq!(r.status, 200);
     let ours = decode(&r.body);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("tile.mvt");
     std::fs::write(&path, &r.body).expect("write");
-    let opts = [format!("X={}", t.x()), format!("Y={}", t.y()), format!("Z={}", t.z()), "CLIP=NO".to_string()];
+    let opts = [
+        format!("X={}", t.x()),
+        format!("Y={}", t.y()),
+        format!("Z={}", t.z()),
+        "CLIP=NO".to_string(),
+    ];
     let opt_refs: Vec<&str> = opts.iter().map(String::as_str).collect();
     let ds = Dataset::open_ex(
         &path,
@@ -323,7 +420,10 @@ async fn gdal_mvt_driver_reads_composite_tiles() {
     gdal_names.sort();
     our_names.sort();
     assert_eq!(gdal_names, our_names);
-    assert!(our_names.contains(&"youto_chiiki".to_string()) && our_names.contains(&"hinanjo".to_string()));
+    assert!(
+        our_names.contains(&"youto_chiiki".to_string())
+            && our_names.contains(&"hinanjo".to_string())
+    );
     for l in &ours {
         let mut gl = ds.layer_by_name(&l.name).expect("layer");
         let idx = gl.defn().field_index("zone").ok();
@@ -331,11 +431,19 @@ async fn gdal_mvt_driver_reads_composite_tiles() {
         for f in gl.features() {
             n += 1;
             if l.name == "youto_chiiki" {
-                let zone = f.field_as_string(idx.expect("zone field")).expect("read").expect("non-null");
+                let zone = f
+                    .field_as_string(idx.expect("zone field"))
+                    .expect("read")
+                    .expect("non-null");
                 assert!(zone.ends_with("地域"), "GDAL read zone `{zone}`");
             }
         }
-        assert_eq!(n, l.features.len(), "{}: GDAL and mvt-reader disagree on feature count", l.name);
+        assert_eq!(
+            n,
+            l.features.len(),
+            "{}: GDAL and mvt-reader disagree on feature count",
+            l.name
+        );
     }
 }
 
@@ -370,7 +478,10 @@ async fn every_tile_over_the_city_is_valid() {
             }
         }
     }
-    assert!(tiles > 100 && features > 1000, "{tiles} tiles, {features} features");
+    assert!(
+        tiles > 100 && features > 1000,
+        "{tiles} tiles, {features} features"
+    );
 }
 
 fn outline(g: &geo::Geometry<f64>) -> Vec<geo::Line<f64>> {
