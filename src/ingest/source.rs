@@ -239,7 +239,11 @@ pub fn read(path: &Path, cfg: &SourceCfg, kind: GeometryKind) -> Result<RawSourc
         .collect();
     let mut stats = SourceStats::default();
     let mut features = Vec::new();
-    let no_opts = CslStringList::new();
+    // GEOS's "structure" MakeValid (GEOS ≥ 3.10) rebuilds polygons from their rings;
+    // on the raster-derived 焼津 flood squares it is ~10× faster than the default
+    // "linework" method, which nodes every segment against every other.
+    let mut repair_opts = CslStringList::new();
+    let _ = repair_opts.set_name_value("METHOD", "STRUCTURE");
     for (n, feature) in layer.features().enumerate() {
         stats.read += 1;
         let fid = feature.fid().unwrap_or(n as u64);
@@ -251,7 +255,7 @@ pub fn read(path: &Path, cfg: &SourceCfg, kind: GeometryKind) -> Result<RawSourc
             stats.drop("empty geometry");
             continue;
         }
-        let (geom, repaired) = match repair(geom, &no_opts) {
+        let (geom, repaired) = match repair(geom, &repair_opts) {
             Ok(Some(fixed)) => (std::borrow::Cow::Owned(fixed), true),
             Ok(None) => (std::borrow::Cow::Borrowed(geom), false),
             Err(()) => {

@@ -176,14 +176,24 @@ pub struct LayerSnapshot {
 
 impl LayerSnapshot {
     /// Builds the index and bounds over already-ingested features.
+    ///
+    /// Features are put in Hilbert-curve order of their box centres, and their geometry
+    /// is re-allocated in that order, so the features of one tile sit together in memory:
+    /// cache misses on randomly scattered features were the largest single cost when
+    /// cutting the benchmark city.
     #[must_use]
     pub fn build(
         def: Arc<LayerDef>,
         fields: Vec<FieldDef>,
-        features: Vec<Feature>,
+        mut features: Vec<Feature>,
         report: IngestReport,
         version: u64,
     ) -> Self {
+        let bounds = features.iter().map(|f| f.bbox).reduce(|a, b| a.union(&b));
+        if let Some(b) = bounds {
+            features.sort_by_cached_key(|f| hilbert_key(&b, &f.bbox));
+            features = features.iter().map(Feature::clone).collect();
+        }
         let mut entries = Vec::new();
         for (fi, f) in features.iter().enumerate() {
             for (pi, b) in f.shape.part_boxes().into_iter().enumerate() {
@@ -193,7 +203,6 @@ impl LayerSnapshot {
                 ));
             }
         }
-        let bounds = features.iter().map(|f| f.bbox).reduce(|a, b| a.union(&b));
         Self {
             def,
             fields,
@@ -205,23 +214,17 @@ impl LayerSnapshot {
         }
     }
 
-    /// Parts intersecting `area`, grouped by feature in feature order.
+    /// `(feature, part)` indices of the parts intersecting `area`, sorted, so the parts of
+    /// one feature are adjacent.
     #[must_use]
-    pub fn parts_in(&self, area: &PartBox) -> Vec<(u32, Vec<u32>)> {
+    pub fn parts_in(&self, area: &PartBox) -> Vec<(u32, u32)> {
         let mut hits: Vec<(u32, u32)> = self
             .index
             .locate_in_envelope_intersecting(&area.aabb())
             .map(|e| e.data)
             .collect();
         hits.sort_unstable();
-        let mut out: Vec<(u32, Vec<u32>)> = Vec::new();
-        for (f, p) in hits {
-            match out.last_mut() {
-                Some((lf, parts)) if *lf == f => parts.push(p),
-                _ => out.push((f, vec![p])),
-            }
-        }
-        out
+        hits
     }
 
     /// Index of an output field by name.
@@ -238,6 +241,34 @@ impl LayerSnapshot {
         let (e, n) = crate::tile::mercator_to_lonlat(b.max.x, b.max.y);
         Some([w, s, e, n])
     }
+}
+
+/// Position of a box's centre on a 2^16 × 2^16 Hilbert curve over `extent`.
+fn hilbert_key(extent: &PartBox, b: &PartBox) -> u64 {
+    const N: u32 = 1 << 16;
+    let scale = |v: f64, lo: f64, hi: f64| -> u32 {
+        let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.0 };
+        ((t * f64::from(N - 1)).round() as u32).min(N - 1)
+    };
+    let mut x = scale(f64::midpoint(b.min.x, b.max.x), extent.min.x, extent.max.x);
+    let mut y = scale(f64::midpoint(b.min.y, b.max.y), extent.min.y, extent.max.y);
+    let mut d: u64 = 0;
+    let mut s = N / 2;
+    while s > 0 {
+        let rx = u32::from(x & s > 0);
+        let ry = u32::from(y & s > 0);
+        d += u64::from(s) * u64::from(s) * u64::from((3 * rx) ^ ry);
+        // Rotate the quadrant so the curve stays continuous.
+        if ry == 0 {
+            if rx == 1 {
+                x = N - 1 - x;
+                y = N - 1 - y;
+            }
+            std::mem::swap(&mut x, &mut y);
+        }
+        s /= 2;
+    }
+    d
 }
 
 /// Every layer that loaded, by id, in id order. Swapped whole on reload.
@@ -272,5 +303,32 @@ impl Catalog {
     #[must_use]
     pub fn failed(&self) -> &BTreeMap<String, String> {
         &self.failed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pt(x: f64, y: f64) -> PartBox {
+        PartBox {
+            min: Coord { x, y },
+            max: Coord { x, y },
+        }
+    }
+
+    #[test]
+    fn hilbert_neighbours_are_close() {
+        let ext = PartBox {
+            min: Coord { x: 0.0, y: 0.0 },
+            max: Coord { x: 100.0, y: 100.0 },
+        };
+        // The four quadrant centres are visited in curve order, each a different quarter.
+        let keys: Vec<u64> = [(25.0, 25.0), (25.0, 75.0), (75.0, 75.0), (75.0, 25.0)]
+            .iter()
+            .map(|&(x, y)| hilbert_key(&ext, &pt(x, y)) >> 30)
+            .collect();
+        assert_eq!(keys, vec![0, 1, 2, 3]);
+        assert_eq!(hilbert_key(&ext, &pt(0.0, 0.0)), 0);
     }
 }

@@ -73,30 +73,36 @@ impl Edge {
 /// without a closing repeat, possibly empty.
 #[must_use]
 pub fn clip_ring(ring: &[Pt], b: ClipBox) -> Vec<Pt> {
-    let mut input: Vec<Pt> = ring.to_vec();
-    let mut output: Vec<Pt> = Vec::with_capacity(ring.len() + 4);
+    let mut out = Vec::new();
+    clip_ring_into(ring, b, &mut out, &mut Vec::new());
+    out
+}
+
+/// [`clip_ring`] into caller-owned buffers: `out` receives the result, `tmp` is scratch.
+pub fn clip_ring_into(ring: &[Pt], b: ClipBox, out: &mut Vec<Pt>, tmp: &mut Vec<Pt>) {
+    out.clear();
+    out.extend_from_slice(ring);
     for edge in [Edge::Left, Edge::Right, Edge::Top, Edge::Bottom] {
-        output.clear();
-        let Some(&last) = input.last() else {
-            return Vec::new();
+        std::mem::swap(out, tmp);
+        out.clear();
+        let Some(&last) = tmp.last() else {
+            return;
         };
         let mut prev = last;
-        for &cur in &input {
+        for &cur in tmp.iter() {
             let cur_in = edge.inside(cur, b);
             let prev_in = edge.inside(prev, b);
             if cur_in {
                 if !prev_in {
-                    output.push(edge.intersect(prev, cur, b));
+                    out.push(edge.intersect(prev, cur, b));
                 }
-                output.push(cur);
+                out.push(cur);
             } else if prev_in {
-                output.push(edge.intersect(prev, cur, b));
+                out.push(edge.intersect(prev, cur, b));
             }
             prev = cur;
         }
-        std::mem::swap(&mut input, &mut output);
     }
-    input
 }
 
 /// Clips a polyline to the box; returns the pieces that lie inside, each with ≥ 2 points.

@@ -9,6 +9,7 @@ mod coord;
 pub mod cut;
 mod encode;
 mod error;
+mod simplify;
 
 pub use coord::{
     lonlat_to_mercator, mercator_to_lonlat, MercatorBox, TileCoord, TileTransform, HALF_WORLD,
@@ -20,7 +21,7 @@ pub use error::{Result, TileError};
 use crate::access::View;
 use crate::store::{LayerSnapshot, PartBox};
 use clip::ClipBox;
-use cut::{cut_feature, CutParams};
+use cut::{cut_feature_with, CutParams, Scratch, TileGeom};
 use encode::LayerBuilder;
 
 /// Cuts `coord` from `layers` as `view` may see them. Layers the view may not see must
@@ -32,7 +33,7 @@ pub fn render(layers: &[&LayerSnapshot], view: &View, coord: TileCoord) -> Resul
         if coord.z() < layer.def.minzoom || !view.sees_layer(&layer.def) {
             continue;
         }
-        let b = render_layer(layer, view, coord)?;
+        let b = render_layer(layer, view, coord);
         if !b.is_empty() {
             out.push(b.finish());
         }
@@ -40,7 +41,7 @@ pub fn render(layers: &[&LayerSnapshot], view: &View, coord: TileCoord) -> Resul
     Ok(encode::encode_tile(out))
 }
 
-fn render_layer(layer: &LayerSnapshot, view: &View, coord: TileCoord) -> Result<LayerBuilder> {
+fn render_layer<'a>(layer: &'a LayerSnapshot, view: &View, coord: TileCoord) -> LayerBuilder<'a> {
     let transform = TileTransform::new(&coord, EXTENT);
     let buffer = f64::from(layer.def.buffer);
     let merc = coord.bounds().expand(buffer * transform.unit());
@@ -66,21 +67,25 @@ fn render_layer(layer: &LayerSnapshot, view: &View, coord: TileCoord) -> Result<
     let visible: Vec<usize> = (0..layer.fields.len())
         .filter(|&i| view.sees_field(&layer.def, &layer.fields[i]))
         .collect();
-    let mut builder = LayerBuilder::new(layer.def.id.as_str());
-    for (fi, parts) in layer.parts_in(&mercator_clip) {
-        let Some(feature) = layer.features.get(fi as usize) else {
+    let mut builder = LayerBuilder::new(layer.def.id.as_str(), layer.fields.len());
+    let mut scratch = Scratch::default();
+    let mut geom = TileGeom::default();
+    let hits = layer.parts_in(&mercator_clip);
+    for run in hits.chunk_by(|a, b| a.0 == b.0) {
+        let Some(feature) = layer.features.get(run[0].0 as usize) else {
             continue;
         };
         if !view.sees_feature(feature) {
             continue;
         }
-        let Some(geom) = cut_feature(&feature.shape, &parts, &params) else {
+        let parts = run.iter().map(|h| h.1);
+        if !cut_feature_with(&feature.shape, parts, &params, &mut scratch, &mut geom) {
             continue;
-        };
+        }
         let attrs = visible
             .iter()
-            .map(|&i| (layer.fields[i].name.as_str(), &feature.values[i]));
-        builder.add(feature.id, &geom, attrs)?;
+            .map(|&i| (i, layer.fields[i].name.as_str(), &feature.values[i]));
+        builder.add(feature.id, &geom, attrs);
     }
-    Ok(builder)
+    builder
 }

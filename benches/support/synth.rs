@@ -1,0 +1,239 @@
+//! A deterministic synthetic dense city for benchmarks: ≈100k small building polygons,
+//! 30k road lines and 2k large flood polygons with holes, around 焼津 in Web Mercator.
+//! Same seed, same city, on every machine.
+#![allow(clippy::must_use_candidate, clippy::too_many_lines)] // benchmark fixture, not API
+
+use std::sync::Arc;
+
+use chizu::config::LayerDef;
+use chizu::ingest::IngestReport;
+use chizu::store::{
+    Feature, FieldDef, FieldType, LayerSnapshot, LinePart, PartBox, PolygonPart, Shape, Value,
+};
+use geo::Coord;
+
+/// splitmix64: tiny, fast, reproducible.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `[lo, hi)`.
+    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * (hi - lo)
+    }
+}
+
+/// The city's extent in EPSG:3857: 16 km × 16 km (Mercator metres; ≈ 13 km on the ground
+/// at this latitude) centred near 焼津駅, large enough that every z12–z16 tile over it
+/// makes a list of more than 1,000 distinct tiles.
+pub fn extent() -> PartBox {
+    let (cx, cy) = chizu::tile::lonlat_to_mercator(138.30, 34.86);
+    PartBox {
+        min: Coord {
+            x: cx - 8_000.0,
+            y: cy - 8_000.0,
+        },
+        max: Coord {
+            x: cx + 8_000.0,
+            y: cy + 8_000.0,
+        },
+    }
+}
+
+fn def(id: &str, geometry: &str) -> Arc<LayerDef> {
+    let toml = format!(
+        "title = {{ ja = \"{id}\", en = \"{id}\" }}\ncategory = \"kihon\"\ngeometry = \"{geometry}\"\naccess = {{ view = \"public\" }}\n[[source]]\npath = \"synthetic\"\n"
+    );
+    Arc::new(
+        LayerDef::from_toml(std::path::Path::new(&format!("layers/{id}.toml")), &toml)
+            .expect("synthetic layer"),
+    )
+}
+
+fn field(name: &str, kind: FieldType) -> FieldDef {
+    FieldDef {
+        name: name.into(),
+        kind,
+        label: None,
+        values: std::collections::BTreeMap::default(),
+        internal: false,
+    }
+}
+
+fn closed(mut r: Vec<Coord<f64>>) -> Vec<Coord<f64>> {
+    r.push(r[0]);
+    r
+}
+
+fn star(rng: &mut Rng, c: Coord<f64>, n: usize, r_min: f64, r_max: f64) -> Vec<Coord<f64>> {
+    closed(
+        (0..n)
+            .map(|i| {
+                let a = (i as f64 + rng.range(-0.3, 0.3)) / n as f64 * std::f64::consts::TAU;
+                let r = rng.range(r_min, r_max);
+                Coord {
+                    x: c.x + r * a.cos(),
+                    y: c.y + r * a.sin(),
+                }
+            })
+            .collect(),
+    )
+}
+
+fn polygon_feature(id: u64, rings: Vec<Vec<Coord<f64>>>, values: Vec<Value>) -> Feature {
+    let bbox = PartBox::of(&rings[0]).expect("ring");
+    Feature {
+        id,
+        shape: Shape::Polygons(vec![PolygonPart { bbox, rings }]),
+        bbox,
+        values: values.into(),
+        public: true,
+    }
+}
+
+/// Buildings, roads and floods, as three layer snapshots.
+pub fn city() -> Vec<Arc<LayerSnapshot>> {
+    let ext = extent();
+    let mut rng = Rng::new(20_261_121);
+    let uses = ["住宅", "商業", "工業", "公共"];
+
+    let mut buildings = Vec::with_capacity(100_000);
+    for i in 0..100_000u64 {
+        let c = Coord {
+            x: rng.range(ext.min.x, ext.max.x),
+            y: rng.range(ext.min.y, ext.max.y),
+        };
+        let (w, h, a) = (
+            rng.range(6.0, 30.0),
+            rng.range(6.0, 24.0),
+            rng.range(0.0, std::f64::consts::PI),
+        );
+        let (s, co) = a.sin_cos();
+        let corner = |dx: f64, dy: f64| Coord {
+            x: c.x + dx * co - dy * s,
+            y: c.y + dx * s + dy * co,
+        };
+        let ring = closed(vec![
+            corner(-w, -h),
+            corner(w, -h),
+            corner(w, h),
+            corner(-w, h),
+        ]);
+        let values = vec![
+            Value::Int((rng.next_u64() % 40 + 3) as i64),
+            Value::Str(uses[(rng.next_u64() % 4) as usize].into()),
+        ];
+        buildings.push(polygon_feature(i, vec![ring], values));
+    }
+
+    let mut roads = Vec::with_capacity(30_000);
+    for i in 0..30_000u64 {
+        let mut p = Coord {
+            x: rng.range(ext.min.x, ext.max.x),
+            y: rng.range(ext.min.y, ext.max.y),
+        };
+        let n = 2 + (rng.next_u64() % 9) as usize;
+        let mut heading = rng.range(0.0, std::f64::consts::TAU);
+        let mut coords = vec![p];
+        for _ in 1..n {
+            heading += rng.range(-0.5, 0.5);
+            let step = rng.range(20.0, 80.0);
+            p = Coord {
+                x: p.x + step * heading.cos(),
+                y: p.y + step * heading.sin(),
+            };
+            coords.push(p);
+        }
+        let bbox = PartBox::of(&coords).expect("line");
+        roads.push(Feature {
+            id: i,
+            shape: Shape::Lines(vec![LinePart { bbox, coords }]),
+            bbox,
+            values: vec![Value::Int((rng.next_u64() % 5) as i64)].into(),
+            public: true,
+        });
+    }
+
+    let mut floods = Vec::with_capacity(2_000);
+    for i in 0..2_000u64 {
+        let c = Coord {
+            x: rng.range(ext.min.x, ext.max.x),
+            y: rng.range(ext.min.y, ext.max.y),
+        };
+        let n = 40 + (rng.next_u64() % 400) as usize;
+        let r = rng.range(150.0, 900.0);
+        let mut rings = vec![star(&mut rng, c, n, r * 0.7, r)];
+        for _ in 0..=(rng.next_u64() % 3) {
+            let off = Coord {
+                x: c.x + rng.range(-0.2, 0.2) * r,
+                y: c.y + rng.range(-0.2, 0.2) * r,
+            };
+            rings.push(star(&mut rng, off, 12, r * 0.05, r * 0.15));
+        }
+        floods.push(polygon_feature(
+            i,
+            rings,
+            vec![Value::Int((rng.next_u64() % 6 + 1) as i64)],
+        ));
+    }
+
+    let report = IngestReport::default;
+    vec![
+        Arc::new(LayerSnapshot::build(
+            def("buildings", "polygon"),
+            vec![
+                field("height", FieldType::Integer),
+                field("use", FieldType::String),
+            ],
+            buildings,
+            report(),
+            1,
+        )),
+        Arc::new(LayerSnapshot::build(
+            def("roads", "line"),
+            vec![field("class", FieldType::Integer)],
+            roads,
+            report(),
+            1,
+        )),
+        Arc::new(LayerSnapshot::build(
+            def("floods", "polygon"),
+            vec![field("depth_rank", FieldType::Integer)],
+            floods,
+            report(),
+            1,
+        )),
+    ]
+}
+
+/// A fixed list of tiles z12–z16 over `area`: every tile at z12–z14, and at z15 and z16
+/// every tile, or an evenly strided sample of `per_zoom` when there are more.
+pub fn tile_list(area: &PartBox, per_zoom: usize) -> Vec<chizu::tile::TileCoord> {
+    let mut out = Vec::new();
+    for z in 12..=16u8 {
+        let a = chizu::tile::TileCoord::containing(z, area.min.x, area.max.y);
+        let b = chizu::tile::TileCoord::containing(z, area.max.x, area.min.y);
+        let mut all = Vec::new();
+        for x in a.x()..=b.x() {
+            for y in a.y()..=b.y() {
+                all.push(chizu::tile::TileCoord::new(z, x, y).expect("in range"));
+            }
+        }
+        if z <= 14 || all.len() <= per_zoom {
+            out.extend(all);
+        } else {
+            let step = all.len() as f64 / per_zoom as f64;
+            out.extend((0..per_zoom).map(|i| all[(i as f64 * step) as usize]));
+        }
+    }
+    out
+}

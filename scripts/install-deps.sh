@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian machine lacks to build and test chizu: GDAL and PROJ
+# (headers, tools), pkg-config, clang (for bindgen where a crate needs it).
+# Installs only missing packages; safe to run again.
+set -euo pipefail
+
+packages=(libgdal-dev gdal-bin libproj-dev proj-bin pkg-config clang libclang-dev build-essential ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "chizu: installing ${missing[*]}" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "chizu: need root (or sudo) to apt-get install ${missing[*]}" >&2; exit 1; }
+    SUDO="sudo"
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "chizu: no Rust toolchain (cargo) found; install Rust stable (rustup) first" >&2
+  exit 1
+fi
