@@ -82,6 +82,12 @@ fn is_csv(path: &Path) -> bool {
 
 /// Opens `path` as GDAL would for chizu: vector only, with the encoding and CSV options decided here.
 pub fn open(path: &Path, cfg: &SourceCfg) -> Result<(Dataset, Option<DetectedEncoding>)> {
+    if !path.exists() {
+        return Err(IngestError::Open {
+            file: path.to_path_buf(),
+            message: "no such file".into(),
+        });
+    }
     let enc = encoding::detect(path, cfg.encoding).map_err(|e| IngestError::Open {
         file: path.to_path_buf(),
         message: format!("cannot read the DBF to decide its encoding: {e}"),
