@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ConfigError, Result};
+use super::hazard::HazardCfg;
 use crate::store::FieldType;
 
 /// Highest zoom a layer may declare.
@@ -322,59 +323,6 @@ impl FieldCfg {
 pub struct PublicFilter {
     pub field: String,
     pub equals: Vec<String>,
-}
-
-/// Which hazard a layer maps (for the resident's point report).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HazardKind {
-    /// 洪水浸水想定区域 (depth).
-    Flood,
-    /// 浸水継続時間.
-    FloodDuration,
-    /// 家屋倒壊等氾濫想定区域.
-    HouseCollapse,
-    /// 内水浸水想定区域.
-    InlandFlood,
-    /// 高潮浸水想定区域.
-    StormSurge,
-    /// 津波浸水想定.
-    Tsunami,
-    /// 土砂災害警戒区域.
-    LandslideWarning,
-    /// 土砂災害特別警戒区域.
-    LandslideSpecialWarning,
-    /// 地すべり防止区域.
-    LandslidePrevention,
-}
-
-/// A rank's label and its severity (1 = least) for colouring and ordering.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RankLabel {
-    pub ja: String,
-    pub en: String,
-    pub level: Option<u8>,
-}
-
-/// `[hazard]`: what the layer means for a resident standing in it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HazardCfg {
-    pub kind: HazardKind,
-    /// The scenario, e.g. 想定最大規模 (L2) or 計画規模 (L1).
-    pub scenario: Option<I18n>,
-    /// The served field holding the rank code (depth class, 現象 …).
-    pub rank_field: Option<String>,
-    /// Rank code → label. The sample states MLIT's depth classes as configuration a city can correct.
-    #[serde(default)]
-    pub ranks: BTreeMap<String, RankLabel>,
-    /// The served field holding the notice (告示) number, if any.
-    pub notice_field: Option<String>,
-    /// The served field holding the notice date, if any.
-    pub date_field: Option<String>,
-    /// A one-line action hint for residents.
-    pub action: Option<I18n>,
 }
 
 #[derive(Debug, Deserialize)]

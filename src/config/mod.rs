@@ -4,14 +4,16 @@
 //! only; it never opens a GIS file (ingest does) and never sees HTTP.
 
 mod error;
+mod hazard;
 mod layer;
 
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, Result};
+pub use hazard::{HazardCfg, HazardKind, RankLabel};
 pub use layer::{
-    Access, Category, ConstValue, Crs, Encoding, FieldCfg, GeometryKind, HazardCfg, HazardKind,
-    I18n, LayerDef, LayerId, PublicFilter, SourceCfg,
+    Access, Category, ConstValue, Crs, Encoding, FieldCfg, GeometryKind, I18n, LayerDef, LayerId,
+    PublicFilter, SourceCfg,
 };
 
 /// Reads every `*.toml` in `dir` (sorted by name). Returns the layers that parsed and,

@@ -164,3 +164,80 @@ proptest! {
         }
     }
 }
+
+/// Random boxes as polygon parts of random features, for the index check.
+fn random_layer(boxes: &[(f64, f64, f64, f64)]) -> chizu::store::LayerSnapshot {
+    let def = chizu::config::LayerDef::from_toml(
+        std::path::Path::new("layers/rand.toml"),
+        "title = { ja = \"r\", en = \"r\" }\ncategory = \"kihon\"\ngeometry = \"polygon\"\naccess = { view = \"public\" }\n[[source]]\npath = \"x\"\n",
+    )
+    .expect("layer");
+    // Two parts per feature, so grouping by feature is exercised too.
+    let features = boxes
+        .chunks(2)
+        .enumerate()
+        .map(|(i, pair)| {
+            let parts: Vec<PolygonPart> = pair
+                .iter()
+                .map(|&(x, y, w, h)| {
+                    let ring = vec![
+                        Coord { x, y },
+                        Coord { x: x + w, y },
+                        Coord { x: x + w, y: y + h },
+                        Coord { x, y: y + h },
+                        Coord { x, y },
+                    ];
+                    PolygonPart {
+                        bbox: PartBox::of(&ring).expect("bbox"),
+                        rings: vec![ring],
+                    }
+                })
+                .collect();
+            let bbox = parts
+                .iter()
+                .map(|p| p.bbox)
+                .reduce(|a, b| a.union(&b))
+                .expect("parts");
+            chizu::store::Feature {
+                id: i as u64,
+                shape: Shape::Polygons(parts),
+                bbox,
+                values: Vec::new().into(),
+                public: true,
+            }
+        })
+        .collect();
+    chizu::store::LayerSnapshot::build(
+        std::sync::Arc::new(def),
+        Vec::new(),
+        features,
+        chizu::ingest::IngestReport::default(),
+        1,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+
+    /// The R-tree finds exactly the parts a brute-force scan finds, grouped by feature.
+    #[test]
+    fn index_matches_brute_force(
+        boxes in prop::collection::vec((0.0..1000.0f64, 0.0..1000.0f64, 0.1..80.0f64, 0.1..80.0f64), 2..300),
+        q in (0.0..1000.0f64, 0.0..1000.0f64, 1.0..400.0f64, 1.0..400.0f64),
+    ) {
+        let layer = random_layer(&boxes);
+        let area = PartBox { min: Coord { x: q.0, y: q.1 }, max: Coord { x: q.0 + q.2, y: q.1 + q.3 } };
+        let got = layer.parts_in(&area);
+        let mut want = Vec::new();
+        for (fi, f) in layer.features.iter().enumerate() {
+            let Shape::Polygons(parts) = &f.shape else { unreachable!() };
+            for (pi, p) in parts.iter().enumerate() {
+                let b = p.bbox;
+                if b.min.x <= area.max.x && b.max.x >= area.min.x && b.min.y <= area.max.y && b.max.y >= area.min.y {
+                    want.push((fi as u32, pi as u32));
+                }
+            }
+        }
+        prop_assert_eq!(got, want);
+    }
+}
