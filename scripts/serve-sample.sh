@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set-up command 1: install what is missing, build, and serve the sample city (焼津市).
-# Public view: http://127.0.0.1:8080   (pass other `chizu serve` flags after the script name)
+# Public view: http://127.0.0.1:8080; internal view: http://127.0.0.1:8081 with the demo
+# admin key printed at start (this run only). Other `chizu serve` flags may follow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cargo build --release --locked
-exec target/release/chizu serve --root . "$@"
+exec target/release/chizu serve --root . --demo-key "$@"

@@ -1,15 +1,15 @@
-//! The `chizu` command line: serve, check, inspect.
+//! The `chizu` command line: serve, check, inspect, keys.
+
+mod cli;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use chizu::access::View;
-use chizu::http::{router, AppState, HttpSettings};
+use chizu::http::HttpSettings;
 
 #[derive(Parser)]
 #[command(
@@ -24,14 +24,32 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the layers under --root: vector tiles, TileJSON, catalog, health.
+    /// Serve the layers under --root: the public view (公開型GIS) and the internal view (統合型GIS).
     Serve {
         /// Folder holding `layers/`, `styles/` and `data/`.
         #[arg(long, default_value = ".")]
         root: PathBuf,
-        /// Address of the public listener (公開型GIS); port 0 picks a free port.
+        /// Address of the public listener; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:8080")]
         public: SocketAddr,
+        /// Address of the internal listener (Bearer keys); port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        internal: SocketAddr,
+        /// Keys file (default: ROOT/keys.toml).
+        #[arg(long)]
+        keys: Option<PathBuf>,
+        /// Where the internal listener's audit lines go: a file (appended), or `-` for stdout.
+        #[arg(long, default_value = "-")]
+        audit_log: String,
+        /// Also accept a random admin key for this run only, printed at start (for trying chizu out).
+        #[arg(long)]
+        demo_key: bool,
+        /// Origin allowed to call the internal listener from a browser (repeatable; default none).
+        #[arg(long = "internal-cors", value_name = "ORIGIN")]
+        internal_cors: Vec<String>,
+        /// Tile cache size in MiB (0 disables it).
+        #[arg(long, default_value_t = 256)]
+        cache_size: u64,
         /// Cache-Control max-age for tiles and TileJSON, in seconds.
         #[arg(long, default_value_t = 300)]
         max_age: u32,
@@ -61,10 +79,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Manage API keys of the internal view.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+        #[arg(long, default_value = ".", global = true)]
+        root: PathBuf,
+        /// Keys file (default: ROOT/keys.toml).
+        #[arg(long, global = true)]
+        keys: Option<PathBuf>,
+    },
 }
 
-fn threads(n: Option<usize>) -> usize {
-    n.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Create a key and print it once (only its hash is stored).
+    Add {
+        name: String,
+        /// A role the key holds (repeatable), e.g. doro-kanri, kiki-kanri, toshi-keikaku, admin.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    /// List keys: names, roles, creation times (never the keys).
+    List,
+    /// Remove a key; a running server refuses it from its next request.
+    Revoke { name: String },
 }
 
 fn main() -> ExitCode {
@@ -77,22 +116,44 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     chizu::route_gdal_messages();
-    let cli = Cli::parse();
-    let result = match cli.command {
+    let result = match Cli::parse().command {
         Command::Serve {
             root,
             public,
+            internal,
+            keys,
+            audit_log,
+            demo_key,
+            internal_cors,
+            cache_size,
             max_age,
             base_url,
-            threads: t,
-        } => serve(
-            &root,
+            threads,
+        } => cli::serve::run(cli::serve::ServeArgs {
+            keys: keys.unwrap_or_else(|| root.join("keys.toml")),
+            root,
             public,
-            HttpSettings { max_age, base_url },
-            threads(t),
-        ),
-        Command::Check { root, json } => check(&root, json),
-        Command::Inspect { file, root, json } => inspect(&file, &root, json),
+            internal,
+            audit_log,
+            demo_key,
+            threads: cli::threads(threads),
+            settings: HttpSettings {
+                max_age,
+                base_url,
+                internal_cors,
+                cache_bytes: cache_size << 20,
+            },
+        }),
+        Command::Check { root, json } => cli::check::run(&root, json),
+        Command::Inspect { file, root, json } => cli::inspect::run(&file, &root, json),
+        Command::Keys { action, root, keys } => {
+            let file = keys.unwrap_or_else(|| root.join("keys.toml"));
+            match action {
+                KeysAction::Add { name, roles } => cli::keys::add(&file, &name, &roles),
+                KeysAction::List => cli::keys::list(&file),
+                KeysAction::Revoke { name } => cli::keys::revoke(&file, &name),
+            }
+        }
     };
     match result {
         Ok(code) => code,
@@ -101,204 +162,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn serve(
-    root: &std::path::Path,
-    public: SocketAddr,
-    settings: HttpSettings,
-    threads: usize,
-) -> anyhow::Result<ExitCode> {
-    if !root.join("layers").is_dir() {
-        anyhow::bail!(
-            "{}: no `layers/` folder here; pass --root DIR",
-            root.display()
-        );
-    }
-    let started = std::time::Instant::now();
-    let loaded = chizu::load_root(root, threads);
-    for e in &loaded.errors {
-        tracing::error!("{e}");
-    }
-    let count = loaded.catalog.layers().count();
-    tracing::info!(
-        layers = count,
-        failed = loaded.catalog.failed().len(),
-        ms = started.elapsed().as_millis() as u64,
-        "layers loaded"
-    );
-    let state = AppState::new(loaded.catalog, settings);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(public)
-            .await
-            .with_context(|| format!("cannot listen on {public} (public)"))?;
-        let addr = listener.local_addr()?;
-        tracing::info!("public view (公開型GIS) on http://{addr}");
-        let app = router(state, View::Public);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
-        anyhow::Ok(())
-    })?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn check(root: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
-    if !root.join("layers").is_dir() {
-        anyhow::bail!(
-            "{}: no `layers/` folder here; pass --root DIR",
-            root.display()
-        );
-    }
-    let loaded = chizu::load_root(root, threads(None));
-    let mut out = std::io::stdout().lock();
-    if json {
-        let layers: Vec<serde_json::Value> = loaded
-            .catalog
-            .layers()
-            .map(|l| {
-                serde_json::json!({
-                    "id": l.def.id,
-                    "file": l.def.file.display().to_string(),
-                    "features": l.features.len(),
-                    "fields": l.fields,
-                    "report": l.report,
-                })
-            })
-            .collect();
-        let doc = serde_json::json!({ "layers": layers, "errors": loaded.errors });
-        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
-    } else {
-        for l in loaded.catalog.layers() {
-            print_layer(&mut out, l)?;
-        }
-        for e in &loaded.errors {
-            writeln!(out, "✘ {e}")?;
-        }
-        writeln!(
-            out,
-            "{} layers loaded, {} failed",
-            loaded.catalog.layers().count(),
-            loaded.errors.len()
-        )?;
-    }
-    Ok(if loaded.errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
-/// One layer's part of `chizu check`: sources, CRS, encoding, counts, fields.
-fn print_layer(
-    out: &mut impl std::io::Write,
-    l: &chizu::store::LayerSnapshot,
-) -> std::io::Result<()> {
-    let t = l.report.totals();
-    let access = match &l.def.access {
-        chizu::config::Access::Public => "public".to_string(),
-        chizu::config::Access::Internal { roles } => {
-            format!("internal [{}]", roles.join(", "))
-        }
-    };
-    writeln!(
-        out,
-        "✔ {}  {} / {}  ({access}, {:?}, z{}–{})",
-        l.def.id, l.def.title.ja, l.def.title.en, l.def.geometry, l.def.minzoom, l.def.maxzoom
-    )?;
-    for s in &l.report.sources {
-        let enc = s.encoding.as_ref().map_or_else(
-            || "n/a".to_string(),
-            |e| format!("{} ({})", e.name, e.origin),
-        );
-        writeln!(out, "    {}  [{} layer `{}`]", s.path, s.driver, s.layer)?;
-        writeln!(
-            out,
-            "      CRS {} ({}); encoding {enc}",
-            s.crs.description, s.crs.origin
-        )?;
-        writeln!(
-            out,
-            "      {} read, {} kept, {} repaired, {} dropped",
-            s.stats.read, s.stats.kept, s.stats.repaired, s.stats.dropped
-        )?;
-        for (why, n) in &s.stats.drop_reasons {
-            writeln!(out, "        dropped {n}: {why}")?;
-        }
-    }
-    let fields: Vec<String> = l
-        .fields
-        .iter()
-        .map(|f| {
-            format!(
-                "{}:{}{}",
-                f.name,
-                f.kind.as_str(),
-                if f.internal { " (internal)" } else { "" }
-            )
-        })
-        .collect();
-    writeln!(out, "    fields: {}", fields.join(", "))?;
-    writeln!(
-        out,
-        "    {} features ({} repaired, {} dropped) in {} ms",
-        l.features.len(),
-        t.repaired,
-        t.dropped,
-        l.report.elapsed_ms
-    )?;
-    for w in &l.report.warnings {
-        writeln!(out, "    warning: {w}")?;
-    }
-    Ok(())
-}
-
-fn inspect(file: &std::path::Path, root: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
-    let ins = chizu::ingest::inspect::inspect(file)?;
-    let mut out = std::io::stdout().lock();
-    if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&ins)?)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    writeln!(out, "{}  [{}]", ins.file, ins.driver)?;
-    if let Some(e) = &ins.encoding {
-        writeln!(out, "encoding: {} ({})", e.name, e.origin)?;
-    }
-    for l in &ins.layers {
-        writeln!(
-            out,
-            "layer `{}`: {} features, {}",
-            l.name, l.features, l.geometry
-        )?;
-        writeln!(out, "  CRS: {}", l.crs)?;
-        if let Some(b) = l.extent_lonlat {
-            writeln!(
-                out,
-                "  extent (lon/lat): {:.5}, {:.5} – {:.5}, {:.5}",
-                b[0], b[1], b[2], b[3]
-            )?;
-        }
-        writeln!(out, "  fields:")?;
-        for ((name, ty), (_, sample)) in l.fields.iter().zip(&l.sample) {
-            writeln!(out, "    {name}: {ty}    e.g. {sample}")?;
-        }
-    }
-    let abs_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-    let abs_file = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-    let rel = abs_file
-        .strip_prefix(&abs_root)
-        .unwrap_or(&abs_file)
-        .to_string_lossy()
-        .into_owned();
-    writeln!(
-        out,
-        "\n{}",
-        chizu::ingest::inspect::starter_toml(&ins, &rel)
-    )?;
-    Ok(ExitCode::SUCCESS)
 }

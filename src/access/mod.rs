@@ -3,6 +3,8 @@
 //! public layers, non-internal attributes and publicly filtered features, whatever the
 //! caller sends.
 
+pub mod keys;
+
 use std::collections::BTreeSet;
 
 use crate::config::{Access, LayerDef};
@@ -69,5 +71,48 @@ impl View {
     #[must_use]
     pub fn is_public(&self) -> bool {
         matches!(self, View::Public)
+    }
+
+    /// What this view's content depends on: callers with the same key see the same
+    /// layers, attributes and features, so they may share cached tiles — and callers with
+    /// different keys never do.
+    #[must_use]
+    pub fn key(&self) -> ViewKey {
+        match self {
+            View::Public => ViewKey::Public,
+            View::Internal(p) if p.is_admin() => ViewKey::Admin,
+            View::Internal(p) => ViewKey::Roles(p.roles.iter().cloned().collect()),
+        }
+    }
+}
+
+/// The part of a [`View`] that decides content (not the key's name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ViewKey {
+    Public,
+    Admin,
+    Roles(Box<[String]>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn internal(roles: &[&str]) -> View {
+        View::Internal(Principal {
+            name: "n".into(),
+            roles: roles.iter().map(|r| (*r).to_string()).collect(),
+        })
+    }
+
+    #[test]
+    fn view_keys_separate_content() {
+        assert_ne!(View::Public.key(), internal(&["doro-kanri"]).key());
+        assert_ne!(
+            internal(&["doro-kanri"]).key(),
+            internal(&["kiki-kanri"]).key()
+        );
+        assert_eq!(internal(&["admin", "x"]).key(), internal(&["admin"]).key());
+        assert_eq!(internal(&["a", "b"]).key(), internal(&["b", "a"]).key());
     }
 }

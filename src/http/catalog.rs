@@ -1,16 +1,21 @@
 //! `GET /catalog` and `GET /health`.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::Json;
+use axum::{Extension, Json};
 use serde_json::{json, Value};
 
-use super::{base_url, ListenerState};
+use super::{base_url, AppState, Caller};
 
-pub async fn catalog(State(st): State<ListenerState>, headers: HeaderMap) -> Json<Value> {
-    let catalog = st.app.catalog.load_full();
-    let base = base_url(&st.app.settings, &headers);
-    let view = &st.view;
+pub async fn catalog(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+    headers: HeaderMap,
+) -> Json<Value> {
+    let catalog = app.catalog.load_full();
+    let base = base_url(&app.settings, &headers);
     let layers: Vec<Value> = catalog
         .layers()
         .filter(|l| view.sees_layer(&l.def))
@@ -45,9 +50,11 @@ pub async fn catalog(State(st): State<ListenerState>, headers: HeaderMap) -> Jso
     Json(json!({ "layers": layers }))
 }
 
-pub async fn health(State(st): State<ListenerState>) -> Json<Value> {
-    let catalog = st.app.catalog.load_full();
-    let view = &st.view;
+pub async fn health(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+) -> Json<Value> {
+    let catalog = app.catalog.load_full();
     let layers: Vec<Value> = catalog
         .layers()
         .filter(|l| view.sees_layer(&l.def))

@@ -1,9 +1,12 @@
 //! HTTP: translates requests into core calls and core results into responses. Handlers
-//! stay thin; the [`View`] a listener serves is fixed when its router is built, so
-//! nothing in a request can widen it.
+//! stay thin. Each listener's gate decides the caller's [`View`] before any handler
+//! runs — the public gate always `Public`, whatever the request carries — and every
+//! handler asks that view what it may show.
 
+mod audit;
 mod catalog;
 mod error;
+mod gate;
 mod tiles;
 
 use std::sync::Arc;
@@ -12,12 +15,15 @@ use arc_swap::ArcSwap;
 use axum::http::{header, HeaderValue, Method};
 use axum::routing::get;
 use axum::Router;
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
+pub use audit::AuditLog;
 pub use error::AppError;
+pub use gate::{Caller, InternalGate};
 
 use crate::access::View;
 use crate::store::{Catalog, LayerSnapshot};
+use crate::tile::cache::TileCache;
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -27,6 +33,10 @@ pub struct HttpSettings {
     /// Base URL written into TileJSON and styles (e.g. `https://gis.example.city.jp`);
     /// default: `http://` plus the request's `Host`.
     pub base_url: Option<String>,
+    /// Origins allowed to call the internal listener from a browser (none by default).
+    pub internal_cors: Vec<String>,
+    /// Tile cache bound in bytes.
+    pub cache_bytes: u64,
 }
 
 impl Default for HttpSettings {
@@ -34,6 +44,8 @@ impl Default for HttpSettings {
         Self {
             max_age: 300,
             base_url: None,
+            internal_cors: Vec::new(),
+            cache_bytes: 256 << 20,
         }
     }
 }
@@ -42,23 +54,27 @@ impl Default for HttpSettings {
 pub struct AppState {
     pub catalog: ArcSwap<Catalog>,
     pub settings: HttpSettings,
+    pub cache: TileCache,
 }
 
 impl AppState {
     #[must_use]
     pub fn new(catalog: Catalog, settings: HttpSettings) -> Arc<Self> {
+        let cache = TileCache::new(settings.cache_bytes);
         Arc::new(Self {
             catalog: ArcSwap::from_pointee(catalog),
             settings,
+            cache,
         })
     }
 }
 
-/// Per-listener state: the shared data plus the listener's fixed view.
-#[derive(Clone)]
-pub struct ListenerState {
-    pub app: Arc<AppState>,
-    pub view: Arc<View>,
+/// Which listener a router serves.
+pub enum Listener {
+    /// 公開型GIS: anonymous, public view only.
+    Public,
+    /// 統合型GIS: Bearer keys, per-role views, audited.
+    Internal(Arc<InternalGate>),
 }
 
 /// Most layers one composite request may name.
@@ -92,28 +108,40 @@ pub fn resolve_layers(
 }
 
 /// The router for one listener.
-pub fn router(app: Arc<AppState>, view: View) -> Router {
-    let public = view.is_public();
-    let state = ListenerState {
-        app,
-        view: Arc::new(view),
-    };
+pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
+    let internal_cors = app.settings.internal_cors.clone();
     let r = Router::new()
         .route("/tiles/{spec}", get(tiles::tilejson))
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
         .route("/catalog", get(catalog::catalog))
         .route("/health", get(catalog::health))
         .fallback(|| async { AppError::NotFound })
-        .with_state(state);
-    if public {
-        r.layer(
+        .with_state(app);
+    match listener {
+        Listener::Public => r.layer(axum::middleware::from_fn(gate::public_gate)).layer(
             CorsLayer::new()
                 .allow_origin(Any)
                 .allow_methods([Method::GET, Method::HEAD])
                 .expose_headers([header::ETAG, header::CONTENT_ENCODING]),
-        )
-    } else {
-        r
+        ),
+        Listener::Internal(g) => {
+            let r = r.layer(axum::middleware::from_fn_with_state(g, gate::internal_gate));
+            let origins: Vec<HeaderValue> = internal_cors
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect();
+            if origins.is_empty() {
+                r
+            } else {
+                r.layer(
+                    CorsLayer::new()
+                        .allow_origin(AllowOrigin::list(origins))
+                        .allow_methods([Method::GET, Method::HEAD])
+                        .allow_headers([header::AUTHORIZATION])
+                        .expose_headers([header::ETAG, header::CONTENT_ENCODING]),
+                )
+            }
+        }
     }
 }
 
@@ -126,13 +154,15 @@ pub(crate) fn base_url(settings: &HttpSettings, headers: &axum::http::HeaderMap)
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .filter(|h| {
-            h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+            h.len() <= 255
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
         })
         .unwrap_or("127.0.0.1");
     format!("http://{host}")
 }
 
+/// Public responses may be cached anywhere; internal ones only by the caller's browser.
 pub(crate) fn cache_control(settings: &HttpSettings, view: &View) -> HeaderValue {
     let scope = if view.is_public() {
         "public"

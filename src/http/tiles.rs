@@ -1,17 +1,22 @@
 //! `GET /tiles/{layers}/{z}/{x}/{y}.mvt` and `GET /tiles/{layers}.json`.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
+use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::json;
 
-use super::{base_url, cache_control, resolve_layers, AppError, ListenerState};
+use super::{base_url, cache_control, resolve_layers, AppError, AppState, Caller};
+use crate::access::View;
 use crate::store::LayerSnapshot;
+use crate::tile::cache::{CachedTile, TileKey};
 use crate::tile::{self, TileCoord};
 
 const MVT_TYPE: &str = "application/vnd.mapbox-vector-tile";
@@ -56,7 +61,8 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
 }
 
 pub async fn tile(
-    State(st): State<ListenerState>,
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
     Path((layers, z, x, y)): Path<(String, String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
@@ -67,26 +73,36 @@ pub async fn tile(
     let x: u32 = parse_num(&x, "x")?;
     let y: u32 = parse_num(y, "y")?;
     let coord = TileCoord::new(z, x, y)?;
-    let catalog = st.app.catalog.load_full();
-    let layers = resolve_layers(&catalog, &st.view, &layers)?;
-    let view = st.view.clone();
-    let bytes = tokio::task::spawn_blocking(move || {
-        let refs: Vec<&LayerSnapshot> = layers.iter().map(AsRef::as_ref).collect();
-        tile::render(&refs, &view, coord)
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))??;
+    let catalog = app.catalog.load_full();
+    let layers = resolve_layers(&catalog, &view, &layers)?;
+    let key = TileKey {
+        view: view.key(),
+        layers: layers
+            .iter()
+            .map(|l| (Box::from(l.def.id.as_str()), l.version))
+            .collect(),
+        coord,
+    };
+    let make_view = Arc::clone(&view);
+    let cached = app
+        .cache
+        .get_or_make(key, async move {
+            tokio::task::spawn_blocking(move || make_tile(&layers, &make_view, coord))
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
 
-    let cache = cache_control(&st.app.settings, &st.view);
-    let Some(bytes) = bytes else {
+    let cache = cache_control(&app.settings, &view);
+    let Some(gz) = &cached.gzip else {
         return Ok((StatusCode::NO_CONTENT, [(header::CACHE_CONTROL, cache)]).into_response());
     };
     let gzip = accepts_gzip(&headers);
-    let hash = xxhash_rust::xxh3::xxh3_128(&bytes);
     let etag = if gzip {
-        format!("\"{hash:032x}-gz\"")
+        format!("\"{}-gz\"", cached.hash)
     } else {
-        format!("\"{hash:032x}\"")
+        format!("\"{}\"", cached.hash)
     };
     let etag_value = HeaderValue::from_str(&etag).map_err(|e| AppError::Internal(e.to_string()))?;
     let vary = HeaderValue::from_static("accept-encoding");
@@ -108,29 +124,59 @@ pub async fn tile(
     resp_headers.insert(header::VARY, vary);
     let body = if gzip {
         resp_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 2), Compression::new(4));
-        enc.write_all(&bytes)
-            .map_err(|e| AppError::Internal(e.to_string()))?;
-        enc.finish()
-            .map_err(|e| AppError::Internal(e.to_string()))?
+        gz.clone()
     } else {
-        bytes
+        // Rare: a client that refuses gzip gets the tile inflated from the cached bytes.
+        let mut raw = Vec::with_capacity(cached.raw_len);
+        GzDecoder::new(&gz[..])
+            .read_to_end(&mut raw)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        raw
     };
     Ok((StatusCode::OK, resp_headers, body).into_response())
 }
 
+/// Cuts, hashes and compresses one tile (blocking; run off the async runtime).
+fn make_tile(
+    layers: &[Arc<LayerSnapshot>],
+    view: &View,
+    coord: TileCoord,
+) -> Result<Arc<CachedTile>, AppError> {
+    let refs: Vec<&LayerSnapshot> = layers.iter().map(AsRef::as_ref).collect();
+    let Some(bytes) = tile::render(&refs, view, coord)? else {
+        return Ok(Arc::new(CachedTile {
+            gzip: None,
+            hash: String::new(),
+            raw_len: 0,
+        }));
+    };
+    let hash = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes));
+    let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 2), Compression::new(6));
+    enc.write_all(&bytes)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let gzip = enc
+        .finish()
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(Arc::new(CachedTile {
+        gzip: Some(gzip),
+        hash,
+        raw_len: bytes.len(),
+    }))
+}
+
 /// TileJSON 3.0.0 for one layer or a composite.
 pub async fn tilejson(
-    State(st): State<ListenerState>,
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
     Path(spec): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let Some(ids) = spec.strip_suffix(".json") else {
         return Err(AppError::NotFound);
     };
-    let catalog = st.app.catalog.load_full();
-    let layers = resolve_layers(&catalog, &st.view, ids)?;
-    let base = base_url(&st.app.settings, &headers);
+    let catalog = app.catalog.load_full();
+    let layers = resolve_layers(&catalog, &view, ids)?;
+    let base = base_url(&app.settings, &headers);
     let mut bounds: Option<[f64; 4]> = None;
     let mut vector_layers = Vec::new();
     let mut attributions: Vec<String> = Vec::new();
@@ -149,7 +195,7 @@ pub async fn tilejson(
         let fields: serde_json::Map<String, serde_json::Value> = l
             .fields
             .iter()
-            .filter(|f| st.view.sees_field(&l.def, f))
+            .filter(|f| view.sees_field(&l.def, f))
             .map(|f| {
                 let desc = f.label.as_ref().map_or_else(
                     || f.kind.as_str().to_string(),
@@ -204,10 +250,7 @@ pub async fn tilejson(
         "vector_layers": vector_layers,
     });
     Ok((
-        [(
-            header::CACHE_CONTROL,
-            cache_control(&st.app.settings, &st.view),
-        )],
+        [(header::CACHE_CONTROL, cache_control(&app.settings, &view))],
         Json(body),
     )
         .into_response())

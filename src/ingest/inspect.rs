@@ -92,7 +92,7 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
                     .enumerate()
                     .map(|(i, (n, _))| {
                         let v = match f.field(i) {
-                            Ok(Some(v)) => format!("{v:?}"),
+                            Ok(Some(v)) => plain(v),
                             _ => "null".into(),
                         };
                         (n.clone(), v)
@@ -124,6 +124,20 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     })
 }
 
+/// A field value as a person would write it.
+fn plain(v: gdal::vector::FieldValue) -> String {
+    use gdal::vector::FieldValue as F;
+    match v {
+        F::StringValue(s) => format!("\"{s}\""),
+        F::IntegerValue(i) => i.to_string(),
+        F::Integer64Value(i) => i.to_string(),
+        F::RealValue(r) => r.to_string(),
+        F::DateValue(d) => format!("{d:?}"),
+        F::DateTimeValue(d) => format!("{d:?}"),
+        other => format!("{other:?}"),
+    }
+}
+
 fn extent(layer: &gdal::vector::Layer<'_>, cfg: &SourceCfg, path: &Path) -> Option<[f64; 4]> {
     let env = layer.get_extent().ok()?;
     let (srs, _) = source::source_srs(path, layer.spatial_ref(), cfg).ok()?;
@@ -143,17 +157,28 @@ pub fn starter_toml(ins: &Inspection, root_relative_path: &str) -> String {
     let Some(l) = ins.layers.first() else {
         return t;
     };
-    let id: String = Path::new(root_relative_path)
+    // Japanese file names make no id; fall back to a placeholder rather than `_______4_`.
+    let stem = Path::new(root_relative_path)
         .file_stem()
         .map(|s| s.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .unwrap_or_default();
+    let words: Vec<&str> = stem
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
         .collect();
-    let id = if id.trim_matches('_').is_empty() {
-        "new_layer".to_string()
+    let letters = words
+        .iter()
+        .flat_map(|w| w.chars())
+        .filter(char::is_ascii_alphabetic)
+        .count();
+    let id = if letters >= 3
+        && words
+            .first()
+            .is_some_and(|w| w.starts_with(|c: char| c.is_ascii_alphabetic()))
+    {
+        words.join("_")
     } else {
-        id
+        "new_layer".to_string()
     };
     let kind = match kind_of(&l.geometry) {
         GeometryKind::Point => "point",

@@ -4,6 +4,7 @@
 //! and encodes one MVT layer per chizu layer. Knows nothing of HTTP; returns `None` for
 //! an empty tile so the caller can answer 204.
 
+pub mod cache;
 pub mod clip;
 mod coord;
 pub mod cut;

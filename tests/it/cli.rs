@@ -130,35 +130,148 @@ fn inspect_of_a_missing_file_is_a_clear_error() {
     assert!(err.contains("no/such/file.shp"), "{err}");
 }
 
+fn http_get(addr: &str, path: &str, key: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    resp
+}
+
 #[test]
-fn serve_logs_its_address_and_answers() {
-    use std::io::{BufRead, BufReader, Read, Write};
+fn serve_runs_both_listeners_with_a_demo_key() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.log");
     let mut child = chizu()
-        .args(["serve", "--public", "127.0.0.1:0", "--root"])
+        .args([
+            "serve",
+            "--public",
+            "127.0.0.1:0",
+            "--internal",
+            "127.0.0.1:0",
+            "--demo-key",
+            "--root",
+        ])
         .arg(common::root())
+        .arg("--keys")
+        .arg(dir.path().join("keys.toml"))
+        .arg("--audit-log")
+        .arg(&audit)
         .env("RUST_LOG", "info")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawns");
     let stderr = child.stderr.take().expect("stderr");
-    let mut addr = None;
+    let (mut public, mut internal, mut key) = (None, None, None);
     for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-        if let Some(rest) = line.split("on http://").nth(1) {
-            addr = Some(rest.trim().to_string());
+        let addr = || {
+            line.split("on http://")
+                .nth(1)
+                .map(|a| a.trim().to_string())
+        };
+        if line.contains("public view") {
+            public = addr();
+        } else if line.contains("internal view (") {
+            internal = addr();
+        } else if let Some(k) = line.split("Authorization: Bearer ").nth(1) {
+            key = Some(k.trim().to_string());
+        }
+        if public.is_some() && internal.is_some() && key.is_some() {
             break;
         }
     }
-    let addr = addr.expect("serve logs the chosen address");
-    let mut s = std::net::TcpStream::connect(&addr).expect("connect");
-    write!(
-        s,
-        "GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read");
+    let (public, internal, key) = (
+        public.expect("public address"),
+        internal.expect("internal address"),
+        key.expect("demo key"),
+    );
+    let health = http_get(&public, "/health", None);
+    let refused = http_get(&internal, "/catalog", None);
+    let staff = http_get(&internal, "/catalog", Some(&key));
+    let public_catalog = http_get(&public, "/catalog", Some(&key));
     let _ = child.kill();
     let _ = child.wait();
-    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
-    assert!(resp.contains("\"status\":\"ok\""), "{resp}");
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.contains("\"status\":\"ok\""),
+        "{health}"
+    );
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(
+        staff.starts_with("HTTP/1.1 200") && staff.contains("kousaten"),
+        "{staff}"
+    );
+    assert!(
+        !public_catalog.contains("kousaten"),
+        "the public listener ignores keys"
+    );
+    let log = std::fs::read_to_string(&audit).expect("audit log written");
+    assert_eq!(log.lines().count(), 2, "{log}");
+    assert!(log.contains("\"key\":\"demo\""), "{log}");
+}
+
+#[test]
+fn keys_add_list_revoke() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        chizu()
+            .args(args)
+            .arg("--root")
+            .arg(dir.path())
+            .output()
+            .expect("runs")
+    };
+    let out = run(&[
+        "keys",
+        "add",
+        "tanaka",
+        "--role",
+        "doro-kanri",
+        "--role",
+        "kiki-kanri",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(key.starts_with("chizu_") && key.len() == 70, "{key}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only time the key is shown"));
+    let file = std::fs::read_to_string(dir.path().join("keys.toml")).expect("keys file");
+    assert!(file.contains("tanaka") && !file.contains(&key[6..]));
+
+    let list = run(&["keys", "list"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        text.contains("tanaka") && text.contains("doro-kanri, kiki-kanri"),
+        "{text}"
+    );
+    assert!(!text.contains(&key[6..]), "list never shows keys");
+
+    let dup = run(&["keys", "add", "tanaka", "--role", "admin"]);
+    assert!(
+        !dup.status.success() && String::from_utf8_lossy(&dup.stderr).contains("already exists")
+    );
+    let bad = run(&["keys", "add", "Tanaka San", "--role", "admin"]);
+    assert!(
+        !bad.status.success()
+            && String::from_utf8_lossy(&bad.stderr).contains("not a valid key name")
+    );
+
+    assert!(run(&["keys", "revoke", "tanaka"]).status.success());
+    let again = run(&["keys", "revoke", "tanaka"]);
+    assert!(
+        !again.status.success()
+            && String::from_utf8_lossy(&again.stderr).contains("no key named `tanaka`")
+    );
+    assert!(String::from_utf8_lossy(&run(&["keys", "list"]).stdout).contains("no keys"));
 }

@@ -7,8 +7,7 @@ use std::sync::{Arc, OnceLock};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use chizu::access::View;
-use chizu::http::{router, AppState, HttpSettings};
+use chizu::http::{router, AppState, AuditLog, HttpSettings, InternalGate, Listener};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -34,7 +33,50 @@ pub fn state() -> Arc<AppState> {
 }
 
 pub fn public_router() -> Router {
-    router(state(), View::Public)
+    router(state(), Listener::Public)
+}
+
+/// Keys for the internal listener in tests, one per role, plus where the audit goes.
+pub struct Staff {
+    pub admin: String,
+    pub doro: String,
+    pub kiki: String,
+    pub toshi: String,
+    pub keys_file: PathBuf,
+    pub audit_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// An internal router over the shared sample state with fresh keys and audit file.
+pub fn internal_router() -> (Router, Staff) {
+    internal_router_with(state())
+}
+
+pub fn internal_router_with(app: Arc<AppState>) -> (Router, Staff) {
+    use chizu::access::keys;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys_file = dir.path().join("keys.toml");
+    let audit_file = dir.path().join("audit.log");
+    let add =
+        |name: &str, role: &str| keys::add(&keys_file, name, &[role.to_string()]).expect("key");
+    let staff = Staff {
+        admin: add("kanrisha", "admin"),
+        doro: add("doro-tanaka", "doro-kanri"),
+        kiki: add("kiki-suzuki", "kiki-kanri"),
+        toshi: add("toshi-sato", "toshi-keikaku"),
+        keys_file: keys_file.clone(),
+        audit_file: audit_file.clone(),
+        _dir: dir,
+    };
+    let gate = InternalGate {
+        keys: chizu::access::keys::KeyRing::open(&keys_file).expect("ring"),
+        audit: AuditLog::file(&audit_file).expect("audit"),
+    };
+    (router(app, Listener::Internal(Arc::new(gate))), staff)
+}
+
+pub fn bearer(key: &str) -> String {
+    format!("Bearer {key}")
 }
 
 pub struct Resp {

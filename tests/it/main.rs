@@ -10,6 +10,8 @@
 mod cli;
 mod common;
 mod http_routes;
+mod leak;
 mod props;
 mod real_tiles;
 mod reproject;
+mod views;

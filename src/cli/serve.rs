@@ -1,0 +1,121 @@
+//! `chizu serve`: load the layers, then run the public and the internal listener.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use chizu::access::keys::KeyRing;
+use chizu::http::{router, AppState, AuditLog, HttpSettings, InternalGate, Listener};
+
+/// What `serve` was asked to do.
+pub struct ServeArgs {
+    pub root: PathBuf,
+    pub public: SocketAddr,
+    pub internal: SocketAddr,
+    pub keys: PathBuf,
+    pub audit_log: String,
+    pub demo_key: bool,
+    pub threads: usize,
+    pub settings: HttpSettings,
+}
+
+pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    if !a.root.join("layers").is_dir() {
+        anyhow::bail!(
+            "{}: no `layers/` folder here; pass --root DIR",
+            a.root.display()
+        );
+    }
+    let mut keys = KeyRing::open(&a.keys)?;
+    let demo = if a.demo_key {
+        Some(keys.add_ephemeral("demo", &["admin"])?)
+    } else {
+        None
+    };
+    if keys.is_empty() {
+        tracing::warn!(
+            "no API keys in {}: the internal view refuses every request until you run `chizu keys add NAME --role ROLE`",
+            a.keys.display()
+        );
+    }
+    let audit = open_audit(&a.audit_log)?;
+
+    let started = std::time::Instant::now();
+    let loaded = chizu::load_root(&a.root, a.threads);
+    for e in &loaded.errors {
+        tracing::error!("{e}");
+    }
+    tracing::info!(
+        layers = loaded.catalog.layers().count(),
+        failed = loaded.catalog.failed().len(),
+        ms = started.elapsed().as_millis() as u64,
+        "layers loaded"
+    );
+    let state = AppState::new(loaded.catalog, a.settings);
+    let gate = Arc::new(InternalGate { keys, audit });
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let public = tokio::net::TcpListener::bind(a.public)
+            .await
+            .with_context(|| format!("cannot listen on {} (public view)", a.public))?;
+        let internal = tokio::net::TcpListener::bind(a.internal)
+            .await
+            .with_context(|| format!("cannot listen on {} (internal view)", a.internal))?;
+        let (public_addr, internal_addr) = (public.local_addr()?, internal.local_addr()?);
+        tracing::info!("public view (公開型GIS) on http://{public_addr}");
+        tracing::info!("internal view (統合型GIS) on http://{internal_addr}");
+        if let Some(key) = demo {
+            // Printed, not logged: it is for the person at the terminal, valid for this run only.
+            let _ = writeln!(
+                std::io::stderr(),
+                "demo key for http://{internal_addr} (role admin, this run only):\n  Authorization: Bearer {key}"
+            );
+        }
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: finishing requests in flight");
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let public_srv = axum::serve(public, router(Arc::clone(&state), Listener::Public))
+            .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let internal_srv = axum::serve(internal, router(state, Listener::Internal(gate)))
+            .with_graceful_shutdown(stopped(stop_rx));
+        tokio::try_join!(public_srv, internal_srv)?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_audit(target: &str) -> anyhow::Result<AuditLog> {
+    if target == "-" {
+        return Ok(AuditLog::stdout());
+    }
+    let path = Path::new(target);
+    AuditLog::file(path).with_context(|| format!("cannot open audit log {}", path.display()))
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,91 @@
+//! The internal listener's audit log: one JSON line per request — time, key name, roles,
+//! method, route, layers asked for, status — so a city can answer "who looked at what"
+//! (個人情報保護). Never the key itself.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Where audit lines go.
+pub struct AuditLog {
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+/// One audited request.
+#[derive(serde::Serialize)]
+pub struct AuditLine<'a> {
+    pub time: String,
+    /// The key's name; `null` when no valid key was sent.
+    pub key: Option<&'a str>,
+    pub roles: Vec<&'a str>,
+    pub method: &'a str,
+    pub route: &'a str,
+    pub layers: Vec<&'a str>,
+    pub status: u16,
+    pub ms: f64,
+}
+
+impl AuditLog {
+    /// Appends to `path` (created if missing).
+    pub fn file(path: &Path) -> std::io::Result<Self> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self {
+            out: Mutex::new(Box::new(f)),
+        })
+    }
+
+    /// Writes to standard output.
+    #[must_use]
+    pub fn stdout() -> Self {
+        Self {
+            out: Mutex::new(Box::new(std::io::stdout())),
+        }
+    }
+
+    /// Discards lines (for tests that do not look at them).
+    #[must_use]
+    pub fn sink() -> Self {
+        Self {
+            out: Mutex::new(Box::new(std::io::sink())),
+        }
+    }
+
+    pub fn record(&self, line: &AuditLine<'_>) {
+        let Ok(text) = serde_json::to_string(line) else {
+            return;
+        };
+        if let Ok(mut out) = self.out.lock() {
+            if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
+                tracing::error!("audit log write failed");
+            }
+        }
+    }
+}
+
+/// The layer ids a request path names (`/tiles/a,b/…`, `/tiles/a,b.json`).
+#[must_use]
+pub fn layers_of(path: &str) -> Vec<&str> {
+    let mut segs = path.trim_start_matches('/').split('/');
+    match (segs.next(), segs.next()) {
+        (Some("tiles"), Some(spec)) => {
+            let spec = spec.strip_suffix(".json").unwrap_or(spec);
+            spec.split(',').filter(|s| !s.is_empty()).take(64).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_from_paths() {
+        assert_eq!(layers_of("/tiles/a,b/1/2/3.mvt"), vec!["a", "b"]);
+        assert_eq!(layers_of("/tiles/a.json"), vec!["a"]);
+        assert!(layers_of("/catalog").is_empty());
+    }
+}

@@ -1,0 +1,249 @@
+//! The leak test: every public route × every internal layer id, internal attribute and
+//! internal feature value, alone and in composites with public layers, with and without
+//! staff credentials — nothing internal may appear in any public response.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io::{Read as _, Write as _};
+
+use chizu::store::Value;
+
+use crate::common::{bearer, get, internal_router, public_router, Resp};
+
+/// Everything that must never reach the public view.
+struct Secrets {
+    layer_ids: Vec<String>,
+    /// Names of internal-only attributes of public layers.
+    attr_names: Vec<String>,
+    /// String values that occur only in internal layers or internal-only attributes.
+    values: BTreeSet<String>,
+    /// Tiles (z/x/y) where internal features are.
+    tiles: BTreeSet<(u8, u32, u32)>,
+}
+
+fn secrets() -> Secrets {
+    let state = crate::common::state();
+    let catalog = state.catalog.load();
+    let mut public_values = BTreeSet::new();
+    let mut secret_values = BTreeSet::new();
+    let mut layer_ids = Vec::new();
+    let mut attr_names = BTreeSet::new();
+    let mut tiles = BTreeSet::new();
+    for l in catalog.layers() {
+        let public = l.def.is_public();
+        if !public {
+            layer_ids.push(l.def.id.to_string());
+        }
+        for (i, f) in l.fields.iter().enumerate() {
+            let hidden = !public || f.internal;
+            if hidden && public {
+                attr_names.insert(f.name.clone());
+            }
+            for feat in &l.features {
+                if let Value::Str(s) = &feat.values[i] {
+                    if hidden {
+                        secret_values.insert(s.to_string())
+                    } else {
+                        public_values.insert(s.to_string())
+                    };
+                }
+                if !public {
+                    let (cx, cy) = (
+                        f64::midpoint(feat.bbox.min.x, feat.bbox.max.x),
+                        f64::midpoint(feat.bbox.min.y, feat.bbox.max.y),
+                    );
+                    for z in [12u8, 14, 16] {
+                        let t = chizu::tile::TileCoord::containing(z, cx, cy);
+                        tiles.insert((z, t.x(), t.y()));
+                    }
+                }
+            }
+        }
+    }
+    // Text the public may see anyway — public values, layer titles, descriptions,
+    // attribution — makes a value no secret (e.g. 道路課, or 焼津 inside 焼津市オープンデータ).
+    for l in catalog.layers().filter(|l| l.def.is_public()) {
+        public_values.insert(format!(
+            "{:?} {:?} {:?}",
+            l.def.title, l.def.description, l.def.attribution
+        ));
+    }
+    let corpus: String = public_values
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let values: BTreeSet<String> = secret_values
+        .into_iter()
+        .filter(|v| v.chars().count() >= 2 && !corpus.contains(v.as_str()))
+        .collect();
+    Secrets {
+        layer_ids,
+        attr_names: attr_names.into_iter().collect(),
+        values,
+        tiles,
+    }
+}
+
+/// All text a client could read from a response: status line, headers, body (inflated
+/// and, for tiles, every layer name, key and string value).
+fn readable(r: &Resp) -> String {
+    let mut out = format!("{}\n", r.status);
+    for (k, v) in &r.headers {
+        let _ = writeln!(out, "{k}: {}", v.to_str().unwrap_or(""));
+    }
+    let mut body = r.body.clone();
+    if r.header("content-encoding") == Some("gzip") {
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut raw)
+            .expect("gzip");
+        body = raw;
+    }
+    if r.header("content-type") == Some("application/vnd.mapbox-vector-tile") {
+        for l in crate::common::decode(&body) {
+            out.push_str(&l.name);
+            out.push('\n');
+            for f in l.features {
+                for (k, v) in f.properties.unwrap_or_default() {
+                    let _ = writeln!(out, "{k}={v:?}");
+                }
+            }
+        }
+    } else {
+        out.push_str(&String::from_utf8_lossy(&body));
+    }
+    out
+}
+
+#[tokio::test]
+async fn nothing_internal_reaches_the_public_view() {
+    let s = secrets();
+    assert!(s.layer_ids.len() >= 3, "{:?}", s.layer_ids);
+    assert!(s.attr_names.contains(&"sauid".to_string()));
+    assert!(
+        s.values.iter().any(|v| v.contains("あ-")),
+        "ledger numbers are secrets"
+    );
+    assert!(!s.tiles.is_empty());
+
+    let state = crate::common::state();
+    let public_ids: Vec<String> = state
+        .catalog
+        .load()
+        .layers()
+        .filter(|l| l.def.is_public())
+        .map(|l| l.def.id.to_string())
+        .collect();
+    let all_public = public_ids.join(",");
+    let (_internal, staff) = internal_router();
+    let admin = bearer(&staff.admin);
+
+    let mut uris: Vec<String> = vec![
+        "/".into(),
+        "/catalog".into(),
+        "/health".into(),
+        "/nope".into(),
+    ];
+    for id in &s.layer_ids {
+        uris.push(format!("/tiles/{id}.json"));
+        uris.push(format!("/tiles/{all_public},{id}.json"));
+        uris.push(format!("/tiles/{id},{}.json", public_ids[0]));
+        for &(z, x, y) in &s.tiles {
+            uris.push(format!("/tiles/{id}/{z}/{x}/{y}.mvt"));
+            uris.push(format!("/tiles/{},{id}/{z}/{x}/{y}.mvt", public_ids[0]));
+        }
+    }
+    for id in &public_ids {
+        uris.push(format!("/tiles/{id}.json"));
+    }
+    for &(z, x, y) in &s.tiles {
+        uris.push(format!("/tiles/{all_public}/{z}/{x}/{y}.mvt"));
+    }
+
+    let app = public_router();
+    let mut requests = 0;
+    let mut ok = 0;
+    for uri in &uris {
+        for headers in [
+            vec![],
+            vec![("authorization", admin.as_str())],
+            vec![
+                ("accept-encoding", "gzip"),
+                ("authorization", admin.as_str()),
+            ],
+        ] {
+            let r = get(&app, uri, &headers).await;
+            requests += 1;
+            if r.status == 200 {
+                ok += 1;
+            }
+            let text = readable(&r);
+            for id in &s.layer_ids {
+                assert!(
+                    !text.contains(id.as_str()),
+                    "{uri}: internal layer id `{id}` leaked"
+                );
+            }
+            for a in &s.attr_names {
+                assert!(
+                    !text.contains(&format!("\"{a}\"")) && !text.contains(&format!("{a}=")),
+                    "{uri}: internal attribute `{a}` leaked"
+                );
+            }
+            for v in &s.values {
+                assert!(
+                    !text.contains(v.as_str()),
+                    "{uri}: internal value `{v}` leaked"
+                );
+            }
+        }
+    }
+    // Written to stderr directly (not `eprintln!`), so the count shows even when tests pass.
+    let _ = writeln!(
+        std::io::stderr(),
+        "leak test: {requests} public requests ({ok} answered 200) over {} internal layers, {} internal attributes, {} internal values, {} tiles",
+        s.layer_ids.len(),
+        s.attr_names.len(),
+        s.values.len(),
+        s.tiles.len()
+    );
+    assert!(requests > 300 && ok > 50, "{requests} requests, {ok} ok");
+}
+
+/// A layer's `public_filter` keeps other features off the public view but not off staff's.
+#[tokio::test]
+async fn public_filter_keeps_unpublished_features_internal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("layers")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("data/sites.csv"),
+        "名称,状態,緯度,経度\n公開の施設,公開,34.8659,138.3181\n検討中の施設,非公開,34.8660,138.3183\n",
+    )
+    .expect("csv");
+    std::fs::write(
+        dir.path().join("layers/sites.toml"),
+        "title = { ja = \"施設\", en = \"Sites\" }\ncategory = \"shisetsu\"\ngeometry = \"point\"\naccess = { view = \"public\" }\npublic_filter = { field = \"status\", equals = [\"公開\"] }\n[[source]]\npath = \"data/sites.csv\"\n[[field]]\nsource = \"名称\"\nname = \"name\"\n[[field]]\nsource = \"状態\"\nname = \"status\"\n",
+    )
+    .expect("toml");
+    let loaded = chizu::load_root(dir.path(), 1);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let app = chizu::http::AppState::new(loaded.catalog, chizu::http::HttpSettings::default());
+    let public = chizu::http::router(app.clone(), chizu::http::Listener::Public);
+    let (internal, staff) = crate::common::internal_router_with(app);
+    let (t, _) = crate::common::tile_of(138.3181, 34.8659, 14);
+    let uri = format!("/tiles/sites/{}/{}/{}.mvt", t.z(), t.x(), t.y());
+    let p = readable(&get(&public, &uri, &[]).await);
+    assert!(
+        p.contains("公開の施設") && !p.contains("検討中の施設"),
+        "{p}"
+    );
+    let i = readable(&get(&internal, &uri, &[("authorization", &bearer(&staff.toshi))]).await);
+    assert!(
+        i.contains("公開の施設") && i.contains("検討中の施設"),
+        "{i}"
+    );
+    let c = get(&public, "/catalog", &[]).await.json();
+    assert_eq!(c["layers"][0]["features"], 1);
+}
