@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ConfigError, Result};
-use super::hazard::HazardCfg;
+use super::hazard::{HazardCfg, ShelterCfg};
 use crate::store::FieldType;
 
 /// Highest zoom a layer may declare.
@@ -352,6 +352,9 @@ struct RawLayer {
     keep_unlisted_fields: bool,
     public_filter: Option<PublicFilter>,
     hazard: Option<HazardCfg>,
+    shelter: Option<ShelterCfg>,
+    #[serde(default)]
+    search: Vec<String>,
 }
 
 /// Default lowest zoom at which a layer appears: 0.
@@ -397,6 +400,10 @@ pub struct LayerDef {
     pub keep_unlisted_fields: bool,
     pub public_filter: Option<PublicFilter>,
     pub hazard: Option<HazardCfg>,
+    /// The layer is a list of evacuation sites.
+    pub shelter: Option<ShelterCfg>,
+    /// Served fields whose values `/search` finds (names, kana readings).
+    pub search: Vec<String>,
 }
 
 impl LayerDef {
@@ -493,6 +500,8 @@ impl LayerDef {
             keep_unlisted_fields: raw.keep_unlisted_fields,
             public_filter: raw.public_filter,
             hazard: raw.hazard,
+            shelter: raw.shelter,
+            search: raw.search,
         })
     }
 

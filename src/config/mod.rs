@@ -10,7 +10,7 @@ mod layer;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, Result};
-pub use hazard::{HazardCfg, HazardKind, RankLabel};
+pub use hazard::{HazardCfg, HazardKind, RankLabel, ShelterCfg};
 pub use layer::{
     Access, Category, ConstValue, Crs, Encoding, FieldCfg, GeometryKind, I18n, LayerDef, LayerId,
     PublicFilter, SourceCfg,

@@ -191,6 +191,28 @@ pub fn load_layer(root: &Path, def: Arc<LayerDef>, version: u64) -> Result<Layer
         )?;
         check_named_field(&def, &fields, "hazard.date_field", h.date_field.as_ref())?;
     }
+    if let Some(sh) = &def.shelter {
+        check_named_field(&def, &fields, "shelter.name_field", Some(&sh.name_field))?;
+        check_named_field(
+            &def,
+            &fields,
+            "shelter.address_field",
+            sh.address_field.as_ref(),
+        )?;
+        for (kind, f) in &sh.opens_for {
+            let key = format!(
+                "shelter.opens_for.{}",
+                serde_json::to_value(kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            );
+            check_named_field(&def, &fields, &key, Some(f))?;
+        }
+    }
+    for (i, f) in def.search.iter().enumerate() {
+        check_named_field(&def, &fields, &format!("search[{i}]"), Some(f))?;
+    }
     let filter = def.public_filter.as_ref().and_then(|f| {
         let idx = fields.iter().position(|d| d.name == f.field)?;
         Some((idx, f.equals.clone()))

@@ -269,10 +269,12 @@ pub fn read(path: &Path, cfg: &SourceCfg, kind: GeometryKind) -> Result<RawSourc
                 continue;
             }
         };
-        let Ok(projected) = geom.transform(&transform) else {
+        let Ok(mut projected) = geom.transform(&transform) else {
             stats.drop("reprojection to EPSG:3857 failed (coordinates outside the CRS's area?)");
             continue;
         };
+        // Drop Z (3D polygons of 内水浸水想定区域): the `geo` conversion reads 2D types only.
+        projected.flatten_to_2d();
         let Ok(g) = projected.to_geo() else {
             stats.drop("geometry type chizu cannot read (curve or TIN?)");
             continue;

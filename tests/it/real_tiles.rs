@@ -39,13 +39,13 @@ fn read_source(path: &std::path::Path, options: &[&str]) -> Vec<SourceFeature> {
     layer
         .features()
         .map(|f| {
-            let geom = f
+            let mut g = f
                 .geometry()
                 .expect("geometry")
                 .transform(&ct)
-                .expect("reprojects")
-                .to_geo()
-                .expect("to geo");
+                .expect("reprojects");
+            g.flatten_to_2d();
+            let geom = g.to_geo().expect("to geo");
             let attrs = names
                 .iter()
                 .enumerate()
@@ -495,4 +495,39 @@ fn outline(g: &geo::Geometry<f64>) -> Vec<geo::Line<f64>> {
         .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
         .flat_map(|r| r.lines().collect::<Vec<_>>())
         .collect()
+}
+
+/// Regression: the 3D polygons of 内水浸水想定区域 were all dropped ("geometry type chizu
+/// cannot read") until Z was flattened before conversion.
+#[tokio::test]
+async fn three_d_polygons_are_read_with_z_dropped() {
+    let state = common::state();
+    let catalog = state.catalog.load();
+    let naisui = catalog.get("naisui").expect("naisui loaded");
+    assert_eq!(naisui.features.len(), 6);
+    assert_eq!(naisui.report.totals().dropped, 0);
+    let sources = read_source(
+        &common::data("内水浸水想定区域(公共下水道区域内)/内水浸水想定区域(公共下水道区域内).shp"),
+        &["ENCODING=UTF-8"],
+    );
+    let sf = sources
+        .iter()
+        .find(|s| s.attrs.get("Max_Rank").map(String::as_str) == Some("3"))
+        .expect("rank 3");
+    let geo::Geometry::MultiPolygon(mp) = &sf.geom else {
+        panic!("multipolygon")
+    };
+    let largest = mp.0.iter().max_by(|a, b| {
+        use geo::Area;
+        a.unsigned_area().total_cmp(&b.unsigned_area())
+    });
+    let p =
+        deep_point(&geo::Geometry::Polygon(largest.expect("parts").clone())).expect("deep point");
+    let found = features_at("naisui", p.x(), p.y(), 16).await;
+    assert!(
+        found
+            .iter()
+            .any(|f| f.get("depth_rank").map(String::as_str) == Some("3")),
+        "{found:?}"
+    );
 }
