@@ -8,6 +8,7 @@ pub mod access;
 pub mod config;
 pub mod http;
 pub mod ingest;
+pub mod query;
 pub mod store;
 pub mod tile;
 

@@ -20,7 +20,7 @@ pub struct AuditLine<'a> {
     pub roles: Vec<&'a str>,
     pub method: &'a str,
     pub route: &'a str,
-    pub layers: Vec<&'a str>,
+    pub layers: Vec<String>,
     pub status: u16,
     pub ms: f64,
 }
@@ -65,17 +65,32 @@ impl AuditLog {
     }
 }
 
-/// The layer ids a request path names (`/tiles/a,b/…`, `/tiles/a,b.json`).
+/// The layer ids a request names: in the path (`/tiles/a,b/…`, `/tiles/a,b.json`,
+/// `/collections/a/items`, `/download/a.csv`) or in a `layers=` parameter.
 #[must_use]
-pub fn layers_of(path: &str) -> Vec<&str> {
+pub fn layers_of<'a>(path: &'a str, query: Option<&'a str>) -> Vec<String> {
     let mut segs = path.trim_start_matches('/').split('/');
-    match (segs.next(), segs.next()) {
-        (Some("tiles"), Some(spec)) => {
-            let spec = spec.strip_suffix(".json").unwrap_or(spec);
-            spec.split(',').filter(|s| !s.is_empty()).take(64).collect()
-        }
-        _ => Vec::new(),
+    let spec: Option<&str> = match (segs.next(), segs.next()) {
+        (Some("tiles"), Some(spec)) => Some(spec.strip_suffix(".json").unwrap_or(spec)),
+        (Some("collections"), Some(id)) => Some(id),
+        (Some("download"), Some(file)) => Some(file.rsplit_once('.').map_or(file, |(id, _)| id)),
+        _ => None,
+    };
+    let from_query = query.and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "layers")
+            .map(|(_, v)| v.into_owned())
+    });
+    let mut out: Vec<String> = Vec::new();
+    for s in spec.into_iter().map(String::from).chain(from_query) {
+        out.extend(
+            s.split(',')
+                .filter(|x| !x.is_empty())
+                .take(64)
+                .map(String::from),
+        );
     }
+    out
 }
 
 #[cfg(test)]
@@ -84,8 +99,14 @@ mod tests {
 
     #[test]
     fn layers_from_paths() {
-        assert_eq!(layers_of("/tiles/a,b/1/2/3.mvt"), vec!["a", "b"]);
-        assert_eq!(layers_of("/tiles/a.json"), vec!["a"]);
-        assert!(layers_of("/catalog").is_empty());
+        assert_eq!(layers_of("/tiles/a,b/1/2/3.mvt", None), vec!["a", "b"]);
+        assert_eq!(layers_of("/tiles/a.json", None), vec!["a"]);
+        assert_eq!(layers_of("/collections/a/items", None), vec!["a"]);
+        assert_eq!(layers_of("/download/a.csv", None), vec!["a"]);
+        assert_eq!(
+            layers_of("/query", Some("lon=1&lat=2&layers=x,y")),
+            vec!["x", "y"]
+        );
+        assert!(layers_of("/catalog", None).is_empty());
     }
 }

@@ -64,6 +64,7 @@ pub async fn internal_gate(
     let started = Instant::now();
     let method = req.method().to_string();
     let route = req.uri().path().to_string();
+    let query = req.uri().query().map(String::from);
     let principal = bearer(&req).and_then(|k| gate.keys.authenticate(k));
     let resp = match &principal {
         Some(p) => {
@@ -86,7 +87,7 @@ pub async fn internal_gate(
             .unwrap_or_default(),
         method: &method,
         route: &route,
-        layers: layers_of(&route),
+        layers: layers_of(&route, query.as_deref()),
         status: resp.status().as_u16(),
         ms: started.elapsed().as_secs_f64() * 1000.0,
     });

@@ -7,6 +7,9 @@ mod audit;
 mod catalog;
 mod error;
 mod gate;
+mod ogc;
+mod params;
+mod query;
 mod tiles;
 
 use std::sync::Arc;
@@ -115,6 +118,16 @@ pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
         .route("/catalog", get(catalog::catalog))
         .route("/health", get(catalog::health))
+        .route("/hazard", get(query::hazard))
+        .route("/query", get(query::identify))
+        .route("/search", get(query::search_names))
+        .route("/", get(ogc::landing))
+        .route("/conformance", get(ogc::conformance))
+        .route("/collections", get(ogc::collections))
+        .route("/collections/{id}", get(ogc::collection))
+        .route("/collections/{id}/items", get(ogc::items))
+        .route("/collections/{id}/items/{fid}", get(ogc::item))
+        .route("/download/{file}", get(ogc::download))
         .fallback(|| async { AppError::NotFound })
         .with_state(app);
     match listener {

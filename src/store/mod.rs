@@ -157,6 +157,14 @@ pub struct FieldDef {
     pub internal: bool,
 }
 
+/// A searchable name: a feature's value in one of the layer's `search` fields, folded.
+#[derive(Debug, Clone)]
+pub struct SearchEntry {
+    pub feature: u32,
+    pub field: u32,
+    pub folded: Box<str>,
+}
+
 /// An R-tree entry: one part of one feature.
 pub type PartEntry = GeomWithData<Rectangle<[f64; 2]>, (u32, u32)>;
 
@@ -172,6 +180,8 @@ pub struct LayerSnapshot {
     pub report: IngestReport,
     /// Increases with every load of this layer in the process.
     pub version: u64,
+    /// Folded names for `/search`, from the layer's `search` fields.
+    pub search: Vec<SearchEntry>,
 }
 
 impl LayerSnapshot {
@@ -203,6 +213,7 @@ impl LayerSnapshot {
                 ));
             }
         }
+        let search = search_entries(&def, &fields, &features);
         Self {
             def,
             fields,
@@ -211,6 +222,7 @@ impl LayerSnapshot {
             bounds,
             report,
             version,
+            search,
         }
     }
 
@@ -241,6 +253,31 @@ impl LayerSnapshot {
         let (e, n) = crate::tile::mercator_to_lonlat(b.max.x, b.max.y);
         Some([w, s, e, n])
     }
+}
+
+/// Folded names of the layer's `search` fields, for `/search`.
+fn search_entries(def: &LayerDef, fields: &[FieldDef], features: &[Feature]) -> Vec<SearchEntry> {
+    let search_fields: Vec<usize> = def
+        .search
+        .iter()
+        .filter_map(|n| fields.iter().position(|f| f.name == *n))
+        .collect();
+    let mut out = Vec::new();
+    for (fi, f) in features.iter().enumerate() {
+        for &field in &search_fields {
+            if let Some(text) = f.values.get(field).and_then(Value::key) {
+                let folded = crate::query::search::fold(&text);
+                if !folded.is_empty() {
+                    out.push(SearchEntry {
+                        feature: fi as u32,
+                        field: field as u32,
+                        folded: folded.into(),
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Position of a box's centre on a 2^16 × 2^16 Hilbert curve over `extent`.

@@ -12,6 +12,7 @@ mod common;
 mod http_routes;
 mod leak;
 mod props;
+mod queries;
 mod real_tiles;
 mod reproject;
 mod views;

@@ -12,12 +12,12 @@ use mvt_reader::feature::Value as MvtValue;
 use crate::common::{self, assert_tile_invariants, decode, get, public_router, tile_of};
 
 /// One source feature as GDAL reads it: geometry in lon/lat and attributes as text.
-struct SourceFeature {
-    geom: geo::Geometry<f64>,
-    attrs: HashMap<String, String>,
+pub(crate) struct SourceFeature {
+    pub geom: geo::Geometry<f64>,
+    pub attrs: HashMap<String, String>,
 }
 
-fn read_source(path: &std::path::Path, options: &[&str]) -> Vec<SourceFeature> {
+pub(crate) fn read_source(path: &std::path::Path, options: &[&str]) -> Vec<SourceFeature> {
     let ds = Dataset::open_ex(
         path,
         DatasetOptions {
@@ -79,7 +79,7 @@ fn text(v: &MvtValue) -> String {
 
 /// A point well inside a polygon: the grid sample farthest from its outline (a coarse
 /// pole of inaccessibility), so rounding to the tile grid cannot move an edge across it.
-fn deep_point(g: &geo::Geometry<f64>) -> Option<geo::Point<f64>> {
+pub(crate) fn deep_point(g: &geo::Geometry<f64>) -> Option<geo::Point<f64>> {
     let polys: Vec<&geo::Polygon<f64>> = match g {
         geo::Geometry::Polygon(p) => vec![p],
         geo::Geometry::MultiPolygon(mp) => mp.0.iter().collect(),

@@ -1,0 +1,458 @@
+//! OGC API – Features Part 1 (Core, GeoJSON): landing page, conformance, collections,
+//! items with bbox / limit / offset paging / equality filters, single items; and the
+//! open-data downloads (whole layer as GeoJSON or CSV, streamed).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{json, Value};
+
+use super::params::Params;
+use super::{base_url, cache_control, resolve_layers, AppError, AppState, Caller};
+use crate::access::View;
+use crate::query::geojson;
+use crate::query::hazard::Lang;
+use crate::store::LayerSnapshot;
+
+const GEOJSON: &str = "application/geo+json";
+const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+/// Items per page when the client does not say.
+const DEFAULT_LIMIT: u64 = 10;
+/// Most items per page.
+const MAX_LIMIT: u64 = 1000;
+
+fn geojson_response(v: &Value) -> Response {
+    ([(header::CONTENT_TYPE, GEOJSON)], Json(v)).into_response()
+}
+
+fn pick(lang: Lang, t: &crate::config::I18n) -> &str {
+    match lang {
+        Lang::Ja => &t.ja,
+        Lang::En => &t.en,
+    }
+}
+
+/// A licence URL for the common SPDX ids, so clients can follow `rel=license`.
+fn license_url(id: &str) -> Option<&'static str> {
+    Some(match id {
+        "CC-BY-4.0" => "https://creativecommons.org/licenses/by/4.0/",
+        "CC0-1.0" => "https://creativecommons.org/publicdomain/zero/1.0/",
+        "CC-BY-SA-4.0" => "https://creativecommons.org/licenses/by-sa/4.0/",
+        "ODbL-1.0" => "https://opendatacommons.org/licenses/odbl/1-0/",
+        _ => return None,
+    })
+}
+
+/// Whether the client asked for JSON rather than a page (`f=json`, or an Accept header
+/// preferring JSON, as GDAL and other OGC clients send).
+fn wants_json(p: &Params, headers: &HeaderMap) -> bool {
+    if let Some(f) = p.get("f") {
+        return f == "json";
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match (accept.find("json"), accept.find("text/html")) {
+        (Some(j), Some(h)) => j < h,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+pub async fn landing(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let p = Params::parse(q.as_deref(), &["f", "lang"], |_| false)?;
+    let base = base_url(&app.settings, &headers);
+    if wants_json(&p, &headers) {
+        return Ok(Json(json!({
+            "title": "chizu",
+            "description": if view.is_public() { "公開型GIS — public map layers, tiles and open data" } else { "統合型GIS — staff map layers" },
+            "links": [
+                { "href": format!("{base}/?f=json"), "rel": "self", "type": "application/json", "title": "this document" },
+                { "href": format!("{base}/"), "rel": "alternate", "type": "text/html", "title": "the map" },
+                { "href": format!("{base}/?f=html"), "rel": "service-doc", "type": "text/html", "title": "the map and its routes" },
+                { "href": format!("{base}/conformance"), "rel": "conformance", "type": "application/json", "title": "conformance classes" },
+                { "href": format!("{base}/collections"), "rel": "data", "type": "application/json", "title": "collections" },
+                { "href": format!("{base}/catalog"), "rel": "describedby", "type": "application/json", "title": "layer catalog" },
+            ],
+        }))
+        .into_response());
+    }
+    let lang = p.lang()?;
+    Ok(Html(landing_html(&app, &view, &base, lang)).into_response())
+}
+
+/// A plain page listing the layers and their links (the map viewer takes this place).
+fn landing_html(app: &AppState, view: &View, base: &str, lang: Lang) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let catalog = app.catalog.load_full();
+    let ja = lang == Lang::Ja;
+    let title = if view.is_public() {
+        if ja {
+            "公開型GIS"
+        } else {
+            "Public map"
+        }
+    } else if ja {
+        "統合型GIS"
+    } else {
+        "Staff map"
+    };
+    let mut h = format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>chizu — {title}</title></head><body><main><h1>{title}</h1><ul>",
+        if ja { "ja" } else { "en" }
+    );
+    for l in catalog.layers().filter(|l| view.sees_layer(&l.def)) {
+        let id = l.def.id.as_str();
+        let _ = write!(
+            h,
+            "<li><strong>{}</strong> — <a href=\"{base}/tiles/{id}.json\">TileJSON</a> · <a href=\"{base}/collections/{id}/items?f=json\">GeoJSON</a> · <a href=\"{base}/download/{id}.csv\">CSV</a></li>",
+            esc(pick(lang, &l.def.title))
+        );
+    }
+    let _ = write!(
+        h,
+        "</ul><p><a href=\"{base}/catalog\">catalog</a> · <a href=\"{base}/collections\">OGC API – Features</a> · <a href=\"{base}/hazard?lon=138.2806&amp;lat=34.8775&amp;f=html\">{}</a></p></main></body></html>",
+        if ja { "ハザード情報の例" } else { "example hazard report" }
+    );
+    h
+}
+
+pub async fn conformance() -> Json<Value> {
+    Json(json!({
+        "conformsTo": [
+            "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+            "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+        ]
+    }))
+}
+
+fn collection_json(layer: &LayerSnapshot, base: &str, lang: Lang) -> Value {
+    let id = layer.def.id.as_str();
+    let mut links = vec![
+        json!({ "href": format!("{base}/collections/{id}"), "rel": "self", "type": "application/json", "title": "this collection" }),
+        json!({ "href": format!("{base}/collections/{id}/items"), "rel": "items", "type": GEOJSON, "title": "features" }),
+        json!({ "href": format!("{base}/download/{id}.geojson"), "rel": "enclosure", "type": GEOJSON, "title": "whole layer as GeoJSON" }),
+        json!({ "href": format!("{base}/download/{id}.csv"), "rel": "enclosure", "type": "text/csv", "title": "whole layer as CSV" }),
+        json!({ "href": format!("{base}/tiles/{id}.json"), "rel": "describedby", "type": "application/json", "title": "TileJSON" }),
+    ];
+    if let Some(u) = layer.def.license.as_deref().and_then(license_url) {
+        links.push(
+            json!({ "href": u, "rel": "license", "type": "text/html", "title": layer.def.license }),
+        );
+    }
+    let bbox = layer
+        .lonlat_bounds()
+        .unwrap_or([-180.0, -90.0, 180.0, 90.0]);
+    json!({
+        "id": id,
+        "title": pick(lang, &layer.def.title),
+        "description": layer.def.description.as_ref().map(|d| pick(lang, d)),
+        "titles": layer.def.title,
+        "descriptions": layer.def.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "extent": { "spatial": { "bbox": [bbox], "crs": CRS84 } },
+        "license": layer.def.license,
+        "attribution": layer.def.attribution,
+        "links": links,
+    })
+}
+
+pub async fn collections(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let p = Params::parse(q.as_deref(), &["f", "lang"], |_| false)?;
+    let lang = p.lang()?;
+    let base = base_url(&app.settings, &headers);
+    let catalog = app.catalog.load_full();
+    let cols: Vec<Value> = catalog
+        .layers()
+        .filter(|l| view.sees_layer(&l.def))
+        .map(|l| collection_json(l, &base, lang))
+        .collect();
+    Ok(Json(json!({
+        "links": [{ "href": format!("{base}/collections"), "rel": "self", "type": "application/json", "title": "collections" }],
+        "collections": cols,
+    }))
+    .into_response())
+}
+
+fn one_layer(app: &AppState, view: &View, id: &str) -> Result<Arc<LayerSnapshot>, AppError> {
+    if id.contains(',') {
+        return Err(AppError::NotFound);
+    }
+    let catalog = app.catalog.load_full();
+    resolve_layers(&catalog, view, id).map(|mut v| v.remove(0))
+}
+
+pub async fn collection(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let p = Params::parse(q.as_deref(), &["f", "lang"], |_| false)?;
+    let layer = one_layer(&app, &view, &id)?;
+    Ok(Json(collection_json(
+        &layer,
+        &base_url(&app.settings, &headers),
+        p.lang()?,
+    ))
+    .into_response())
+}
+
+pub async fn items(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let layer = one_layer(&app, &view, &id)?;
+    let visible: Vec<usize> = (0..layer.fields.len())
+        .filter(|&i| view.sees_field(&layer.def, &layer.fields[i]))
+        .collect();
+    let is_field = |k: &str| visible.iter().any(|&i| layer.fields[i].name == k);
+    let p = Params::parse(
+        q.as_deref(),
+        &[
+            "f", "limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "lang",
+        ],
+        is_field,
+    )?;
+    if let Some(f) = p.get("f") {
+        if f != "json" && f != "geojson" {
+            return Err(AppError::BadRequest(
+                "`f` must be json or geojson (see /download for CSV)".into(),
+            ));
+        }
+    }
+    for k in ["bbox-crs", "crs"] {
+        if p.get(k).is_some_and(|c| c != CRS84) {
+            return Err(AppError::BadRequest(format!(
+                "`{k}`: only {CRS84} is offered"
+            )));
+        }
+    }
+    let limit = p.int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)? as usize;
+    let offset = p.int("offset", 0, 0, 100_000_000)? as usize;
+    let bbox = p.bbox()?;
+    let filters: Vec<crate::query::Equals> = p
+        .pairs()
+        .filter_map(|(k, v)| {
+            let field = visible
+                .iter()
+                .copied()
+                .find(|&i| layer.fields[i].name == k)?;
+            Some(crate::query::Equals {
+                field,
+                value: v.to_string(),
+            })
+        })
+        .collect();
+    let matched = crate::query::select(&layer, &view, bbox.as_ref(), &filters);
+    let page: Vec<Value> = matched
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|&i| geojson::feature(&layer, &layer.features[i], &view))
+        .collect();
+    let base = base_url(&app.settings, &headers);
+    let self_q = |off: usize| -> String {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in p.pairs().filter(|(k, _)| *k != "offset" && *k != "limit") {
+            s.append_pair(k, v);
+        }
+        s.append_pair("limit", &limit.to_string());
+        s.append_pair("offset", &off.to_string());
+        format!("{base}/collections/{id}/items?{}", s.finish())
+    };
+    let mut links = vec![
+        json!({ "href": self_q(offset), "rel": "self", "type": GEOJSON, "title": "this page" }),
+        json!({ "href": format!("{base}/collections/{id}"), "rel": "collection", "type": "application/json", "title": "the collection" }),
+    ];
+    if offset + page.len() < matched.len() {
+        links.push(json!({ "href": self_q(offset + limit), "rel": "next", "type": GEOJSON, "title": "next page" }));
+    }
+    if offset > 0 {
+        links.push(json!({ "href": self_q(offset.saturating_sub(limit)), "rel": "prev", "type": GEOJSON, "title": "previous page" }));
+    }
+    let returned = page.len();
+    let mut resp = geojson_response(&json!({
+        "type": "FeatureCollection",
+        "features": page,
+        "numberMatched": matched.len(),
+        "numberReturned": returned,
+        "timeStamp": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        "links": links,
+    }));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, cache_control(&app.settings, &view));
+    Ok(resp)
+}
+
+pub async fn item(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+    Path((id, fid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let layer = one_layer(&app, &view, &id)?;
+    let fid: u64 = fid.parse().map_err(|_| AppError::NotFound)?;
+    let i = crate::query::by_id(&layer, &view, fid).ok_or(AppError::NotFound)?;
+    let base = base_url(&app.settings, &headers);
+    let mut f = geojson::feature(&layer, &layer.features[i], &view);
+    f["links"] = json!([
+        { "href": format!("{base}/collections/{id}/items/{fid}"), "rel": "self", "type": GEOJSON, "title": "this feature" },
+        { "href": format!("{base}/collections/{id}"), "rel": "collection", "type": "application/json", "title": "the collection" },
+    ]);
+    Ok(geojson_response(&f))
+}
+
+/// Features per streamed chunk of a download.
+const CHUNK: usize = 256;
+
+/// `GET /download/{id}.geojson` and `/download/{id}.csv[?bom=1][&geometry=wkt|lonlat]`.
+pub async fn download(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+    Path(file): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, AppError> {
+    let (id, ext) = file.rsplit_once('.').ok_or(AppError::NotFound)?;
+    let csv = match ext {
+        "csv" => true,
+        "geojson" => false,
+        _ => return Err(AppError::NotFound),
+    };
+    let p = Params::parse(q.as_deref(), &["bom", "geometry"], |_| false)?;
+    let layer = one_layer(&app, &view, id)?;
+    let bom = p.int("bom", 0, 0, 1)? == 1;
+    let lonlat_cols = match p.get("geometry") {
+        None => matches!(layer.def.geometry, crate::config::GeometryKind::Point),
+        Some("lonlat") => true,
+        Some("wkt") => false,
+        Some(_) => {
+            return Err(AppError::BadRequest(
+                "`geometry` must be wkt or lonlat".into(),
+            ))
+        }
+    };
+    let indices = crate::query::select(&layer, &view, None, &[]);
+    let visible: Vec<usize> = (0..layer.fields.len())
+        .filter(|&i| view.sees_field(&layer.def, &layer.fields[i]))
+        .collect();
+    let chunks: Vec<Vec<usize>> = indices.chunks(CHUNK).map(<[usize]>::to_vec).collect();
+    let head = if csv {
+        csv_header(&layer, &visible, lonlat_cols, bom)
+    } else {
+        geojson_head(&layer)
+    };
+    let tail = if csv {
+        String::new()
+    } else {
+        "\n]}\n".to_string()
+    };
+    let view = Arc::clone(&view);
+    let layer2 = Arc::clone(&layer);
+    let body = futures_util::stream::iter(
+        std::iter::once(head)
+            .chain(chunks.into_iter().enumerate().map(move |(ci, chunk)| {
+                let mut out = String::new();
+                for (k, &i) in chunk.iter().enumerate() {
+                    let f = &layer2.features[i];
+                    if csv {
+                        out.push_str(&csv_row(f, &visible, lonlat_cols));
+                    } else {
+                        if ci > 0 || k > 0 {
+                            out.push_str(",\n");
+                        }
+                        out.push_str(&geojson::feature(&layer2, f, &view).to_string());
+                    }
+                }
+                out
+            }))
+            .chain(std::iter::once(tail))
+            .map(|s| Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(s))),
+    );
+    let (ctype, name) = if csv {
+        ("text/csv; charset=utf-8", format!("{id}.csv"))
+    } else {
+        (GEOJSON, format!("{id}.geojson"))
+    };
+    let mut resp = Response::new(Body::from_stream(body));
+    *resp.status_mut() = StatusCode::OK;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
+
+fn geojson_head(layer: &LayerSnapshot) -> String {
+    let meta = json!({
+        "name": layer.def.id,
+        "title": layer.def.title,
+        "license": layer.def.license,
+        "attribution": layer.def.attribution,
+    });
+    format!("{{\"type\":\"FeatureCollection\",\"metadata\":{meta},\"features\":[\n")
+}
+
+fn csv_header(layer: &LayerSnapshot, visible: &[usize], lonlat: bool, bom: bool) -> String {
+    let mut cols: Vec<String> = vec!["id".into()];
+    cols.extend(
+        visible
+            .iter()
+            .map(|&i| geojson::csv_field(&layer.fields[i].name)),
+    );
+    if lonlat {
+        cols.push("lon".into());
+        cols.push("lat".into());
+    } else {
+        cols.push("wkt".into());
+    }
+    format!(
+        "{}{}\r\n",
+        if bom { "\u{FEFF}" } else { "" },
+        cols.join(",")
+    )
+}
+
+fn csv_row(f: &crate::store::Feature, visible: &[usize], lonlat: bool) -> String {
+    let mut cols: Vec<String> = vec![f.id.to_string()];
+    cols.extend(
+        visible
+            .iter()
+            .map(|&i| geojson::csv_field(&f.values[i].key().unwrap_or_default())),
+    );
+    if lonlat {
+        // Points give their position; lines and polygons the centre of their box.
+        let [lon, lat] = geojson::representative_lonlat(f);
+        cols.push(lon.to_string());
+        cols.push(lat.to_string());
+    } else {
+        cols.push(geojson::csv_field(&geojson::wkt(&f.shape)));
+    }
+    format!("{}\r\n", cols.join(","))
+}

@@ -1,0 +1,181 @@
+//! `GET /hazard`, `GET /query` (identify) and `GET /search`.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{Html, IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{json, Map, Value};
+
+use super::params::Params;
+use super::{resolve_layers, AppError, AppState, Caller};
+use crate::access::View;
+use crate::query::{geojson, hazard, search};
+use crate::store::{Catalog, LayerSnapshot};
+use crate::tile::{lonlat_to_mercator, HALF_WORLD};
+
+/// Most features `/query` returns.
+const MAX_IDENTIFY: usize = 100;
+
+/// The layers a request names (`layers=a,b`), or every layer the view sees.
+fn layers_for(
+    catalog: &Catalog,
+    view: &View,
+    spec: Option<&str>,
+) -> Result<Vec<Arc<LayerSnapshot>>, AppError> {
+    match spec {
+        Some(s) => resolve_layers(catalog, view, s),
+        None => Ok(catalog
+            .layers()
+            .filter(|l| view.sees_layer(&l.def))
+            .cloned()
+            .collect()),
+    }
+}
+
+fn wants_html(p: &Params, headers: &HeaderMap) -> Result<Option<&'static str>, AppError> {
+    match p.get("f") {
+        Some("json") => Ok(None),
+        Some("html") => Ok(Some("html")),
+        Some("text") => Ok(Some("text")),
+        Some(other) => Err(AppError::BadRequest(format!(
+            "`f={}`: use json, html or text",
+            other.chars().take(20).collect::<String>()
+        ))),
+        None => {
+            let accept = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            Ok(accept.contains("text/html").then_some("html"))
+        }
+    }
+}
+
+pub async fn hazard(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let p = Params::parse(
+        q.as_deref(),
+        &["lon", "lat", "lang", "shelters", "f"],
+        |_| false,
+    )?;
+    let (lon, lat) = p.lonlat()?;
+    let lang = p.lang()?;
+    let n = p.int("shelters", 3, 0, 10)? as usize;
+    let form = wants_html(&p, &headers)?;
+    let catalog = app.catalog.load_full();
+    let layers: Vec<&LayerSnapshot> = catalog.layers().map(AsRef::as_ref).collect();
+    let report = hazard::report(&layers, &view, lon, lat, lang, n);
+    Ok(match form {
+        Some("html") => Html(report.to_html()).into_response(),
+        Some(_) => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            report.to_text(),
+        )
+            .into_response(),
+        None => Json(report).into_response(),
+    })
+}
+
+fn labels(
+    layer: &LayerSnapshot,
+    f: &crate::store::Feature,
+    view: &View,
+) -> (Map<String, Value>, Map<String, Value>) {
+    let mut labels = Map::new();
+    let mut value_labels = Map::new();
+    for (fd, v) in layer.fields.iter().zip(f.values.iter()) {
+        if !view.sees_field(&layer.def, fd) {
+            continue;
+        }
+        if let Some(l) = &fd.label {
+            labels.insert(fd.name.clone(), json!(l));
+        }
+        if let Some(l) = v.key().and_then(|k| fd.values.get(&k)) {
+            value_labels.insert(fd.name.clone(), json!(l));
+        }
+    }
+    (labels, value_labels)
+}
+
+pub async fn identify(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, AppError> {
+    let p = Params::parse(q.as_deref(), &["lon", "lat", "layers", "z", "px"], |_| {
+        false
+    })?;
+    let (lon, lat) = p.lonlat()?;
+    let z = p.int("z", 16, 0, u64::from(crate::tile::MAX_ZOOM))?;
+    let px = p.int("px", 5, 0, 50)?;
+    let catalog = app.catalog.load_full();
+    let layers = layers_for(&catalog, &view, p.get("layers"))?;
+    // MapLibre's zoom z shows the world 512 · 2^z pixels wide.
+    let metres_per_px = 2.0 * HALF_WORLD / (512.0 * 2f64.powi(z as i32));
+    let tolerance = metres_per_px * px as f64;
+    let (x, y) = lonlat_to_mercator(lon, lat);
+    let mut features = Vec::new();
+    'layers: for layer in &layers {
+        for fi in crate::query::identify(layer, &view, geo::Coord { x, y }, tolerance) {
+            if features.len() >= MAX_IDENTIFY {
+                break 'layers;
+            }
+            let f = &layer.features[fi];
+            let mut g = geojson::feature(layer, f, &view);
+            let (l, vl) = labels(layer, f, &view);
+            g["layer"] = json!(layer.def.id);
+            g["layer_title"] = json!(layer.def.title);
+            g["labels"] = Value::Object(l);
+            g["value_labels"] = Value::Object(vl);
+            features.push(g);
+        }
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "application/geo+json")],
+        Json(json!({ "type": "FeatureCollection", "features": features })),
+    )
+        .into_response())
+}
+
+pub async fn search_names(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, AppError> {
+    let p = Params::parse(q.as_deref(), &["q", "limit", "layers"], |_| false)?;
+    let text = p.get("q").map(str::trim).unwrap_or_default();
+    if text.is_empty() || text.chars().count() > 100 {
+        return Err(AppError::BadRequest("`q` must be 1–100 characters".into()));
+    }
+    let limit = p.int("limit", 10, 1, 50)? as usize;
+    let catalog = app.catalog.load_full();
+    let layers = layers_for(&catalog, &view, p.get("layers"))?;
+    let refs: Vec<&LayerSnapshot> = layers.iter().map(AsRef::as_ref).collect();
+    let results: Vec<Value> = search::search(&refs, &view, text, limit)
+        .into_iter()
+        .map(|h| {
+            let layer = refs[h.layer];
+            let f = &layer.features[h.feature];
+            let [lon, lat] = geojson::representative_lonlat(f);
+            json!({
+                "name": h.name,
+                "matched_text": h.matched_text,
+                "match": h.matched,
+                "layer": layer.def.id,
+                "layer_title": layer.def.title,
+                "field": layer.fields[h.field].name,
+                "id": f.id,
+                "lon": lon,
+                "lat": lat,
+                "bbox": geojson::bbox_lonlat(f),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "query": text, "results": results })).into_response())
+}

@@ -1,0 +1,620 @@
+//! The resident's point report: every designated hazard area at a point, with its class
+//! in words, the notice (告示) where the data has one and a one-line action hint; then the
+//! nearest shelters with their distance and whether they open for the hazards found.
+//! When nothing is found it says so, and which layers were checked: silence must never
+//! look like safety.
+
+use std::fmt::Write as _;
+
+use geo::{Coord, Distance, Haversine, Point};
+use serde::Serialize;
+
+use super::geojson::representative_lonlat;
+use super::identify;
+use crate::access::View;
+use crate::config::{HazardKind, I18n};
+use crate::store::{Feature, LayerSnapshot, Shape, Value};
+use crate::tile::lonlat_to_mercator;
+
+/// The report's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    Ja,
+    En,
+}
+
+impl Lang {
+    /// `ja` or `en`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ja" => Some(Lang::Ja),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    fn pick(self, t: &I18n) -> &str {
+        match self {
+            Lang::Ja => &t.ja,
+            Lang::En => &t.en,
+        }
+    }
+}
+
+/// A hazard class as found in the data.
+#[derive(Debug, Clone, Serialize)]
+pub struct Class {
+    /// The code in the data (e.g. `2`, `土石流`).
+    pub code: String,
+    pub label: String,
+    /// Severity from the layer file (1 = least), when it states one.
+    pub level: Option<u8>,
+}
+
+/// A labelled attribute shown with a finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct Detail {
+    pub label: String,
+    pub value: String,
+}
+
+/// One designated area the point is in.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub kind: HazardKind,
+    pub kind_label: String,
+    pub layer: String,
+    pub layer_title: String,
+    pub scenario: Option<String>,
+    pub class: Option<Class>,
+    pub notice: Option<String>,
+    pub date: Option<String>,
+    pub action: Option<String>,
+    pub details: Vec<Detail>,
+    pub attribution: Option<String>,
+}
+
+/// A hazard layer that was checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct Checked {
+    pub layer: String,
+    pub title: String,
+    pub kind: HazardKind,
+}
+
+/// A nearby shelter.
+#[derive(Debug, Clone, Serialize)]
+pub struct Shelter {
+    pub name: String,
+    pub address: Option<String>,
+    pub layer: String,
+    pub layer_title: String,
+    pub lon: f64,
+    pub lat: f64,
+    /// Straight-line distance in metres.
+    pub distance_m: u32,
+    /// Hazard kinds the data says the site opens for.
+    pub opens_for: Vec<HazardKind>,
+    /// Whether it opens for every hazard found here; `None` when nothing was found or the
+    /// data does not say.
+    pub opens_for_found: Option<bool>,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct HazardReport {
+    pub lon: f64,
+    pub lat: f64,
+    pub lang: Lang,
+    /// One sentence a screen reader can say first.
+    pub summary: String,
+    /// Whether the point is in any designated area in this data.
+    pub designated: bool,
+    pub hazards: Vec<Finding>,
+    pub checked: Vec<Checked>,
+    pub shelters: Vec<Shelter>,
+    /// What the report does not promise.
+    pub note: String,
+}
+
+fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::Str(s) if s.trim().is_empty() => None,
+        other => other.key(),
+    }
+}
+
+/// The visible value of the served field `name`, as text.
+fn field_text(
+    layer: &LayerSnapshot,
+    f: &Feature,
+    view: &View,
+    name: Option<&String>,
+) -> Option<String> {
+    let i = layer.field_index(name?)?;
+    if !view.sees_field(&layer.def, &layer.fields[i]) {
+        return None;
+    }
+    value_text(&f.values[i])
+}
+
+fn finding(layer: &LayerSnapshot, f: &Feature, view: &View, lang: Lang) -> Option<Finding> {
+    let h = layer.def.hazard.as_ref()?;
+    let class =
+        field_text(layer, f, view, h.rank_field.as_ref()).map(|code| match h.ranks.get(&code) {
+            Some(r) => Class {
+                label: if lang == Lang::Ja {
+                    r.ja.clone()
+                } else {
+                    r.en.clone()
+                },
+                level: r.level,
+                code,
+            },
+            None => Class {
+                label: code.clone(),
+                level: None,
+                code,
+            },
+        });
+    let skip = [
+        h.rank_field.as_ref(),
+        h.notice_field.as_ref(),
+        h.date_field.as_ref(),
+    ];
+    let details = layer
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(_, fd)| view.sees_field(&layer.def, fd) && fd.label.is_some())
+        .filter(|(_, fd)| !skip.iter().any(|s| s.is_some_and(|s| *s == fd.name)))
+        .filter_map(|(i, fd)| {
+            let raw = value_text(&f.values[i])?;
+            if raw.starts_with("http://") || raw.starts_with("https://") {
+                return None;
+            }
+            let value = fd
+                .values
+                .get(&raw)
+                .map_or(raw, |l| lang.pick(l).to_string());
+            Some(Detail {
+                label: lang.pick(fd.label.as_ref()?).to_string(),
+                value,
+            })
+        })
+        .collect();
+    Some(Finding {
+        kind: h.kind,
+        kind_label: lang.pick(&h.kind.label()).to_string(),
+        layer: layer.def.id.to_string(),
+        layer_title: lang.pick(&layer.def.title).to_string(),
+        scenario: h.scenario.as_ref().map(|s| lang.pick(s).to_string()),
+        class,
+        notice: field_text(layer, f, view, h.notice_field.as_ref()),
+        date: field_text(layer, f, view, h.date_field.as_ref()),
+        action: h.action.as_ref().map(|a| lang.pick(a).to_string()),
+        details,
+        attribution: layer.def.attribution.clone(),
+    })
+}
+
+/// Candidates looked at per shelter layer, beyond the number asked for: Web Mercator
+/// distance orders points as the ground does within a city, give or take a few metres.
+const SHELTER_SLACK: usize = 8;
+
+fn shelters(
+    layers: &[&LayerSnapshot],
+    view: &View,
+    p: Coord<f64>,
+    here: Point<f64>,
+    found: &[HazardKind],
+    lang: Lang,
+    n: usize,
+) -> Vec<Shelter> {
+    let mut out = Vec::new();
+    for layer in layers {
+        let Some(cfg) = layer.def.shelter.as_ref() else {
+            continue;
+        };
+        if !view.sees_layer(&layer.def) {
+            continue;
+        }
+        let mut seen = Vec::new();
+        for e in layer.index.nearest_neighbor_iter(&[p.x, p.y]) {
+            let fi = e.data.0 as usize;
+            if seen.contains(&fi) {
+                continue;
+            }
+            seen.push(fi);
+            if seen.len() > 2 * n + SHELTER_SLACK {
+                break;
+            }
+            let f = &layer.features[fi];
+            if !view.sees_feature(f) || !matches!(f.shape, Shape::Points(_)) {
+                continue;
+            }
+            let Some(name) = field_text(layer, f, view, Some(&cfg.name_field)) else {
+                continue;
+            };
+            let [lon, lat] = representative_lonlat(f);
+            let opens = |k: &HazardKind| -> Option<bool> {
+                let field = cfg.opens_for.get(k)?;
+                let i = layer.field_index(field)?;
+                Some(matches!(f.values[i], Value::Bool(true)))
+            };
+            let opens_for = HazardKind::ALL
+                .iter()
+                .copied()
+                .filter(|k| opens(k) == Some(true))
+                .collect();
+            let opens_for_found = if found.is_empty() {
+                None
+            } else {
+                found
+                    .iter()
+                    .map(opens)
+                    .collect::<Option<Vec<bool>>>()
+                    .map(|v| v.into_iter().all(|b| b))
+            };
+            out.push(Shelter {
+                name,
+                address: field_text(layer, f, view, cfg.address_field.as_ref()),
+                layer: layer.def.id.to_string(),
+                layer_title: lang.pick(&layer.def.title).to_string(),
+                lon,
+                lat,
+                distance_m: Haversine.distance(here, Point::new(lon, lat)).round() as u32,
+                opens_for,
+                opens_for_found,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.distance_m.cmp(&b.distance_m).then(a.name.cmp(&b.name)));
+    merge_same_site(&mut out);
+    out.truncate(n);
+    out
+}
+
+/// One building is often both a 指定避難所 and a 指定緊急避難場所: list it once, with both
+/// designations, what either says it opens for, and "opens" if either opens.
+fn merge_same_site(list: &mut Vec<Shelter>) {
+    /// Same name within this many metres is the same site.
+    const SAME_SITE_M: u32 = 50;
+    let mut merged: Vec<Shelter> = Vec::with_capacity(list.len());
+    for s in list.drain(..) {
+        let here = Point::new(s.lon, s.lat);
+        if let Some(m) = merged.iter_mut().find(|m| {
+            m.name == s.name
+                && Haversine.distance(here, Point::new(m.lon, m.lat)) <= f64::from(SAME_SITE_M)
+        }) {
+            m.layer_title = format!("{}・{}", m.layer_title, s.layer_title);
+            m.layer = format!("{},{}", m.layer, s.layer);
+            for k in s.opens_for {
+                if !m.opens_for.contains(&k) {
+                    m.opens_for.push(k);
+                }
+            }
+            m.opens_for_found = match (m.opens_for_found, s.opens_for_found) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                _ => None,
+            };
+            if m.address.is_none() {
+                m.address = s.address;
+            }
+            continue;
+        }
+        merged.push(s);
+    }
+    *list = merged;
+}
+
+/// The report at (`lon`, `lat`) from every hazard and shelter layer `view` sees.
+#[must_use]
+pub fn report(
+    layers: &[&LayerSnapshot],
+    view: &View,
+    lon: f64,
+    lat: f64,
+    lang: Lang,
+    n_shelters: usize,
+) -> HazardReport {
+    let (x, y) = lonlat_to_mercator(lon, lat);
+    let p = Coord { x, y };
+    let mut hazards = Vec::new();
+    let mut checked = Vec::new();
+    for layer in layers {
+        let Some(h) = layer.def.hazard.as_ref() else {
+            continue;
+        };
+        if !view.sees_layer(&layer.def) {
+            continue;
+        }
+        checked.push(Checked {
+            layer: layer.def.id.to_string(),
+            title: lang.pick(&layer.def.title).to_string(),
+            kind: h.kind,
+        });
+        for fi in identify(layer, view, p, 0.0) {
+            if let Some(f) = finding(layer, &layer.features[fi], view, lang) {
+                hazards.push(f);
+            }
+        }
+    }
+    let order = |k: HazardKind| {
+        HazardKind::ALL
+            .iter()
+            .position(|x| *x == k)
+            .unwrap_or(usize::MAX)
+    };
+    hazards.sort_by(|a, b| {
+        order(a.kind).cmp(&order(b.kind)).then(
+            b.class
+                .as_ref()
+                .and_then(|c| c.level)
+                .cmp(&a.class.as_ref().and_then(|c| c.level)),
+        )
+    });
+    let mut found: Vec<HazardKind> = hazards.iter().map(|h| h.kind).collect();
+    found.dedup();
+    let shelters = shelters(
+        layers,
+        view,
+        p,
+        Point::new(lon, lat),
+        &found,
+        lang,
+        n_shelters,
+    );
+    let summary = summary(&hazards, &checked, lang);
+    let note = match lang {
+        Lang::Ja => "この情報は市が公開している指定区域のデータに基づく目安です。区域の外でも災害が起きることがあります。避難情報は市からの発表に従ってください。",
+        Lang::En => "This is a guide based on the designated areas the city publishes. Disasters can happen outside them too. Follow the city's evacuation announcements.",
+    };
+    HazardReport {
+        lon,
+        lat,
+        lang,
+        summary,
+        designated: !hazards.is_empty(),
+        hazards,
+        checked,
+        shelters,
+        note: note.into(),
+    }
+}
+
+fn finding_phrase(h: &Finding, lang: Lang) -> String {
+    let mut s = h.kind_label.clone();
+    let extra: Vec<&str> = h
+        .scenario
+        .iter()
+        .chain(h.class.as_ref().map(|c| &c.label))
+        .map(String::as_str)
+        .collect();
+    if !extra.is_empty() {
+        let (open, sep, close) = if lang == Lang::Ja {
+            ("（", "、", "）")
+        } else {
+            (" (", ", ", ")")
+        };
+        s.push_str(open);
+        s.push_str(&extra.join(sep));
+        s.push_str(close);
+    }
+    s
+}
+
+fn summary(hazards: &[Finding], checked: &[Checked], lang: Lang) -> String {
+    if hazards.is_empty() {
+        let mut kinds: Vec<String> = Vec::new();
+        for c in checked {
+            let l = lang.pick(&c.kind.label()).to_string();
+            if !kinds.contains(&l) {
+                kinds.push(l);
+            }
+        }
+        return match lang {
+            Lang::Ja if kinds.is_empty() => {
+                "このデータには確認できるハザード情報がありません。".into()
+            }
+            Lang::Ja => format!(
+                "この地点は、このデータで確認できる指定区域（{}）には含まれていません。",
+                kinds.join("、")
+            ),
+            Lang::En if kinds.is_empty() => "This data has no hazard information to check.".into(),
+            Lang::En => format!(
+                "This point is not in any designated hazard area in this data ({}).",
+                kinds.join(", ")
+            ),
+        };
+    }
+    let parts: Vec<String> = hazards.iter().map(|h| finding_phrase(h, lang)).collect();
+    match lang {
+        Lang::Ja => format!(
+            "この地点は{}件の指定区域に含まれます：{}。",
+            hazards.len(),
+            parts.join("、")
+        ),
+        Lang::En => format!(
+            "This point is in {} designated hazard area{}: {}.",
+            hazards.len(),
+            if hazards.len() == 1 { "" } else { "s" },
+            parts.join("; ")
+        ),
+    }
+}
+
+fn distance_words(m: u32, lang: Lang) -> String {
+    match (lang, m) {
+        (Lang::Ja, m) if m >= 1000 => format!("約{:.1}km", f64::from(m) / 1000.0),
+        (Lang::Ja, m) => format!("約{m}m"),
+        (Lang::En, m) if m >= 1000 => format!("about {:.1} km", f64::from(m) / 1000.0),
+        (Lang::En, m) => format!("about {m} m"),
+    }
+}
+
+fn opens_words(s: &Shelter, lang: Lang) -> Option<&'static str> {
+    Some(match (s.opens_for_found?, lang) {
+        (true, Lang::Ja) => "ここで見つかった災害のときに開設されます",
+        (false, Lang::Ja) => "ここで見つかった災害のときには開設されない場合があります",
+        (true, Lang::En) => "opens for the hazards found here",
+        (false, Lang::En) => "may not open for the hazards found here",
+    })
+}
+
+impl HazardReport {
+    /// The report as plain text that reads well aloud.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        let ja = self.lang == Lang::Ja;
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "{}",
+            if ja {
+                format!(
+                    "ハザード情報（北緯{:.5}度、東経{:.5}度）",
+                    self.lat, self.lon
+                )
+            } else {
+                format!(
+                    "Hazard report for latitude {:.5}, longitude {:.5}",
+                    self.lat, self.lon
+                )
+            }
+        );
+        let _ = writeln!(t, "{}", self.summary);
+        for (i, h) in self.hazards.iter().enumerate() {
+            let _ = write!(t, "{}. {}", i + 1, finding_phrase(h, self.lang));
+            for d in &h.details {
+                let _ = write!(
+                    t,
+                    "{}{}{}{}",
+                    if ja { "。" } else { ". " },
+                    d.label,
+                    if ja { "：" } else { ": " },
+                    d.value
+                );
+            }
+            if let Some(n) = &h.notice {
+                let _ = write!(t, "{}{}", if ja { "。告示：" } else { ". Notice: " }, n);
+                if let Some(d) = &h.date {
+                    let _ = write!(t, "（{d}）");
+                }
+            }
+            if let Some(a) = &h.action {
+                let _ = write!(t, "{}{}", if ja { "。" } else { ". " }, a);
+            }
+            let _ = writeln!(t);
+        }
+        if !self.shelters.is_empty() {
+            let _ = writeln!(
+                t,
+                "{}",
+                if ja {
+                    "近くの避難先："
+                } else {
+                    "Nearest shelters:"
+                }
+            );
+            for (i, s) in self.shelters.iter().enumerate() {
+                let _ = write!(
+                    t,
+                    "{}. {}（{}、{}）",
+                    i + 1,
+                    s.name,
+                    s.layer_title,
+                    distance_words(s.distance_m, self.lang)
+                );
+                if let Some(w) = opens_words(s, self.lang) {
+                    let _ = write!(t, "{}{w}", if ja { "。" } else { ". " });
+                }
+                if let Some(a) = &s.address {
+                    let _ = write!(t, "{}{a}", if ja { "。所在地：" } else { ". Address: " });
+                }
+                let _ = writeln!(t);
+            }
+        }
+        let _ = writeln!(t, "{}", self.note);
+        t
+    }
+
+    /// The report as a small accessible HTML page.
+    #[must_use]
+    pub fn to_html(&self) -> String {
+        let esc = |s: &str| {
+            s.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+        };
+        let ja = self.lang == Lang::Ja;
+        let lang = if ja { "ja" } else { "en" };
+        let title = if ja {
+            "ハザード情報"
+        } else {
+            "Hazard report"
+        };
+        let mut h = format!(
+            "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title></head><body><main><h1>{title}</h1><p>{}</p>",
+            esc(&self.summary)
+        );
+        if !self.hazards.is_empty() {
+            h.push_str("<ol>");
+            for f in &self.hazards {
+                let _ = write!(
+                    h,
+                    "<li><strong>{}</strong>",
+                    esc(&finding_phrase(f, self.lang))
+                );
+                for d in &f.details {
+                    let _ = write!(h, "<br>{}：{}", esc(&d.label), esc(&d.value));
+                }
+                if let Some(n) = &f.notice {
+                    let _ = write!(
+                        h,
+                        "<br>{}{}",
+                        if ja { "告示：" } else { "Notice: " },
+                        esc(n)
+                    );
+                }
+                if let Some(a) = &f.action {
+                    let _ = write!(h, "<br>{}", esc(a));
+                }
+                h.push_str("</li>");
+            }
+            h.push_str("</ol>");
+        }
+        if !self.shelters.is_empty() {
+            let _ = write!(
+                h,
+                "<h2>{}</h2><ol>",
+                if ja {
+                    "近くの避難先"
+                } else {
+                    "Nearest shelters"
+                }
+            );
+            for s in &self.shelters {
+                let _ = write!(
+                    h,
+                    "<li>{}（{}、{}）",
+                    esc(&s.name),
+                    esc(&s.layer_title),
+                    distance_words(s.distance_m, self.lang)
+                );
+                if let Some(w) = opens_words(s, self.lang) {
+                    let _ = write!(h, "<br>{w}");
+                }
+                h.push_str("</li>");
+            }
+            h.push_str("</ol>");
+        }
+        let _ = write!(h, "<p>{}</p></main></body></html>", esc(&self.note));
+        h
+    }
+}

@@ -1,0 +1,596 @@
+//! Queries on the real sample: the hazard report, identify, search, OGC API – Features
+//! (also read by GDAL's OAPIF driver over a real socket) and the downloads.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::common::{self, bearer, get, internal_router, public_router};
+use crate::real_tiles::{deep_point, read_source};
+
+/// A point well inside the 方ノ上谷川 土石流 warning zone (箇所番号 212-Ⅰ-003).
+fn houjou_point() -> (f64, f64) {
+    let src = read_source(
+        &common::data("土砂災害警戒区域/土砂災害警戒区域.shp"),
+        &["ENCODING=CP932"],
+    );
+    let f = src
+        .iter()
+        .find(|s| s.attrs.get("NAME").map(String::as_str) == Some("方ノ上谷川"))
+        .expect("方ノ上谷川 in the source");
+    let p = deep_point(&f.geom).expect("deep point");
+    (p.x(), p.y())
+}
+
+async fn hazard(lon: f64, lat: f64, extra: &str) -> Value {
+    let r = get(
+        &public_router(),
+        &format!("/hazard?lon={lon}&lat={lat}{extra}"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()
+}
+
+#[tokio::test]
+async fn hazard_report_names_the_debris_flow_zone() {
+    let (lon, lat) = houjou_point();
+    let j = hazard(lon, lat, "").await;
+    assert_eq!(j["designated"], true);
+    let h = j["hazards"].as_array().expect("hazards");
+    let zone = h
+        .iter()
+        .find(|x| x["layer"] == "dosha_keikai")
+        .expect("warning zone found");
+    assert_eq!(zone["kind"], "landslide_warning");
+    assert_eq!(zone["kind_label"], "土砂災害警戒区域");
+    assert_eq!(zone["class"]["label"], "土石流");
+    assert_eq!(zone["notice"], "県告744号");
+    assert_eq!(zone["date"], "平成21年8月25日");
+    let details: Vec<(String, String)> = zone["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .map(|d| {
+            (
+                d["label"].as_str().unwrap_or("").to_string(),
+                d["value"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        details.contains(&("箇所番号".into(), "212-Ⅰ-003".into())),
+        "{details:?}"
+    );
+    assert!(
+        details.contains(&("箇所名".into(), "方ノ上谷川".into())),
+        "{details:?}"
+    );
+    assert!(zone["action"].as_str().is_some_and(|a| a.contains("避難")));
+    assert!(
+        j["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("土砂災害警戒区域（土石流）")),
+        "{}",
+        j["summary"]
+    );
+
+    // Shelters: nearest first, flagged for landslides from the CSV's 開設 columns.
+    let shelters = j["shelters"].as_array().expect("shelters");
+    assert_eq!(shelters.len(), 3);
+    let d: Vec<u64> = shelters
+        .iter()
+        .map(|s| s["distance_m"].as_u64().expect("distance"))
+        .collect();
+    assert!(d.windows(2).all(|w| w[0] <= w[1]), "{d:?}");
+    for s in shelters {
+        let opens: Vec<&str> = s["opens_for"]
+            .as_array()
+            .expect("opens_for")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let expect = opens.contains(&"landslide_warning");
+        assert_eq!(s["opens_for_found"], expect, "{s}");
+    }
+
+    let en = hazard(lon, lat, "&lang=en").await;
+    assert_eq!(en["hazards"][0]["kind_label"], "Landslide warning zone");
+    assert!(
+        en["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("This point is in 1 designated hazard area")),
+        "{}",
+        en["summary"]
+    );
+}
+
+#[tokio::test]
+async fn hazard_report_gives_the_flood_depth_class() {
+    let src = read_source(
+        &common::data(
+            "葉梨川_洪水浸水想定区域（想定最大規模）/葉梨川_洪水浸水想定区域（想定最大規模）.shp",
+        ),
+        &["ENCODING=CP932"],
+    );
+    let labels = [
+        "",
+        "0.5m未満",
+        "0.5m以上3.0m未満",
+        "3.0m以上5.0m未満",
+        "5.0m以上10.0m未満",
+        "10.0m以上20.0m未満",
+        "20.0m以上",
+    ];
+    for f in &src {
+        let rank: usize = f.attrs["Max_Rank"].parse().expect("rank");
+        let geo::Geometry::MultiPolygon(mp) = &f.geom else {
+            panic!("multipolygon")
+        };
+        let largest = mp.0.iter().max_by(|a, b| {
+            use geo::Area;
+            a.unsigned_area().total_cmp(&b.unsigned_area())
+        });
+        let p = deep_point(&geo::Geometry::Polygon(largest.expect("part").clone())).expect("deep");
+        let j = hazard(p.x(), p.y(), "").await;
+        let flood = j["hazards"]
+            .as_array()
+            .expect("hazards")
+            .iter()
+            .find(|h| {
+                h["layer"] == "kouzui_shinsui"
+                    && h["class"]["code"].as_str() == Some(rank.to_string().as_str())
+            })
+            .unwrap_or_else(|| panic!("rank {rank} at {p:?}: {j}"));
+        assert_eq!(flood["class"]["label"], labels[rank]);
+        assert_eq!(flood["class"]["level"], rank);
+        assert_eq!(flood["scenario"], "想定最大規模");
+        assert!(
+            flood["details"]
+                .as_array()
+                .expect("details")
+                .iter()
+                .any(|d| d["value"] == "葉梨川"),
+            "{flood}"
+        );
+        // Every shelter's flag agrees with what it says it opens for.
+        let found: BTreeSet<String> = j["hazards"]
+            .as_array()
+            .expect("h")
+            .iter()
+            .filter_map(|h| h["kind"].as_str().map(String::from))
+            .collect();
+        for s in j["shelters"].as_array().expect("shelters") {
+            let opens: BTreeSet<String> = s["opens_for"]
+                .as_array()
+                .expect("o")
+                .iter()
+                .filter_map(|k| k.as_str().map(String::from))
+                .collect();
+            if s["opens_for_found"] == true {
+                assert!(found.is_subset(&opens), "{s} vs {found:?}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn far_outside_every_layer_it_says_so_honestly() {
+    // In 駿河湾, off 焼津's coast: no designated area in this data.
+    let j = hazard(138.40, 34.84, "").await;
+    assert_eq!(j["designated"], false);
+    assert!(j["hazards"].as_array().is_some_and(Vec::is_empty));
+    let summary = j["summary"].as_str().expect("summary");
+    assert!(
+        summary.contains("含まれていません") && summary.contains("洪水浸水想定区域"),
+        "{summary}"
+    );
+    assert!(
+        j["checked"].as_array().is_some_and(|c| c.len() >= 5),
+        "the report lists what it checked"
+    );
+    assert!(j["note"]
+        .as_str()
+        .is_some_and(|n| n.contains("区域の外でも")));
+    assert!(j["shelters"]
+        .as_array()
+        .is_some_and(|s| s.iter().all(|x| x["opens_for_found"].is_null())));
+}
+
+#[tokio::test]
+async fn hazard_text_and_html_read_well() {
+    let (lon, lat) = houjou_point();
+    let r = get(
+        &public_router(),
+        &format!("/hazard?lon={lon}&lat={lat}&f=text"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+    let t = String::from_utf8(r.body).expect("utf-8");
+    assert!(
+        t.contains("土砂災害警戒区域（土石流）") && t.contains("近くの避難先") && t.contains("約"),
+        "{t}"
+    );
+    let r = get(
+        &public_router(),
+        &format!("/hazard?lon={lon}&lat={lat}"),
+        &[("accept", "text/html")],
+    )
+    .await;
+    let h = String::from_utf8(r.body).expect("utf-8");
+    assert!(
+        h.starts_with("<!doctype html><html lang=\"ja\">") && h.contains("<h1>ハザード情報</h1>"),
+        "{h}"
+    );
+}
+
+#[tokio::test]
+async fn bad_query_input_is_400_with_a_reason() {
+    let app = public_router();
+    for uri in [
+        "/hazard",
+        "/hazard?lon=138.3",
+        "/hazard?lon=abc&lat=34.8",
+        "/hazard?lon=200&lat=34.8",
+        "/hazard?lon=138.3&lat=91",
+        "/hazard?lon=138.3&lat=34.8&lang=fr",
+        "/hazard?lon=138.3&lat=34.8&shelters=1000",
+        "/hazard?lon=138.3&lat=34.8&lon=1",
+        "/hazard?lon=138.3&lat=34.8&evil=1",
+        "/query?lon=138.3&lat=34.8&z=99",
+        "/search",
+        "/search?q=",
+        "/collections/hinanjo/items?limit=100000",
+        "/collections/hinanjo/items?limit=0",
+        "/collections/hinanjo/items?offset=-1",
+        "/collections/hinanjo/items?bbox=1,2,3",
+        "/collections/hinanjo/items?bbox=138,35,137,34",
+        "/collections/hinanjo/items?no_such_field=1",
+        "/collections/hinanjo/items?crs=EPSG:3857",
+        "/download/hinanjo.csv?geometry=svg",
+    ] {
+        let r = get(&app, uri, &[]).await;
+        assert_eq!(r.status, 400, "{uri}");
+        assert!(
+            r.json()["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{uri}"
+        );
+    }
+    let long = format!("/search?q={}", "あ".repeat(101));
+    assert_eq!(get(&app, &long, &[]).await.status, 400);
+    for uri in [
+        "/collections/no_such",
+        "/collections/kousaten/items",
+        "/collections/hinanjo/items/999999",
+        "/collections/hinanjo/items/abc",
+        "/download/kousaten.csv",
+        "/download/hinanjo.xlsx",
+    ] {
+        assert_eq!(get(&app, uri, &[]).await.status, 404, "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn identify_finds_polygons_and_nearby_lines() {
+    let src = read_source(
+        &common::data("都市計画図_第一種住居地域/第一種住居地域.shp"),
+        &["ENCODING=CP932"],
+    );
+    let p = deep_point(&src[1].geom).expect("deep");
+    let j = get(
+        &public_router(),
+        &format!("/query?lon={}&lat={}&layers=youto_chiiki", p.x(), p.y()),
+        &[],
+    )
+    .await
+    .json();
+    let f = &j["features"][0];
+    assert_eq!(f["layer"], "youto_chiiki");
+    assert_eq!(f["properties"]["zone"], src[1].attrs["SAFIELD000"]);
+    assert_eq!(f["labels"]["floor_area_ratio"]["ja"], "容積率（％）");
+    assert_eq!(
+        f["value_labels"]["zone_code"]["en"],
+        "Category 1 residential"
+    );
+    assert!(
+        f["properties"].get("sauid").is_none(),
+        "internal attribute hidden"
+    );
+    assert_eq!(f["geometry"]["type"], "Polygon");
+
+    // A planned road: 2 px away at z16 is found, 2 km away is not.
+    let roads = read_source(&common::data("都市計画道路/都市計画道路.shp"), &[]);
+    let geo::Geometry::LineString(ls) = &roads[0].geom else {
+        let geo::Geometry::MultiLineString(ml) = &roads[0].geom else {
+            panic!("lines")
+        };
+        let c = ml.0[0].0[0];
+        return check_road(c.x, c.y).await;
+    };
+    check_road(ls.0[0].x, ls.0[0].y).await;
+}
+
+async fn check_road(lon: f64, lat: f64) {
+    let near = get(
+        &public_router(),
+        &format!(
+            "/query?lon={}&lat={lat}&z=16&layers=toshi_keikaku_douro",
+            lon + 0.00002
+        ),
+        &[],
+    )
+    .await
+    .json();
+    assert!(
+        near["features"].as_array().is_some_and(|f| !f.is_empty()),
+        "{near}"
+    );
+    let far = get(
+        &public_router(),
+        &format!(
+            "/query?lon={}&lat={lat}&z=16&layers=toshi_keikaku_douro",
+            lon + 0.02
+        ),
+        &[],
+    )
+    .await
+    .json();
+    assert!(far["features"].as_array().is_some_and(Vec::is_empty));
+}
+
+#[tokio::test]
+async fn search_finds_towns_and_shelters_kana_insensitively() {
+    let app = public_router();
+    let j = get(&app, "/search?q=方ノ上", &[]).await.json();
+    assert_eq!(j["results"][0]["name"], "方ノ上");
+    assert_eq!(j["results"][0]["match"], "exact");
+    assert_eq!(j["results"][0]["layer"], "choume");
+    let lon = j["results"][0]["lon"].as_f64().expect("lon");
+    assert!((138.2..138.4).contains(&lon));
+    for q in ["ニクコミ", "にくこみ", "ﾆｸｺﾐ"] {
+        let j = get(&app, &format!("/search?q={q}"), &[]).await.json();
+        let names: Vec<&str> = j["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+        assert!(
+            names.contains(&"二区コミュニティ防災センター"),
+            "{q}: {names:?}"
+        );
+    }
+    // Partial match inside a name, and a limit.
+    let j = get(&app, "/search?q=防災センター&limit=3", &[])
+        .await
+        .json();
+    let r = j["results"].as_array().expect("results");
+    assert_eq!(r.len(), 3);
+    assert!(r.iter().all(|x| x["match"] == "partial"));
+    let none = get(&app, "/search?q=存在しない地名", &[]).await.json();
+    assert!(none["results"].as_array().is_some_and(Vec::is_empty));
+}
+
+#[tokio::test]
+async fn ogc_api_landing_collections_and_paging() {
+    let app = public_router();
+    let land = get(&app, "/", &[("accept", "application/json")])
+        .await
+        .json();
+    let rels: Vec<&str> = land["links"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .filter_map(|l| l["rel"].as_str())
+        .collect();
+    for rel in ["self", "conformance", "data", "service-doc"] {
+        assert!(rels.contains(&rel), "{rels:?}");
+    }
+    assert_eq!(get(&app, "/?f=json", &[]).await.json()["title"], "chizu");
+    let html = get(&app, "/", &[("accept", "text/html,application/xhtml+xml")]).await;
+    assert!(String::from_utf8_lossy(&html.body).starts_with("<!doctype html>"));
+    let conf = get(&app, "/conformance", &[]).await.json();
+    assert!(conf["conformsTo"].to_string().contains("conf/geojson"));
+
+    let cols = get(&app, "/collections", &[]).await.json();
+    let ids: Vec<&str> = cols["collections"]
+        .as_array()
+        .expect("collections")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"hinanjo") && !ids.contains(&"kousaten"),
+        "{ids:?}"
+    );
+    let c = get(&app, "/collections/hinanjo", &[]).await.json();
+    assert_eq!(c["title"], "指定避難所");
+    assert_eq!(c["titles"]["en"], "Designated evacuation shelters");
+    assert_eq!(
+        get(&app, "/collections/hinanjo?lang=en", &[]).await.json()["title"],
+        "Designated evacuation shelters"
+    );
+    assert!(c["extent"]["spatial"]["bbox"][0][0]
+        .as_f64()
+        .is_some_and(|w| w > 138.0));
+    assert!(c["links"]
+        .to_string()
+        .contains("creativecommons.org/licenses/by/4.0"));
+    assert!(c["attribution"]
+        .as_str()
+        .is_some_and(|a| a.contains("焼津市")));
+
+    // Follow `next` links through all 56 shelters, 10 at a time.
+    let mut uri = "/collections/hinanjo/items?limit=10".to_string();
+    let mut ids = BTreeSet::new();
+    let mut pages = 0;
+    loop {
+        let r = get(&app, &uri, &[]).await;
+        assert_eq!(r.header("content-type"), Some("application/geo+json"));
+        let j = r.json();
+        assert_eq!(j["numberMatched"], 56);
+        let feats = j["features"].as_array().expect("features");
+        assert_eq!(j["numberReturned"], feats.len());
+        ids.extend(feats.iter().map(|f| f["id"].as_u64().expect("id")));
+        pages += 1;
+        let next = j["links"]
+            .as_array()
+            .expect("links")
+            .iter()
+            .find(|l| l["rel"] == "next");
+        match next {
+            Some(l) => {
+                uri = l["href"]
+                    .as_str()
+                    .expect("href")
+                    .replace("http://127.0.0.1:8080", "");
+            }
+            None => break,
+        }
+    }
+    assert_eq!((ids.len(), pages), (56, 6));
+
+    // Equality filter and bbox.
+    let j = get(
+        &app,
+        "/collections/hinanjo/items?opens_landslide=true&limit=100",
+        &[],
+    )
+    .await
+    .json();
+    let n = j["numberMatched"].as_u64().expect("n");
+    assert!(n > 0 && n < 56, "{n}");
+    assert!(j["features"]
+        .as_array()
+        .expect("f")
+        .iter()
+        .all(|f| f["properties"]["opens_landslide"] == true));
+    let j = get(
+        &app,
+        "/collections/hinanjo/items?bbox=138.30,34.84,138.34,34.88&limit=100",
+        &[],
+    )
+    .await
+    .json();
+    for f in j["features"].as_array().expect("features") {
+        let c = &f["geometry"]["coordinates"];
+        let (x, y) = (c[0].as_f64().expect("x"), c[1].as_f64().expect("y"));
+        assert!((138.30..=138.34).contains(&x) && (34.84..=34.88).contains(&y));
+    }
+    // One item.
+    let first = ids.iter().next().copied().expect("an id");
+    let one = get(&app, &format!("/collections/hinanjo/items/{first}"), &[]).await;
+    assert_eq!(one.status, 200);
+    assert_eq!(one.json()["id"], first);
+}
+
+#[tokio::test]
+async fn downloads_stream_the_whole_layer() {
+    let app = public_router();
+    let r = get(&app, "/download/hinanjo.geojson", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"hinanjo.geojson\"")
+    );
+    let j = r.json();
+    assert_eq!(j["features"].as_array().map(Vec::len), Some(56));
+    assert_eq!(j["metadata"]["license"], "CC-BY-4.0");
+
+    let r = get(&app, "/download/hinanjo.csv?bom=1", &[]).await;
+    let text = String::from_utf8(r.body).expect("utf-8");
+    assert!(text.starts_with('\u{FEFF}'), "BOM for Excel");
+    let mut lines = text.trim_start_matches('\u{FEFF}').lines();
+    let header = lines.next().expect("header");
+    assert!(
+        header.starts_with("id,name,name_kana,address") && header.ends_with(",lon,lat"),
+        "{header}"
+    );
+    assert_eq!(lines.count(), 56);
+
+    let r = get(&app, "/download/youto_chiiki.csv", &[]).await;
+    let text = String::from_utf8(r.body).expect("utf-8");
+    assert!(!text.starts_with('\u{FEFF}'));
+    assert!(text
+        .lines()
+        .next()
+        .is_some_and(|h| h.ends_with(",wkt") && !h.contains("sauid")));
+    assert!(text.contains("\"MULTIPOLYGON ((("));
+    assert_eq!(text.lines().count(), 99);
+}
+
+#[tokio::test]
+async fn staff_queries_see_their_internal_layers() {
+    let (app, staff) = internal_router();
+    let state = common::state();
+    let catalog = state.catalog.load();
+    let f = &catalog.get("shinsui_rireki").expect("layer").features[0];
+    let [lon, lat] = chizu::query::geojson::representative_lonlat(f);
+    let uri = format!("/query?lon={lon}&lat={lat}&layers=shinsui_rireki&px=50&z=12");
+    let j = get(&app, &uri, &[("authorization", &bearer(&staff.kiki))])
+        .await
+        .json();
+    assert!(
+        j["features"].as_array().is_some_and(|f| !f.is_empty()),
+        "{j}"
+    );
+    let r = get(&app, &uri, &[("authorization", &bearer(&staff.doro))]).await;
+    assert_eq!(r.status, 404, "doro-kanri may not query 浸水履歴");
+    let c = get(
+        &app,
+        "/collections/kousaten/items?limit=5",
+        &[("authorization", &bearer(&staff.doro))],
+    )
+    .await
+    .json();
+    assert_eq!(c["numberMatched"], 159);
+}
+
+/// GDAL's OAPIF driver (a client no one here wrote) lists the collections and reads every
+/// shelter through paging, over a real socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gdal_oapif_reads_the_collections() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move { axum::serve(listener, public_router()).await });
+    let url = format!("OAPIF:http://{addr}/");
+    let out = tokio::task::spawn_blocking(move || {
+        let list = std::process::Command::new("ogrinfo")
+            .args(["-ro", "-q", &url])
+            .output()
+            .expect("ogrinfo runs");
+        let read = std::process::Command::new("ogrinfo")
+            .args(["-ro", "-al", "-q", "-oo", "PAGE_SIZE=10", &url, "hinanjo"])
+            .output()
+            .expect("ogrinfo runs");
+        (list, read)
+    })
+    .await
+    .expect("join");
+    server.abort();
+    let list = String::from_utf8_lossy(&out.0.stdout);
+    assert!(
+        out.0.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.0.stderr)
+    );
+    for id in ["hinanjo", "youto_chiiki", "dosha_keikai", "choume"] {
+        assert!(
+            list.contains(id),
+            "{id} missing from GDAL's listing: {list}"
+        );
+    }
+    assert!(!list.contains("kousaten"));
+    let read = String::from_utf8_lossy(&out.1.stdout);
+    assert!(
+        out.1.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.1.stderr)
+    );
+    assert_eq!(read.matches("OGRFeature(hinanjo)").count(), 56, "{read}");
+    assert!(read.contains("二区コミュニティ防災センター"));
+}
