@@ -122,12 +122,18 @@ pub async fn identify(
     let (x, y) = lonlat_to_mercator(lon, lat);
     let mut features = Vec::new();
     'layers: for layer in &layers {
-        for fi in crate::query::identify(layer, &view, geo::Coord { x, y }, tolerance) {
+        for (fi, parts) in crate::query::identify(layer, &view, geo::Coord { x, y }, tolerance) {
             if features.len() >= MAX_IDENTIFY {
                 break 'layers;
             }
             let f = &layer.features[fi];
-            let mut g = geojson::feature(layer, f, &view);
+            // Only the parts at the point: a flood feature is thousands of squares.
+            let mut g = geojson::feature_with(
+                layer,
+                f,
+                &view,
+                geojson::geometry_of_parts(&f.shape, &parts),
+            );
             let (l, vl) = labels(layer, f, &view);
             g["layer"] = json!(layer.def.id);
             g["layer_title"] = json!(layer.def.title);

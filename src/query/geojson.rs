@@ -63,6 +63,18 @@ pub fn geometry(shape: &Shape) -> Json {
     }
 }
 
+/// Only some parts of a shape (e.g. the square of a flood layer that was clicked), as GeoJSON.
+#[must_use]
+pub fn geometry_of_parts(shape: &Shape, parts: &[u32]) -> Json {
+    let pick = |n: usize| parts.iter().map(|&i| i as usize).filter(move |&i| i < n);
+    let sub = match shape {
+        Shape::Points(p) => Shape::Points(pick(p.len()).map(|i| p[i]).collect()),
+        Shape::Lines(l) => Shape::Lines(pick(l.len()).map(|i| l[i].clone()).collect()),
+        Shape::Polygons(p) => Shape::Polygons(pick(p.len()).map(|i| p[i].clone()).collect()),
+    };
+    geometry(&sub)
+}
+
 /// The attributes `view` may see, as a JSON object.
 #[must_use]
 pub fn properties(layer: &LayerSnapshot, f: &Feature, view: &View) -> Map<String, Json> {
@@ -78,12 +90,21 @@ pub fn properties(layer: &LayerSnapshot, f: &Feature, view: &View) -> Map<String
 /// One feature as GeoJSON.
 #[must_use]
 pub fn feature(layer: &LayerSnapshot, f: &Feature, view: &View) -> Json {
-    json!({
-        "type": "Feature",
-        "id": f.id,
-        "geometry": geometry(&f.shape),
-        "properties": properties(layer, f, view),
-    })
+    feature_with(layer, f, view, geometry(&f.shape))
+}
+
+/// One feature as GeoJSON with the given geometry (e.g. only some of its parts).
+#[must_use]
+pub fn feature_with(layer: &LayerSnapshot, f: &Feature, view: &View, geometry: Json) -> Json {
+    let mut m = Map::new();
+    m.insert("type".into(), "Feature".into());
+    m.insert("id".into(), f.id.into());
+    m.insert("geometry".into(), geometry);
+    m.insert(
+        "properties".into(),
+        Json::Object(properties(layer, f, view)),
+    );
+    Json::Object(m)
 }
 
 /// A point for a feature: the point itself, or its box centre for lines and polygons.

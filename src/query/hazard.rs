@@ -338,7 +338,7 @@ pub fn report(
             title: lang.pick(&layer.def.title).to_string(),
             kind: h.kind,
         });
-        for fi in identify(layer, view, p, 0.0) {
+        for (fi, _) in identify(layer, view, p, 0.0) {
             if let Some(f) = finding(layer, &layer.features[fi], view, lang) {
                 hazards.push(f);
             }

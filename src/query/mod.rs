@@ -13,9 +13,15 @@ use crate::access::View;
 use crate::store::{LayerSnapshot, PartBox, Shape};
 
 /// Features of `layer` at `p` (EPSG:3857): polygons containing it, lines and points within
-/// `tolerance` metres. Feature indices, nearest first for lines and points.
+/// `tolerance` metres. Feature indices with the parts that matched, nearest first for
+/// lines and points.
 #[must_use]
-pub fn identify(layer: &LayerSnapshot, view: &View, p: Coord<f64>, tolerance: f64) -> Vec<usize> {
+pub fn identify(
+    layer: &LayerSnapshot,
+    view: &View,
+    p: Coord<f64>,
+    tolerance: f64,
+) -> Vec<(usize, Vec<u32>)> {
     let area = PartBox {
         min: Coord {
             x: p.x - tolerance,
@@ -26,7 +32,7 @@ pub fn identify(layer: &LayerSnapshot, view: &View, p: Coord<f64>, tolerance: f6
             y: p.y + tolerance,
         },
     };
-    let mut hits: Vec<(f64, usize)> = Vec::new();
+    let mut hits: Vec<(f64, usize, Vec<u32>)> = Vec::new();
     for (fi, part) in layer.parts_in(&area) {
         let fi = fi as usize;
         let Some(f) = layer.features.get(fi) else {
@@ -35,20 +41,33 @@ pub fn identify(layer: &LayerSnapshot, view: &View, p: Coord<f64>, tolerance: f6
         if !view.sees_feature(f) {
             continue;
         }
-        let d = geom::part_distance(&f.shape, part as usize, p);
-        let within = match f.shape {
-            Shape::Polygons(_) => d == 0.0,
-            _ => d <= tolerance,
-        };
-        if within {
-            match hits.iter_mut().find(|h| h.1 == fi) {
-                Some(h) => h.0 = h.0.min(d),
-                None => hits.push((d, fi)),
+        let d = match &f.shape {
+            // Polygons count only when they contain the point.
+            Shape::Polygons(parts) => {
+                if parts
+                    .get(part as usize)
+                    .is_some_and(|pp| geom::polygon_contains(pp, p))
+                {
+                    0.0
+                } else {
+                    continue;
+                }
             }
+            shape => geom::part_distance(shape, part as usize, p),
+        };
+        if d > tolerance {
+            continue;
+        }
+        match hits.iter_mut().find(|h| h.1 == fi) {
+            Some(h) => {
+                h.0 = h.0.min(d);
+                h.2.push(part);
+            }
+            None => hits.push((d, fi, vec![part])),
         }
     }
     hits.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    hits.into_iter().map(|h| h.1).collect()
+    hits.into_iter().map(|h| (h.1, h.2)).collect()
 }
 
 /// An equality filter on a served field: `field = value` as text.
