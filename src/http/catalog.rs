@@ -44,6 +44,13 @@ pub async fn catalog(
                 "hazard": l.def.hazard.as_ref().map(|h| h.kind),
                 "tilejson": format!("{base}/tiles/{id}.json"),
                 "tiles": format!("{base}/tiles/{id}/{{z}}/{{x}}/{{y}}.mvt"),
+                "collection": format!("{base}/collections/{id}"),
+                "downloads": {
+                    "geojson": format!("{base}/download/{id}.geojson"),
+                    "csv": format!("{base}/download/{id}.csv"),
+                },
+                "search": l.def.search,
+                "shelter": l.def.shelter.is_some(),
             })
         })
         .collect();

@@ -213,6 +213,11 @@ async fn catalog_lists_public_layers_with_titles_and_fields() {
     assert_eq!(flood["title"]["ja"], "洪水浸水想定区域（想定最大規模）");
     assert_eq!(flood["hazard"], "flood");
     assert_eq!(flood["features"], 10);
+    assert_eq!(flood["license"], "CC-BY-4.0");
+    assert_eq!(
+        flood["downloads"]["csv"],
+        "http://127.0.0.1:8080/download/kouzui_shinsui.csv"
+    );
     let zoning = layers
         .iter()
         .find(|l| l["id"] == "youto_chiiki")
