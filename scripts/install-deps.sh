@@ -4,7 +4,10 @@
 # Installs only missing packages; safe to run again.
 set -euo pipefail
 
-packages=(libgdal-dev gdal-bin libproj-dev proj-bin pkg-config clang libclang-dev build-essential ca-certificates)
+# chromium + fonts-noto-cjk: the viewer's browser tests (Japanese labels need a CJK font);
+# nodejs + npm: the viewer's packages and tests, where the machine has no Node.js yet.
+packages=(libgdal-dev gdal-bin libproj-dev proj-bin pkg-config clang libclang-dev build-essential ca-certificates chromium fonts-noto-cjk)
+command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

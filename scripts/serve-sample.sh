@@ -5,5 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+scripts/install-web.sh
 cargo build --release --locked
 exec target/release/chizu serve --root . --demo-key "$@"

@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Set-up command 2: install what is missing and run the whole test suite
-# (format, lints, unit, integration and property tests on the real sample data).
+# (format, lints, unit, integration and property tests on the real sample data, style
+# validation, and browser tests of the viewer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+scripts/install-web.sh
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked --all-targets
+# The viewer: style validation, and end-to-end tests in headless Chromium against a
+# live `chizu serve` (the debug binary cargo just built).
+npx --no-install gl-style-validate styles/public.json
+npx --no-install gl-style-validate styles/internal.json
+CHIZU_BIN=target/debug/chizu node --test tests/browser/

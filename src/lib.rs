@@ -10,6 +10,7 @@ pub mod http;
 pub mod ingest;
 pub mod query;
 pub mod store;
+pub mod style;
 pub mod tile;
 
 use std::collections::BTreeMap;
@@ -79,8 +80,10 @@ pub fn load_root(root: &Path, threads: usize) -> Loaded {
         errors.push(format!("layer `{id}`: {e}"));
         failed.insert(id, e.to_string());
     }
+    let (styles, style_errors) = style::load_dir(&root.join("styles"));
+    errors.extend(style_errors);
     Loaded {
-        catalog: store::Catalog::new(loaded.layers, failed),
+        catalog: store::Catalog::new(loaded.layers, failed).with_styles(styles),
         errors,
     }
 }

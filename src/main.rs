@@ -59,6 +59,14 @@ enum Command {
         /// Threads used to load layers at start (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// A raster basemap under every style, as an XYZ URL template (e.g. 地理院タイル's
+        /// cyberjapandata.gsi.go.jp/xyz/pale/{z}/{x}/{y}.png with its https scheme); off by
+        /// default so the map works on a closed network.
+        #[arg(long, value_name = "URL")]
+        raster_basemap: Option<String>,
+        /// Attribution shown for --raster-basemap.
+        #[arg(long, default_value = "地理院タイル")]
+        raster_attribution: String,
     },
     /// Load every layer without serving; report per layer; exit non-zero on any error.
     Check {
@@ -129,20 +137,27 @@ fn main() -> ExitCode {
             max_age,
             base_url,
             threads,
+            raster_basemap,
+            raster_attribution,
         } => cli::serve::run(cli::serve::ServeArgs {
             keys: keys.unwrap_or_else(|| root.join("keys.toml")),
+            settings: HttpSettings {
+                max_age,
+                base_url,
+                internal_cors,
+                cache_bytes: cache_size << 20,
+                web_root: root.join("web"),
+                raster_basemap: raster_basemap.map(|url| chizu::style::RasterBasemap {
+                    url,
+                    attribution: raster_attribution,
+                }),
+            },
             root,
             public,
             internal,
             audit_log,
             demo_key,
             threads: cli::threads(threads),
-            settings: HttpSettings {
-                max_age,
-                base_url,
-                internal_cors,
-                cache_bytes: cache_size << 20,
-            },
         }),
         Command::Check { root, json } => cli::check::run(&root, json),
         Command::Inspect { file, root, json } => cli::inspect::run(&file, &root, json),

@@ -20,6 +20,40 @@ use crate::access::View;
 #[derive(Clone)]
 pub struct Caller(pub Arc<View>);
 
+/// Which listener a request came in on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Side {
+    Public,
+    Internal,
+}
+
+/// Requests the internal gate lets through without a key: the viewer's page and static
+/// assets (no data in them; the page asks for the key).
+fn is_viewer_asset(req: &Request) -> bool {
+    let path = req.uri().path();
+    if path.starts_with("/web/") {
+        return true;
+    }
+    if path != "/" {
+        return false;
+    }
+    let json_asked = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "f=json"));
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let prefers_json = match (accept.find("json"), accept.find("text/html")) {
+        (Some(j), Some(h)) => j < h,
+        (Some(_), None) => true,
+        _ => false,
+    };
+    !json_asked && !prefers_json
+}
+
 /// What the internal gate needs.
 pub struct InternalGate {
     pub keys: KeyRing,
@@ -28,6 +62,7 @@ pub struct InternalGate {
 
 pub async fn public_gate(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(Caller(Arc::new(View::Public)));
+    req.extensions_mut().insert(Side::Public);
     next.run(req).await
 }
 
@@ -66,7 +101,9 @@ pub async fn internal_gate(
     let route = req.uri().path().to_string();
     let query = req.uri().query().map(String::from);
     let principal = bearer(&req).and_then(|k| gate.keys.authenticate(k));
+    req.extensions_mut().insert(Side::Internal);
     let resp = match &principal {
+        None if is_viewer_asset(&req) => next.run(req).await,
         Some(p) => {
             req.extensions_mut()
                 .insert(Caller(Arc::new(View::Internal(p.clone()))));

@@ -11,6 +11,7 @@ mod ogc;
 mod params;
 mod query;
 mod tiles;
+mod viewer;
 
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 pub use audit::AuditLog;
 pub use error::AppError;
-pub use gate::{Caller, InternalGate};
+pub use gate::{Caller, InternalGate, Side};
 
 use crate::access::View;
 use crate::store::{Catalog, LayerSnapshot};
@@ -40,6 +41,10 @@ pub struct HttpSettings {
     pub internal_cors: Vec<String>,
     /// Tile cache bound in bytes.
     pub cache_bytes: u64,
+    /// Folder with the viewer's pages and assets (`ROOT/web`).
+    pub web_root: std::path::PathBuf,
+    /// A raster basemap put under every style, if configured.
+    pub raster_basemap: Option<crate::style::RasterBasemap>,
 }
 
 impl Default for HttpSettings {
@@ -49,6 +54,8 @@ impl Default for HttpSettings {
             base_url: None,
             internal_cors: Vec::new(),
             cache_bytes: 256 << 20,
+            web_root: std::path::PathBuf::from("web"),
+            raster_basemap: None,
         }
     }
 }
@@ -128,6 +135,8 @@ pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
         .route("/collections/{id}/items", get(ogc::items))
         .route("/collections/{id}/items/{fid}", get(ogc::item))
         .route("/download/{file}", get(ogc::download))
+        .route("/styles/{file}", get(viewer::style))
+        .nest_service("/web", viewer::assets(&app.settings.web_root))
         .fallback(|| async { AppError::NotFound })
         .with_state(app);
     match listener {

@@ -67,12 +67,17 @@ fn wants_json(p: &Params, headers: &HeaderMap) -> bool {
 
 pub async fn landing(
     State(app): State<Arc<AppState>>,
-    Extension(Caller(view)): Extension<Caller>,
+    caller: Option<Extension<Caller>>,
+    Extension(side): Extension<super::Side>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let p = Params::parse(q.as_deref(), &["f", "lang"], |_| false)?;
     let base = base_url(&app.settings, &headers);
+    let Some(Extension(Caller(view))) = caller else {
+        // Only the viewer page is served without a key (the internal gate saw to that).
+        return super::viewer::page(&app, side);
+    };
     if wants_json(&p, &headers) {
         return Ok(Json(json!({
             "title": "chizu",
@@ -80,7 +85,7 @@ pub async fn landing(
             "links": [
                 { "href": format!("{base}/?f=json"), "rel": "self", "type": "application/json", "title": "this document" },
                 { "href": format!("{base}/"), "rel": "alternate", "type": "text/html", "title": "the map" },
-                { "href": format!("{base}/?f=html"), "rel": "service-doc", "type": "text/html", "title": "the map and its routes" },
+                { "href": format!("{base}/?f=html"), "rel": "service-doc", "type": "text/html", "title": "the layers and their routes" },
                 { "href": format!("{base}/conformance"), "rel": "conformance", "type": "application/json", "title": "conformance classes" },
                 { "href": format!("{base}/collections"), "rel": "data", "type": "application/json", "title": "collections" },
                 { "href": format!("{base}/catalog"), "rel": "describedby", "type": "application/json", "title": "layer catalog" },
@@ -88,8 +93,11 @@ pub async fn landing(
         }))
         .into_response());
     }
-    let lang = p.lang()?;
-    Ok(Html(landing_html(&app, &view, &base, lang)).into_response())
+    if p.get("f") == Some("html") {
+        let lang = p.lang()?;
+        return Ok(Html(landing_html(&app, &view, &base, lang)).into_response());
+    }
+    super::viewer::page(&app, side)
 }
 
 /// A plain page listing the layers and their links (the map viewer takes this place).

@@ -314,6 +314,8 @@ pub struct Catalog {
     layers: BTreeMap<String, Arc<LayerSnapshot>>,
     /// Layers that failed to load: id → reason.
     failed: BTreeMap<String, String>,
+    /// MapLibre styles by id (`styles/{id}.json`), as written.
+    styles: BTreeMap<String, serde_json::Value>,
 }
 
 impl Catalog {
@@ -325,7 +327,25 @@ impl Catalog {
                 .map(|l| (l.def.id.to_string(), l))
                 .collect(),
             failed,
+            styles: BTreeMap::new(),
         }
+    }
+
+    /// The catalog with these styles.
+    #[must_use]
+    pub fn with_styles(mut self, styles: BTreeMap<String, serde_json::Value>) -> Self {
+        self.styles = styles;
+        self
+    }
+
+    #[must_use]
+    pub fn style(&self, id: &str) -> Option<&serde_json::Value> {
+        self.styles.get(id)
+    }
+
+    /// Style ids, sorted.
+    pub fn styles(&self) -> impl Iterator<Item = &String> {
+        self.styles.keys()
     }
 
     #[must_use]

@@ -27,7 +27,13 @@ pub fn state() -> Arc<AppState> {
                 "sample city must load cleanly: {:?}",
                 loaded.errors
             );
-            AppState::new(loaded.catalog, HttpSettings::default())
+            AppState::new(
+                loaded.catalog,
+                HttpSettings {
+                    web_root: root().join("web"),
+                    ..HttpSettings::default()
+                },
+            )
         })
         .clone()
 }

@@ -205,6 +205,8 @@ async fn nothing_internal_reaches_the_public_view() {
         "/collections".into(),
         "/conformance".into(),
         "/?f=json".into(),
+        "/styles/public.json".into(),
+        "/styles/internal.json".into(),
     ]);
     for [lon, lat] in &s.points {
         uris.push(format!("/hazard?lon={lon}&lat={lat}&shelters=10"));

@@ -4,7 +4,8 @@
     clippy::manual_range_contains,
     clippy::type_complexity,
     clippy::too_many_lines,
-    clippy::float_cmp
+    clippy::float_cmp,
+    clippy::case_sensitive_file_extension_comparisons
 )]
 
 mod cli;

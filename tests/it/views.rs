@@ -358,3 +358,75 @@ async fn health_shows_failures_only_to_staff() {
         .collect();
     assert!(ids.contains(&"shinsui_rireki"));
 }
+
+#[tokio::test]
+async fn styles_follow_the_view() {
+    let p = get(&public_router(), "/styles/public.json", &[]).await;
+    assert_eq!(p.status, 200);
+    let j = p.json();
+    assert_eq!(j["version"], 8);
+    let url = j["sources"]["chizu"]["url"].as_str().expect("source url");
+    assert!(
+        url.starts_with("http://127.0.0.1:8080/tiles/") && url.ends_with(".json"),
+        "{url}"
+    );
+    assert!(url.contains("kouzui_shinsui") && !url.contains("kousaten"));
+    assert!(j.get("glyphs").is_none(), "labels use the device's fonts");
+    assert_eq!(
+        get(&public_router(), "/styles/internal.json", &[])
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        get(&public_router(), "/styles/nope.json", &[]).await.status,
+        404
+    );
+
+    let (app, staff) = internal_router();
+    let doro = get(
+        &app,
+        "/styles/internal.json",
+        &[("authorization", &bearer(&staff.doro))],
+    )
+    .await
+    .json();
+    let text = doro.to_string();
+    assert!(
+        text.contains("kousaten-fill") && !text.contains("shinsui-rireki"),
+        "doro-kanri's style"
+    );
+    let kiki = get(
+        &app,
+        "/styles/internal.json",
+        &[("authorization", &bearer(&staff.kiki))],
+    )
+    .await
+    .json();
+    assert!(
+        kiki.to_string().contains("shinsui-rireki-fill") && !kiki.to_string().contains("kousaten")
+    );
+}
+
+#[tokio::test]
+async fn the_staff_page_loads_without_a_key_but_nothing_else_does() {
+    let (app, _staff) = internal_router();
+    let page = get(&app, "/", &[("accept", "text/html")]).await;
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("data-view=\"internal\""));
+    assert_eq!(get(&app, "/web/app.js", &[]).await.status, 200);
+    assert_eq!(get(&app, "/?f=json", &[]).await.status, 401);
+    assert_eq!(
+        get(&app, "/", &[("accept", "application/json")])
+            .await
+            .status,
+        401
+    );
+    assert_eq!(get(&app, "/styles/internal.json", &[]).await.status, 401);
+    assert_eq!(
+        get(&app, "/web/../layers/kousaten.toml", &[]).await.status,
+        404
+    );
+    let public = get(&public_router(), "/", &[("accept", "text/html")]).await;
+    assert!(String::from_utf8_lossy(&public.body).contains("data-view=\"public\""));
+}

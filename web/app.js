@@ -1,0 +1,283 @@
+// chizu map viewer: the public hazard map (公開型GIS) and the staff map (統合型GIS).
+// Everything is fetched from the server that served this page; nothing from elsewhere.
+import * as maplibregl from '/web/vendor/maplibre-gl/maplibre-gl.mjs';
+
+const VIEW = document.body.dataset.view; // "public" | "internal"
+const KEY_STORE = 'chizu.key';
+
+const TEXT = {
+  ja: {
+    title: '焼津市 ハザードマップ', staffTitle: '統合型GIS（職員用）', searchLabel: '町名や避難所名で探す',
+    searchPlaceholder: '町名・避難所名（例：方ノ上）', searchButton: '検索', locate: '現在地', panelTitle: '情報',
+    hint: '地図をタップするか、町名で検索すると、その地点の洪水・土砂災害などの指定区域と近くの避難先を表示します。',
+    layers: '表示する情報', layerTree: 'レイヤー', legend: '凡例', embed: 'この地図を埋め込む',
+    embedHelp: '次のコードをウェブページに貼り付けてください。', logout: 'ログアウト',
+    keyLabel: 'APIキー（管理者から受け取ったもの）', keyButton: '開く', keyWrong: 'キーが正しくないか、取り消されています。',
+    mapLabel: '地図。地図をタップするとその地点のハザード情報を表示します。',
+    staffMapLabel: '地図。クリックした地物の属性とその地点のハザード情報を表示します。',
+    loading: '調べています…', failed: '情報を取得できませんでした。通信状態を確認してください。',
+    shelters: '近くの避難先', opens: 'この災害のときに開設', mayNotOpen: 'この災害のときは開設されない場合があります',
+    noResults: '見つかりませんでした。', locating: '現在地を調べています…', noLocation: '現在地を取得できませんでした。',
+    features: 'クリックした地物', langButton: 'English', langCode: 'en',
+    depth: '洪水の浸水深（想定最大規模）', landslide: '土砂災害', warning: '土砂災害警戒区域', special: '土砂災害特別警戒区域',
+    shelter: '指定避難所', site: '指定緊急避難場所', zoning: '用途地域',
+  },
+  en: {
+    title: 'Yaizu City hazard map', staffTitle: 'Staff GIS', searchLabel: 'Search a town or shelter',
+    searchPlaceholder: 'Town or shelter name (e.g. 方ノ上)', searchButton: 'Search', locate: 'My location', panelTitle: 'Information',
+    hint: 'Tap the map or search a town to see the designated flood and landslide areas at that point and the nearest shelters.',
+    layers: 'Layers shown', layerTree: 'Layers', legend: 'Legend', embed: 'Embed this map',
+    embedHelp: 'Paste this code into a web page.', logout: 'Sign out',
+    keyLabel: 'API key (from your administrator)', keyButton: 'Open', keyWrong: 'The key is wrong or has been revoked.',
+    mapLabel: 'Map. Tap the map to see the hazard report for that point.',
+    staffMapLabel: 'Map. Click a feature to see its attributes and the hazard report for that point.',
+    loading: 'Checking…', failed: 'Could not get the information. Check your connection.',
+    shelters: 'Nearest shelters', opens: 'Opens for this hazard', mayNotOpen: 'May not open for this hazard',
+    noResults: 'Nothing found.', locating: 'Finding your location…', noLocation: 'Could not get your location.',
+    features: 'Features here', langButton: '日本語', langCode: 'ja',
+    depth: 'River flood depth (maximum assumed rainfall)', landslide: 'Landslides', warning: 'Landslide warning zone',
+    special: 'Landslide special warning zone', shelter: 'Designated shelter', site: 'Emergency evacuation site', zoning: 'Zoning',
+  },
+};
+const DEPTH = [['#F7F5A9', '0.5m未満', 'under 0.5 m'], ['#FFD8C0', '0.5〜3.0m', '0.5–3.0 m'], ['#FFB7B7', '3.0〜5.0m', '3.0–5.0 m'],
+  ['#FF9191', '5.0〜10.0m', '5.0–10.0 m'], ['#F285C9', '10.0〜20.0m', '10.0–20.0 m'], ['#DC7ADC', '20.0m以上', '20.0 m or more']];
+
+let lang = localStorage.getItem('chizu.lang') === 'en' ? 'en' : 'ja';
+let catalog = null;
+let lastPoint = null;
+const t = (k) => TEXT[lang][k] ?? k;
+const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
+const pick = (o) => (o && typeof o === 'object' ? o[lang] ?? o.ja : o);
+
+function key() { return sessionStorage.getItem(KEY_STORE); }
+function authHeaders() { return VIEW === 'internal' && key() ? { Authorization: `Bearer ${key()}` } : {}; }
+async function getJson(path) {
+  const r = await fetch(path, { headers: authHeaders() });
+  if (!r.ok) { const e = new Error(`${r.status}`); e.status = r.status; throw e; }
+  return r.json();
+}
+
+function applyText() {
+  document.documentElement.lang = lang;
+  for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
+  for (const el of document.querySelectorAll('[data-i18n-aria]')) el.setAttribute('aria-label', t(el.dataset.i18nAria));
+  // The button names the other language, in that language (and is read out in it).
+  const b = document.getElementById('lang');
+  b.textContent = t('langButton');
+  b.lang = t('langCode');
+  document.title = VIEW === 'public' ? `${t('title')}` : t('staffTitle');
+}
+
+function renderReport(r) {
+  const el = document.getElementById('report');
+  const cls = r.designated ? 'hazard' : 'safe';
+  let h = `<h3>${lang === 'ja' ? 'この地点のハザード情報' : 'Hazards at this point'}</h3><p class="summary ${cls}">${esc(r.summary)}</p>`;
+  if (r.hazards.length) {
+    h += '<ol>';
+    for (const z of r.hazards) {
+      const cl = z.class ? `：${esc(z.class.label)}` : '';
+      h += `<li><strong>${esc(z.kind_label)}${z.scenario ? `（${esc(z.scenario)}）` : ''}${cl}</strong>`;
+      for (const d of z.details) h += `<br>${esc(d.label)}：${esc(d.value)}`;
+      if (z.notice) h += `<br>${lang === 'ja' ? '告示' : 'Notice'}：${esc(z.notice)}${z.date ? `（${esc(z.date)}）` : ''}`;
+      if (z.action) h += `<br>${esc(z.action)}`;
+      h += '</li>';
+    }
+    h += '</ol>';
+  }
+  if (r.shelters.length) {
+    h += `<h3>${t('shelters')}</h3><ol>`;
+    for (const s of r.shelters) {
+      const d = s.distance_m >= 1000 ? `${(s.distance_m / 1000).toFixed(1)} km` : `${s.distance_m} m`;
+      const flag = s.opens_for_found === true ? `<br>✔ ${t('opens')}` : s.opens_for_found === false ? `<br>⚠ ${t('mayNotOpen')}` : '';
+      h += `<li><strong>${esc(s.name)}</strong>（${esc(s.layer_title)}、${lang === 'ja' ? '約' : 'about '}${d}）${flag}${s.address ? `<br>${esc(s.address)}` : ''}</li>`;
+    }
+    h += '</ol>';
+  }
+  h += `<p class="attribution">${esc(r.note)}</p>`;
+  el.innerHTML = h;
+}
+
+function drawReport(map, lon, lat, r) {
+  const features = [{ type: 'Feature', properties: { kind: 'here' }, geometry: { type: 'Point', coordinates: [lon, lat] } }];
+  const s = r.shelters[0];
+  if (s) features.push({ type: 'Feature', properties: { kind: 'route' }, geometry: { type: 'LineString', coordinates: [[lon, lat], [s.lon, s.lat]] } });
+  map.getSource('report').setData({ type: 'FeatureCollection', features });
+}
+
+async function report(map, lon, lat) {
+  lastPoint = [lon, lat];
+  const el = document.getElementById('report');
+  el.innerHTML = `<p>${t('loading')}</p>`;
+  try {
+    const r = await getJson(`/hazard?lon=${lon.toFixed(6)}&lat=${lat.toFixed(6)}&lang=${lang}`);
+    renderReport(r);
+    drawReport(map, lon, lat, r);
+  } catch (e) {
+    el.innerHTML = `<p class="error">${t('failed')}</p>`;
+  }
+}
+
+async function identify(map, lon, lat) {
+  const el = document.getElementById('identify');
+  if (!el) return;
+  const z = Math.round(map.getZoom());
+  const fc = await getJson(`/query?lon=${lon.toFixed(6)}&lat=${lat.toFixed(6)}&z=${z}`).catch(() => null);
+  if (!fc) { el.innerHTML = ''; return; }
+  let h = `<h3>${t('features')}</h3>`;
+  for (const f of fc.features.slice(0, 10)) {
+    h += `<div class="popup"><strong>${esc(pick(f.layer_title))}</strong><dl>`;
+    for (const [k, v] of Object.entries(f.properties)) {
+      if (v === null || v === '') continue;
+      const label = f.labels[k] ? pick(f.labels[k]) : k;
+      const val = f.value_labels[k] ? pick(f.value_labels[k]) : v;
+      h += `<dt>${esc(label)}</dt><dd>${esc(val)}</dd>`;
+    }
+    h += '</dl></div>';
+  }
+  el.innerHTML = fc.features.length ? h : '';
+}
+
+function buildToggles(map) {
+  const box = document.getElementById('toggles');
+  const styleLayers = map.getStyle().layers;
+  const groups = new Map();
+  for (const l of catalog.layers) {
+    const ids = styleLayers.filter((s) => s.metadata?.['chizu:layer'] === l.id).map((s) => s.id);
+    if (!ids.length) continue;
+    const cat = pick(l.category.label);
+    if (!groups.has(cat)) groups.set(cat, []);
+    groups.get(cat).push([l, ids]);
+  }
+  let h = '';
+  for (const [cat, items] of groups) {
+    h += `<div class="group"><h3>${esc(cat)}</h3>`;
+    for (const [l, ids] of items) {
+      const on = map.getLayoutProperty(ids[0], 'visibility') !== 'none';
+      h += `<label class="toggle"><input type="checkbox" data-ids="${ids.join(',')}" ${on ? 'checked' : ''}> ${esc(pick(l.title))}</label>`;
+    }
+    h += '</div>';
+  }
+  box.innerHTML = h;
+  box.onchange = (e) => {
+    const ids = e.target.dataset.ids?.split(',') ?? [];
+    for (const id of ids) map.setLayoutProperty(id, 'visibility', e.target.checked ? 'visible' : 'none');
+  };
+}
+
+function buildLegend() {
+  const row = (colour, text, round) => `<div class="legend-row"><span class="swatch" style="background:${colour};${round ? 'border-radius:50%;width:1rem' : ''}"></span>${esc(text)}</div>`;
+  let h = `<h3>${t('depth')}</h3>`;
+  for (const [c, ja, en] of DEPTH) h += row(c, lang === 'ja' ? ja : en);
+  h += `<h3>${t('landslide')}</h3>${row('#FFE800', t('warning'))}${row('#FF0000', t('special'))}`;
+  h += `<h3>${t('shelters')}</h3>${row('#2E7D32', t('shelter'), true)}${row('#1565C0', t('site'), true)}`;
+  document.getElementById('legend').innerHTML = h;
+}
+
+function updateEmbed(map) {
+  const code = document.getElementById('embed-code');
+  if (!code) return;
+  const c = map.getCenter();
+  const src = `${location.origin}/#${map.getZoom().toFixed(2)}/${c.lat.toFixed(5)}/${c.lng.toFixed(5)}`;
+  code.value = `<iframe src="${src}" title="${t('title')}" width="100%" height="480" style="border:0"></iframe>\n<!-- MapLibre style: ${location.origin}/styles/public.json -->`;
+}
+
+async function search(map, q) {
+  const list = document.getElementById('results');
+  list.innerHTML = '';
+  if (!q.trim()) return;
+  const r = await getJson(`/search?q=${encodeURIComponent(q.trim())}`).catch(() => ({ results: [] }));
+  if (!r.results.length) { list.innerHTML = `<li>${t('noResults')}</li>`; return; }
+  list.innerHTML = r.results.map((x, i) => `<li><button type="button" data-i="${i}">${esc(x.name)}（${esc(pick(x.layer_title))}）</button></li>`).join('');
+  list.onclick = (e) => {
+    const x = r.results[e.target.dataset.i];
+    if (!x) return;
+    list.innerHTML = '';
+    map.flyTo({ center: [x.lon, x.lat], zoom: Math.max(map.getZoom(), 15) });
+    report(map, x.lon, x.lat);
+  };
+  if (r.results[0].match === 'exact') list.querySelector('button').focus();
+}
+
+async function start() {
+  applyText();
+  catalog = await getJson('/catalog');
+  const map = new maplibregl.Map({
+    container: 'map',
+    style: `${location.origin}/styles/${VIEW}.json`,
+    hash: true,
+    center: [138.305, 34.86],
+    zoom: 12,
+    attributionControl: false,
+    transformRequest: (url) => (VIEW === 'internal' && (url.startsWith(location.origin) || url.startsWith('/')) ? { url, headers: authHeaders() } : { url }),
+  });
+  window.chizuMap = map; // for tests and for embedding pages that want to script the map
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
+  map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }));
+  map.on('load', () => {
+    map.addSource('report', { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+    map.addLayer({ id: 'report-route', type: 'line', source: 'report', filter: ['==', ['get', 'kind'], 'route'], paint: { 'line-color': '#0b3d91', 'line-width': 3, 'line-dasharray': [2, 1] } });
+    map.addLayer({ id: 'report-here', type: 'circle', source: 'report', filter: ['==', ['get', 'kind'], 'here'], paint: { 'circle-color': '#0b3d91', 'circle-radius': 8, 'circle-stroke-color': '#fff', 'circle-stroke-width': 3 } });
+    buildToggles(map);
+    const attr = new Set(catalog.layers.map((l) => l.attribution).filter(Boolean));
+    document.getElementById('attribution').innerHTML = [...attr].join('<br>');
+    document.body.dataset.ready = 'true';
+  });
+  map.on('click', (e) => {
+    report(map, e.lngLat.lng, e.lngLat.lat);
+    identify(map, e.lngLat.lng, e.lngLat.lat);
+  });
+  map.on('moveend', () => updateEmbed(map));
+  buildLegend();
+  updateEmbed(map);
+  document.getElementById('search').addEventListener('submit', (e) => { e.preventDefault(); search(map, document.getElementById('q').value); });
+  document.getElementById('locate')?.addEventListener('click', () => {
+    const el = document.getElementById('report');
+    el.innerHTML = `<p>${t('locating')}</p>`;
+    navigator.geolocation.getCurrentPosition(
+      (p) => { map.flyTo({ center: [p.coords.longitude, p.coords.latitude], zoom: 15 }); report(map, p.coords.longitude, p.coords.latitude); },
+      () => { el.innerHTML = `<p class="error">${t('noLocation')}</p>`; },
+      { enableHighAccuracy: true, timeout: 10000 },
+    );
+  });
+  document.getElementById('lang').addEventListener('click', () => {
+    lang = lang === 'ja' ? 'en' : 'ja';
+    localStorage.setItem('chizu.lang', lang);
+    applyText();
+    buildLegend();
+    if (map.isStyleLoaded()) buildToggles(map);
+    updateEmbed(map);
+    if (lastPoint) report(map, lastPoint[0], lastPoint[1]);
+  });
+}
+
+async function startStaff() {
+  applyText();
+  const login = document.getElementById('login');
+  const open = async () => {
+    try {
+      await getJson('/catalog');
+    } catch (e) {
+      sessionStorage.removeItem(KEY_STORE);
+      document.getElementById('login-error').textContent = t('keyWrong');
+      return;
+    }
+    login.hidden = true;
+    document.getElementById('staff').hidden = false;
+    document.getElementById('search').hidden = false;
+    document.getElementById('logout').hidden = false;
+    await start();
+  };
+  login.addEventListener('submit', (e) => {
+    e.preventDefault();
+    sessionStorage.setItem(KEY_STORE, document.getElementById('key').value.trim());
+    open();
+  });
+  document.getElementById('logout').addEventListener('click', () => { sessionStorage.removeItem(KEY_STORE); location.reload(); });
+  document.getElementById('lang').addEventListener('click', () => {
+    if (!login.hidden) { lang = lang === 'ja' ? 'en' : 'ja'; localStorage.setItem('chizu.lang', lang); applyText(); }
+  });
+  if (key()) open();
+}
+
+if (VIEW === 'internal') startStaff(); else start();
