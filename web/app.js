@@ -45,6 +45,7 @@ const DEPTH = [['#F7F5A9', '0.5m未満', 'under 0.5 m'], ['#FFD8C0', '0.5〜3.0m
 let lang = localStorage.getItem('chizu.lang') === 'en' ? 'en' : 'ja';
 let catalog = null;
 let lastPoint = null;
+let popup = null;
 const t = (k) => TEXT[lang][k] ?? k;
 const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
 const pick = (o) => (o && typeof o === 'object' ? o[lang] ?? o.ja : o);
@@ -136,6 +137,9 @@ async function identify(map, lon, lat) {
     h += '</dl></div>';
   }
   el.innerHTML = fc.features.length ? h : '';
+  // Staff also get the attributes in a popup at the clicked point.
+  popup?.remove();
+  if (fc.features.length) popup = new maplibregl.Popup({ maxWidth: '22rem' }).setLngLat([lon, lat]).setHTML(h).addTo(map);
 }
 
 function buildToggles(map) {

@@ -175,7 +175,28 @@ test('staff page asks for a key, refuses a wrong one, and shows internal layers 
   assert.doesNotMatch(tree, /浸水履歴/, 'doro-kanri does not see flood history');
   await page.evaluate(() => window.chizuMap.jumpTo({ center: [138.3181, 34.8659], zoom: 16 }));
   await mapReady(page);
+  // Identify a road-ledger intersection: its attributes appear in a popup.
+  const hit = await page.evaluate(() => {
+    const m = window.chizuMap;
+    const c = m.getCanvas();
+    for (const f of m.queryRenderedFeatures({ layers: ['kousaten-fill'] })) {
+      const ring = f.geometry.type === 'Polygon' ? f.geometry.coordinates[0] : f.geometry.coordinates[0][0];
+      const lon = ring.reduce((a, p) => a + p[0], 0) / ring.length;
+      const lat = ring.reduce((a, p) => a + p[1], 0) / ring.length;
+      const pt = m.project([lon, lat]);
+      const inside = pt.x > 20 && pt.y > 20 && pt.x < c.clientWidth - 20 && pt.y < c.clientHeight - 20;
+      if (inside && m.queryRenderedFeatures(pt, { layers: ['kousaten-fill'] }).length) return [pt.x, pt.y];
+    }
+    return null;
+  });
+  assert.ok(hit, 'an intersection is on screen');
+  const box = await page.locator('#map').boundingBox();
+  await page.mouse.click(box.x + hit[0], box.y + hit[1]);
+  const pop = page.locator('.maplibregl-popup');
+  await pop.getByText('交差点台帳').first().waitFor({ timeout: 20000 });
+  assert.match(await pop.innerText(), /管理番号/);
   await page.screenshot({ path: path.join(ART, 'staff-map.png') });
+  await axe(page, 'staff map');
   assert.deepEqual(errors.filter((e) => !e.includes('401')), [], 'no console errors besides the refused key');
   assert.deepEqual(foreign, []);
   await page.close();
