@@ -67,6 +67,12 @@ enum Command {
         /// Attribution shown for --raster-basemap.
         #[arg(long, default_value = "地理院タイル")]
         raster_attribution: String,
+        /// Requests handled at once per listener; beyond it chizu answers 503 + Retry-After.
+        #[arg(long, default_value_t = 512)]
+        max_concurrent: usize,
+        /// Seconds a request may take before it is answered with 503.
+        #[arg(long, default_value_t = 30)]
+        request_timeout: u64,
     },
     /// Load every layer without serving; report per layer; exit non-zero on any error.
     Check {
@@ -139,6 +145,8 @@ fn main() -> ExitCode {
             threads,
             raster_basemap,
             raster_attribution,
+            max_concurrent,
+            request_timeout,
         } => cli::serve::run(cli::serve::ServeArgs {
             keys: keys.unwrap_or_else(|| root.join("keys.toml")),
             settings: HttpSettings {
@@ -151,6 +159,8 @@ fn main() -> ExitCode {
                     url,
                     attribution: raster_attribution,
                 }),
+                max_concurrent,
+                request_timeout: std::time::Duration::from_secs(request_timeout.max(1)),
             },
             root,
             public,

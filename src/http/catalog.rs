@@ -83,3 +83,8 @@ pub async fn health(
         json!({ "status": status, "layers": layers, "failed": failed, "failed_count": failed_count }),
     )
 }
+
+/// Liveness: the process answers. (Readiness, with per-layer state, is `/health`.)
+pub async fn live() -> Json<Value> {
+    Json(json!({ "status": "alive" }))
+}

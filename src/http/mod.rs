@@ -7,6 +7,8 @@ mod audit;
 mod catalog;
 mod error;
 mod gate;
+mod limits;
+mod metrics;
 mod ogc;
 mod params;
 mod query;
@@ -45,6 +47,10 @@ pub struct HttpSettings {
     pub web_root: std::path::PathBuf,
     /// A raster basemap put under every style, if configured.
     pub raster_basemap: Option<crate::style::RasterBasemap>,
+    /// Requests handled at once per listener; more are refused with 503 + `Retry-After`.
+    pub max_concurrent: usize,
+    /// Longest a request may take before it is answered with 503.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for HttpSettings {
@@ -56,6 +62,8 @@ impl Default for HttpSettings {
             cache_bytes: 256 << 20,
             web_root: std::path::PathBuf::from("web"),
             raster_basemap: None,
+            max_concurrent: 512,
+            request_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -65,6 +73,7 @@ pub struct AppState {
     pub catalog: ArcSwap<Catalog>,
     pub settings: HttpSettings,
     pub cache: TileCache,
+    pub metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -75,6 +84,7 @@ impl AppState {
             catalog: ArcSwap::from_pointee(catalog),
             settings,
             cache,
+            metrics: metrics::Metrics::default(),
         })
     }
 }
@@ -120,11 +130,17 @@ pub fn resolve_layers(
 /// The router for one listener.
 pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
     let internal_cors = app.settings.internal_cors.clone();
+    let side = match listener {
+        Listener::Public => Side::Public,
+        Listener::Internal(_) => Side::Internal,
+    };
     let r = Router::new()
         .route("/tiles/{spec}", get(tiles::tilejson))
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
         .route("/catalog", get(catalog::catalog))
         .route("/health", get(catalog::health))
+        .route("/health/live", get(catalog::live))
+        .route("/metrics", get(metrics::metrics))
         .route("/hazard", get(query::hazard))
         .route("/query", get(query::identify))
         .route("/search", get(query::search_names))
@@ -138,8 +154,8 @@ pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
         .route("/styles/{file}", get(viewer::style))
         .nest_service("/web", viewer::assets(&app.settings.web_root))
         .fallback(|| async { AppError::NotFound })
-        .with_state(app);
-    match listener {
+        .with_state(Arc::clone(&app));
+    let r = match listener {
         Listener::Public => r.layer(axum::middleware::from_fn(gate::public_gate)).layer(
             CorsLayer::new()
                 .allow_origin(Any)
@@ -164,7 +180,8 @@ pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
                 )
             }
         }
-    }
+    };
+    limits::apply(r, app, side)
 }
 
 /// Base URL for links in responses.

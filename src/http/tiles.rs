@@ -84,15 +84,28 @@ pub async fn tile(
         coord,
     };
     let make_view = Arc::clone(&view);
+    let made = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let made_flag = Arc::clone(&made);
+    let timed = Arc::clone(&app);
     let cached = app
         .cache
         .get_or_make(key, async move {
-            tokio::task::spawn_blocking(move || make_tile(&layers, &make_view, coord))
+            made_flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            let started = std::time::Instant::now();
+            let t = tokio::task::spawn_blocking(move || make_tile(&layers, &make_view, coord))
                 .await
-                .map_err(|e| AppError::Internal(e.to_string()))?
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            timed.metrics.tile_time(started);
+            t
         })
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;
+    let counter = if made.load(std::sync::atomic::Ordering::Relaxed) {
+        &app.metrics.cache_misses
+    } else {
+        &app.metrics.cache_hits
+    };
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 
     let cache = cache_control(&app.settings, &view);
     let Some(gz) = &cached.gzip else {

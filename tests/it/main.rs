@@ -15,5 +15,6 @@ mod leak;
 mod props;
 mod queries;
 mod real_tiles;
+mod reliability;
 mod reproject;
 mod views;

@@ -1,0 +1,139 @@
+//! What keeps a flood of requests from toppling the server: a concurrency limit per
+//! listener with load shedding (503 + `Retry-After`, never an unbounded queue), a
+//! per-request timeout, a request-body bound, and one JSON shape for every error a layer
+//! or the router produces (405, 408, 413, 414, 431, 503 …), so clients always get a reason.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use tokio::sync::Semaphore;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use super::{metrics, AppState, Side};
+
+/// Largest request body accepted (chizu's routes take none).
+const MAX_BODY: usize = 16 * 1024;
+/// Longest request path accepted, in bytes.
+const MAX_PATH: usize = 2048;
+
+fn reason(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::NOT_FOUND => "not found",
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed: chizu serves GET and HEAD",
+        StatusCode::NOT_ACCEPTABLE => "not acceptable",
+        StatusCode::REQUEST_TIMEOUT => "request timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "request body too large",
+        StatusCode::URI_TOO_LONG => "request path too long",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "request headers too large",
+        StatusCode::SERVICE_UNAVAILABLE => "busy or too slow: retry later",
+        s if s.is_server_error() => "internal error",
+        _ => "error",
+    }
+}
+
+/// Gives every error response a JSON body (keeping a short plain-text reason for 400s,
+/// e.g. an undecodable path).
+async fn json_errors(req: Request, next: Next) -> Response {
+    if req.uri().path().len() > MAX_PATH {
+        return (
+            StatusCode::URI_TOO_LONG,
+            Json(serde_json::json!({ "error": reason(StatusCode::URI_TOO_LONG) })),
+        )
+            .into_response();
+    }
+    // A NUL byte in a path is never a real name (and makes file APIs fail): refuse it here.
+    let path = req.uri().path();
+    if path.contains("%00") || path.contains('\0') {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": "the path contains a NUL byte" })),
+        )
+            .into_response();
+    }
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let detail = if status == StatusCode::BAD_REQUEST {
+        axum::body::to_bytes(body, 1024)
+            .await
+            .ok()
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            })
+            .filter(|s| !s.trim().is_empty())
+    } else {
+        None
+    };
+    let msg = detail.unwrap_or_else(|| reason(status).to_string());
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = serde_json::json!({ "error": msg }).to_string();
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// Admits a request if a slot is free, else answers 503 + `Retry-After` at once: no
+/// queue can build up behind a slow request.
+async fn shed(app: Arc<AppState>, slots: Arc<Semaphore>, req: Request, next: Next) -> Response {
+    let Ok(_permit) = slots.try_acquire_owned() else {
+        app.metrics.shed.fetch_add(1, Ordering::Relaxed);
+        let mut r = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": reason(StatusCode::SERVICE_UNAVAILABLE) })),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return r;
+    };
+    next.run(req).await
+}
+
+/// Wraps a listener's router in the limits, the JSON errors and the request counter.
+pub fn apply(r: Router, app: Arc<AppState>, side: Side) -> Router {
+    let settings = &app.settings;
+    let slots = Arc::new(Semaphore::new(settings.max_concurrent.max(1)));
+    let shed_app = Arc::clone(&app);
+    let r = r
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            settings.request_timeout,
+        ))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let (app, slots) = (Arc::clone(&shed_app), Arc::clone(&slots));
+                async move { shed(app, slots, req, next).await }
+            },
+        ))
+        .layer(axum::middleware::from_fn(json_errors));
+    let count_app = app;
+    r.layer(axum::middleware::from_fn(
+        move |req: Request, next: Next| {
+            let app = Arc::clone(&count_app);
+            async move { metrics::count(app, side, req, next).await }
+        },
+    ))
+}

@@ -1,0 +1,209 @@
+//! `GET /metrics` (Prometheus text format) and the counters behind it: requests by route,
+//! status and view; tile latency; tile cache hits, misses and bytes; requests shed under
+//! load; reloads; per-layer feature counts and snapshot versions. Route labels are the
+//! first path segment from a fixed list, so no client can grow the label set.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+
+use super::{AppState, Caller, Side};
+
+/// Upper bounds of the tile latency buckets, in seconds.
+const BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// Process-wide counters.
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(&'static str, u16, &'static str), u64>>,
+    tile_buckets: [AtomicU64; BUCKETS.len()],
+    tile_count: AtomicU64,
+    tile_sum_us: AtomicU64,
+    pub cache_hits: AtomicU64,
+    pub cache_misses: AtomicU64,
+    pub shed: AtomicU64,
+    pub reloads: AtomicU64,
+    pub reload_failures: AtomicU64,
+}
+
+/// The route label of a path: its first segment, if it is one chizu serves.
+#[must_use]
+pub fn route_label(path: &str) -> &'static str {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    match first {
+        "" => "/",
+        "tiles" => "/tiles",
+        "catalog" => "/catalog",
+        "health" => "/health",
+        "metrics" => "/metrics",
+        "hazard" => "/hazard",
+        "query" => "/query",
+        "search" => "/search",
+        "conformance" => "/conformance",
+        "collections" => "/collections",
+        "download" => "/download",
+        "styles" => "/styles",
+        "web" => "/web",
+        "admin" => "/admin",
+        _ => "other",
+    }
+}
+
+impl Metrics {
+    fn record(&self, route: &'static str, status: u16, view: &'static str) {
+        if let Ok(mut m) = self.requests.lock() {
+            *m.entry((route, status, view)).or_default() += 1;
+        }
+    }
+
+    /// Records one tile's cutting time.
+    pub fn tile_time(&self, started: Instant) {
+        let s = started.elapsed().as_secs_f64();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if s <= *b {
+                self.tile_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.tile_count.fetch_add(1, Ordering::Relaxed);
+        self.tile_sum_us
+            .fetch_add((s * 1e6) as u64, Ordering::Relaxed);
+    }
+}
+
+/// Counts every request by route, status and listener (outermost layer).
+pub async fn count(app: Arc<AppState>, side: Side, req: Request, next: Next) -> Response {
+    let route = route_label(req.uri().path());
+    let view = match side {
+        Side::Internal => "internal",
+        Side::Public => "public",
+    };
+    let resp = next.run(req).await;
+    app.metrics.record(route, resp.status().as_u16(), view);
+    resp
+}
+
+pub async fn metrics(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+) -> Response {
+    let m = &app.metrics;
+    let mut t = String::new();
+    let _ = writeln!(t, "# HELP chizu_requests_total HTTP requests by route, status and view.\n# TYPE chizu_requests_total counter");
+    if let Ok(reqs) = m.requests.lock() {
+        for ((route, status, v), n) in reqs.iter() {
+            let _ = writeln!(
+                t,
+                "chizu_requests_total{{route=\"{route}\",status=\"{status}\",view=\"{v}\"}} {n}"
+            );
+        }
+    }
+    let _ = writeln!(t, "# HELP chizu_tile_seconds Time to cut and compress a tile (cache misses).\n# TYPE chizu_tile_seconds histogram");
+    for (i, b) in BUCKETS.iter().enumerate() {
+        let _ = writeln!(
+            t,
+            "chizu_tile_seconds_bucket{{le=\"{b}\"}} {}",
+            m.tile_buckets[i].load(Ordering::Relaxed)
+        );
+    }
+    let count = m.tile_count.load(Ordering::Relaxed);
+    let _ = writeln!(t, "chizu_tile_seconds_bucket{{le=\"+Inf\"}} {count}");
+    let _ = writeln!(
+        t,
+        "chizu_tile_seconds_sum {}",
+        m.tile_sum_us.load(Ordering::Relaxed) as f64 / 1e6
+    );
+    let _ = writeln!(t, "chizu_tile_seconds_count {count}");
+    let counters = [
+        (
+            "chizu_tile_cache_hits_total",
+            "Tiles served from the cache.",
+            &m.cache_hits,
+        ),
+        (
+            "chizu_tile_cache_misses_total",
+            "Tiles cut because they were not cached.",
+            &m.cache_misses,
+        ),
+        (
+            "chizu_requests_shed_total",
+            "Requests refused with 503 because the server was at its concurrency limit.",
+            &m.shed,
+        ),
+        (
+            "chizu_reloads_total",
+            "Layer reloads that replaced a snapshot.",
+            &m.reloads,
+        ),
+        (
+            "chizu_reload_failures_total",
+            "Layer reloads that failed (the previous snapshot kept serving).",
+            &m.reload_failures,
+        ),
+    ];
+    for (name, help, c) in counters {
+        let _ = writeln!(
+            t,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            c.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(t, "# HELP chizu_tile_cache_bytes Bytes held by the tile cache.\n# TYPE chizu_tile_cache_bytes gauge");
+    let _ = writeln!(
+        t,
+        "chizu_tile_cache_bytes {}",
+        app.cache.weighted_size().await
+    );
+    layer_gauges(&mut t, &app, &view);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        t,
+    )
+        .into_response()
+}
+
+/// Per-layer gauges the view may know about.
+fn layer_gauges(t: &mut String, app: &AppState, view: &crate::access::View) {
+    let catalog = app.catalog.load_full();
+    let visible: Vec<_> = catalog
+        .layers()
+        .filter(|l| view.sees_layer(&l.def))
+        .collect();
+    let _ = writeln!(
+        t,
+        "# HELP chizu_layer_features Features per layer.\n# TYPE chizu_layer_features gauge"
+    );
+    for l in &visible {
+        let _ = writeln!(
+            t,
+            "chizu_layer_features{{layer=\"{}\"}} {}",
+            l.def.id,
+            l.features.len()
+        );
+    }
+    let _ = writeln!(t, "# HELP chizu_layer_version Snapshot version per layer (grows with each reload).\n# TYPE chizu_layer_version gauge");
+    for l in &visible {
+        let _ = writeln!(
+            t,
+            "chizu_layer_version{{layer=\"{}\"}} {}",
+            l.def.id, l.version
+        );
+    }
+    let _ = writeln!(
+        t,
+        "# HELP chizu_layers_failed Layers that failed to load.\n# TYPE chizu_layers_failed gauge\nchizu_layers_failed {}",
+        catalog.failed().len()
+    );
+}
