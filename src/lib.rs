@@ -9,6 +9,7 @@ pub mod config;
 pub mod http;
 pub mod ingest;
 pub mod query;
+pub mod reload;
 pub mod store;
 pub mod style;
 pub mod tile;
@@ -82,8 +83,15 @@ pub fn load_root(root: &Path, threads: usize) -> Loaded {
     }
     let (styles, style_errors) = style::load_dir(&root.join("styles"));
     errors.extend(style_errors);
+    let fingerprints = loaded
+        .layers
+        .iter()
+        .map(|l| (l.def.id.to_string(), reload::fingerprint(root, &l.def)))
+        .collect();
     Loaded {
-        catalog: store::Catalog::new(loaded.layers, failed).with_styles(styles),
+        catalog: store::Catalog::new(loaded.layers, failed)
+            .with_styles(styles)
+            .with_fingerprints(fingerprints),
         errors,
     }
 }

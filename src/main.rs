@@ -161,6 +161,7 @@ fn main() -> ExitCode {
                 }),
                 max_concurrent,
                 request_timeout: std::time::Duration::from_secs(request_timeout.max(1)),
+                root: Some(root.clone()),
             },
             root,
             public,

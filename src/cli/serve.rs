@@ -65,6 +65,16 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let state = AppState::new(loaded.catalog, a.settings);
     let gate = Arc::new(InternalGate { keys, audit });
+    // Kept alive for the life of the server.
+    let _watcher = match watch(Arc::clone(&state), &a.root) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(
+                "not watching files for changes ({e}); reload with SIGHUP or POST /admin/reload"
+            );
+            None
+        }
+    };
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -86,6 +96,19 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
                 "demo key for http://{internal_addr} (role admin, this run only):\n  Authorization: Bearer {key}"
             );
         }
+        #[cfg(unix)]
+        {
+            let app = Arc::clone(&state);
+            tokio::spawn(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading");
+                    let app = Arc::clone(&app);
+                    let _ = tokio::task::spawn_blocking(move || log_reload(app.reload())).await;
+                }
+            });
+        }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -103,6 +126,43 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn log_reload(s: Option<chizu::reload::ReloadSummary>) {
+    if let Some(s) = s {
+        tracing::info!(reloaded = ?s.reloaded, failed = s.failed.len(), removed = ?s.removed, unchanged = s.unchanged, "reload done");
+    }
+}
+
+/// Quiet time after the last file event before reloading (editors write in bursts).
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(700);
+
+/// Watches `layers/`, `data/` and `styles/`; reloads on a dedicated thread once changes settle.
+fn watch(app: Arc<AppState>, root: &Path) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher};
+    let (tx, rx) = std::sync::mpsc::channel::<notify::Result<notify::Event>>();
+    let mut w = notify::recommended_watcher(tx)?;
+    for dir in ["layers", "data", "styles"] {
+        let p = root.join(dir);
+        if p.is_dir() {
+            w.watch(&p, RecursiveMode::Recursive)?;
+        }
+    }
+    std::thread::Builder::new()
+        .name("chizu-reload".into())
+        .spawn(move || {
+            while let Ok(first) = rx.recv() {
+                if first.as_ref().is_ok_and(|e| e.kind.is_access()) {
+                    continue;
+                }
+                // Drain the burst, then reload once.
+                while rx.recv_timeout(SETTLE).is_ok() {}
+                tracing::info!("files changed: reloading");
+                log_reload(app.reload());
+            }
+        })
+        .map_err(|e| notify::Error::generic(&e.to_string()))?;
+    Ok(w)
 }
 
 fn open_audit(target: &str) -> anyhow::Result<AuditLog> {

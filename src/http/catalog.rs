@@ -65,7 +65,11 @@ pub async fn health(
     let layers: Vec<Value> = catalog
         .layers()
         .filter(|l| view.sees_layer(&l.def))
-        .map(|l| json!({ "id": l.def.id, "state": "ready", "version": l.version, "features": l.features.len() }))
+        .map(|l| {
+            // A layer whose reload failed still serves its previous snapshot.
+            let state = if catalog.failed().contains_key(l.def.id.as_str()) { "stale" } else { "ready" };
+            json!({ "id": l.def.id, "state": state, "version": l.version, "features": l.features.len() })
+        })
         .collect();
     // Failed layers' ids and reasons are staff information; the public view gets a count.
     let failed: Vec<Value> = if view.is_public() {
@@ -87,4 +91,20 @@ pub async fn health(
 /// Liveness: the process answers. (Readiness, with per-layer state, is `/health`.)
 pub async fn live() -> Json<Value> {
     Json(json!({ "status": "alive" }))
+}
+
+/// `POST /admin/reload` (internal, role `admin`): reload what changed now.
+pub async fn reload(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+) -> Result<Json<Value>, super::AppError> {
+    let admin = matches!(view.as_ref(), crate::access::View::Internal(p) if p.is_admin());
+    if !admin {
+        return Err(super::AppError::NotFound);
+    }
+    let summary = tokio::task::spawn_blocking(move || app.reload())
+        .await
+        .map_err(|e| super::AppError::Internal(e.to_string()))?
+        .ok_or(super::AppError::NotFound)?;
+    Ok(Json(serde_json::to_value(summary).unwrap_or(Value::Null)))
 }

@@ -51,6 +51,8 @@ pub struct HttpSettings {
     pub max_concurrent: usize,
     /// Longest a request may take before it is answered with 503.
     pub request_timeout: std::time::Duration,
+    /// The root folder reloads read from; `None` disables `POST /admin/reload`.
+    pub root: Option<std::path::PathBuf>,
 }
 
 impl Default for HttpSettings {
@@ -64,6 +66,7 @@ impl Default for HttpSettings {
             raster_basemap: None,
             max_concurrent: 512,
             request_timeout: std::time::Duration::from_secs(30),
+            root: None,
         }
     }
 }
@@ -74,6 +77,8 @@ pub struct AppState {
     pub settings: HttpSettings,
     pub cache: TileCache,
     pub metrics: metrics::Metrics,
+    /// One reload at a time.
+    reload_lock: std::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -85,7 +90,26 @@ impl AppState {
             settings,
             cache,
             metrics: metrics::Metrics::default(),
+            reload_lock: std::sync::Mutex::new(()),
         })
+    }
+
+    /// Re-reads what changed under the root and swaps the catalog (blocking: GDAL).
+    /// Cached tiles of replaced layers are never served again: their keys hold the old
+    /// snapshot versions.
+    pub fn reload(&self) -> Option<crate::reload::ReloadSummary> {
+        let root = self.settings.root.as_ref()?;
+        let _one = self.reload_lock.lock().ok()?;
+        let summary = crate::reload::reload(root, &self.catalog);
+        self.metrics.reloads.fetch_add(
+            summary.reloaded.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.metrics.reload_failures.fetch_add(
+            summary.failed.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Some(summary)
     }
 }
 
@@ -152,6 +176,7 @@ pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
         .route("/collections/{id}/items/{fid}", get(ogc::item))
         .route("/download/{file}", get(ogc::download))
         .route("/styles/{file}", get(viewer::style))
+        .route("/admin/reload", axum::routing::post(catalog::reload))
         .nest_service("/web", viewer::assets(&app.settings.web_root))
         .fallback(|| async { AppError::NotFound })
         .with_state(Arc::clone(&app));

@@ -88,6 +88,7 @@ pub fn open(path: &Path, cfg: &SourceCfg) -> Result<(Dataset, Option<DetectedEnc
             message: "no such file".into(),
         });
     }
+    check_dbf(path)?;
     let enc = encoding::detect(path, cfg.encoding).map_err(|e| IngestError::Open {
         file: path.to_path_buf(),
         message: format!("cannot read the DBF to decide its encoding: {e}"),
@@ -124,6 +125,51 @@ pub fn open(path: &Path, cfg: &SourceCfg) -> Result<(Dataset, Option<DetectedEnc
         message: e.to_string(),
     })?;
     Ok((ds, enc))
+}
+
+/// A Shapefile's DBF must be as long as its header says: GDAL opens a truncated one
+/// without complaint and reads no fields or fewer records, which would silently lose data.
+fn check_dbf(path: &Path) -> Result<()> {
+    let is_shp = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("shp") || e.eq_ignore_ascii_case("dbf"));
+    if !is_shp {
+        return Ok(());
+    }
+    let Some(dbf) = ["dbf", "DBF"]
+        .iter()
+        .map(|e| path.with_extension(e))
+        .find(|p| p.exists())
+    else {
+        return Ok(());
+    };
+    let bad = |message: String| {
+        Err(IngestError::Open {
+            file: dbf.clone(),
+            message,
+        })
+    };
+    let bytes = std::fs::read(&dbf).map_err(|e| IngestError::Open {
+        file: dbf.clone(),
+        message: e.to_string(),
+    })?;
+    if bytes.len() < 32 {
+        return bad(format!(
+            "truncated .dbf: {} bytes, shorter than its 32-byte header",
+            bytes.len()
+        ));
+    }
+    let records = u64::from(u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]));
+    let header = u64::from(u16::from_le_bytes([bytes[8], bytes[9]]));
+    let record = u64::from(u16::from_le_bytes([bytes[10], bytes[11]]));
+    let expected = header + records * record;
+    if (bytes.len() as u64) < expected {
+        return bad(format!(
+            "truncated .dbf: its header promises {records} records ({expected} bytes) but the file has {} bytes",
+            bytes.len()
+        ));
+    }
+    Ok(())
 }
 
 /// A field name as decoded, minus the tail of a multi-byte character cut at DBF's

@@ -316,6 +316,8 @@ pub struct Catalog {
     failed: BTreeMap<String, String>,
     /// MapLibre styles by id (`styles/{id}.json`), as written.
     styles: BTreeMap<String, serde_json::Value>,
+    /// Fingerprints of each layer's files when loaded (for hot reload).
+    fingerprints: BTreeMap<String, u64>,
 }
 
 impl Catalog {
@@ -328,7 +330,21 @@ impl Catalog {
                 .collect(),
             failed,
             styles: BTreeMap::new(),
+            fingerprints: BTreeMap::new(),
         }
+    }
+
+    /// The catalog with these file fingerprints.
+    #[must_use]
+    pub fn with_fingerprints(mut self, f: BTreeMap<String, u64>) -> Self {
+        self.fingerprints = f;
+        self
+    }
+
+    /// The fingerprint of a layer's files when it was loaded (0 if unknown).
+    #[must_use]
+    pub fn fingerprint(&self, id: &str) -> u64 {
+        self.fingerprints.get(id).copied().unwrap_or(0)
     }
 
     /// The catalog with these styles.

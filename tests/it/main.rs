@@ -16,5 +16,6 @@ mod props;
 mod queries;
 mod real_tiles;
 mod reliability;
+mod reload;
 mod reproject;
 mod views;
