@@ -71,7 +71,9 @@ pub fn to_shape(g: Geometry<f64>, kind: GeometryKind) -> (Option<Shape>, Outcome
                 if kept.is_empty() {
                     continue;
                 }
-                let Some(bbox) = PartBox::of(&kept[0]) else {
+                // The box covers every ring: a hole is meant to lie inside its shell, but a
+                // repaired polygon is no proof of that.
+                let Some(bbox) = PartBox::of(kept.iter().flatten()) else {
                     continue;
                 };
                 out.push(PolygonPart { bbox, rings: kept });
