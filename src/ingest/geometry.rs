@@ -173,6 +173,27 @@ mod tests {
         assert!(matches!(s, Some(Shape::Polygons(ref v)) if v.len() == 1));
     }
 
+    /// Regression (found by fuzzing the cutter): the part box was the shell's, so a hole
+    /// lying outside its shell escaped clipping. The box must cover every ring.
+    #[test]
+    fn part_box_covers_holes_outside_the_shell() {
+        let p = geo::Polygon::new(
+            line_string![(x: 0.0, y: 0.0), (x: 1.0, y: 0.0), (x: 1.0, y: 1.0), (x: 0.0, y: 0.0)],
+            vec![
+                line_string![(x: 5.0, y: 5.0), (x: 9.0, y: 5.0), (x: 9.0, y: 9.0), (x: 5.0, y: 5.0)],
+            ],
+        );
+        let (s, _) = to_shape(Geometry::Polygon(p), GeometryKind::Polygon);
+        let Some(Shape::Polygons(parts)) = s else {
+            panic!("polygon kept")
+        };
+        assert!(
+            parts[0].bbox.max.x >= 9.0 && parts[0].bbox.max.y >= 9.0,
+            "{:?}",
+            parts[0].bbox
+        );
+    }
+
     #[test]
     fn drops_nan() {
         let (s, o) = to_shape(

@@ -83,6 +83,7 @@ pub struct LinePart {
 /// One polygon part: closed rings, exterior first.
 #[derive(Debug, Clone)]
 pub struct PolygonPart {
+    /// Covers every ring, holes included (tile cutting skips clipping on its word).
     pub bbox: PartBox,
     pub rings: Vec<Vec<Coord<f64>>>,
 }
