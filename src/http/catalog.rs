@@ -57,10 +57,12 @@ pub async fn catalog(
     Json(json!({ "layers": layers }))
 }
 
+/// Readiness: 200 while at least one layer serves (`ok`, or `degraded` with failures),
+/// 503 when nothing does.
 pub async fn health(
     State(app): State<Arc<AppState>>,
     Extension(Caller(view)): Extension<Caller>,
-) -> Json<Value> {
+) -> (axum::http::StatusCode, Json<Value>) {
     let catalog = app.catalog.load_full();
     let layers: Vec<Value> = catalog
         .layers()
@@ -82,9 +84,17 @@ pub async fn health(
             .collect()
     };
     let failed_count = catalog.failed().len();
-    let status = if failed_count == 0 { "ok" } else { "degraded" };
-    Json(
-        json!({ "status": status, "layers": layers, "failed": failed, "failed_count": failed_count }),
+    let serving = catalog.layers().next().is_some();
+    let (code, status) = match (serving, failed_count) {
+        (false, _) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        (true, 0) => (axum::http::StatusCode::OK, "ok"),
+        (true, _) => (axum::http::StatusCode::OK, "degraded"),
+    };
+    (
+        code,
+        Json(
+            json!({ "status": status, "layers": layers, "failed": failed, "failed_count": failed_count }),
+        ),
     )
 }
 

@@ -85,6 +85,14 @@ async fn liveness_and_readiness() {
     let ready = get(&app, "/health", &[]).await;
     assert_eq!(ready.status, 200);
     assert_eq!(ready.json()["status"], "ok");
+    // With nothing to serve, readiness says so (liveness does not).
+    let empty = chizu::http::AppState::new(
+        chizu::store::Catalog::default(),
+        chizu::http::HttpSettings::default(),
+    );
+    let app = chizu::http::router(empty, chizu::http::Listener::Public);
+    assert_eq!(get(&app, "/health", &[]).await.status, 503);
+    assert_eq!(get(&app, "/health/live", &[]).await.status, 200);
 }
 
 #[tokio::test]
