@@ -22,6 +22,8 @@ use super::{metrics, AppState, Side};
 const MAX_BODY: usize = 16 * 1024;
 /// Longest request path accepted, in bytes.
 const MAX_PATH: usize = 2048;
+/// Most header bytes accepted (names and values); hyper itself stops far later.
+const MAX_HEADERS: usize = 16 * 1024;
 
 fn reason(status: StatusCode) -> &'static str {
     match status {
@@ -49,6 +51,15 @@ async fn json_errors(req: Request, next: Next) -> Response {
             Json(serde_json::json!({ "error": reason(StatusCode::URI_TOO_LONG) })),
         )
             .into_response();
+    }
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if header_bytes > MAX_HEADERS {
+        let s = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+        return (s, Json(serde_json::json!({ "error": reason(s) }))).into_response();
     }
     // A NUL byte in a path is never a real name (and makes file APIs fail): refuse it here.
     let path = req.uri().path();

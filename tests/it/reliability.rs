@@ -54,6 +54,13 @@ async fn every_refusal_has_a_json_reason() {
     assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(big.json()["error"].as_str().is_some());
 
+    let huge = "a".repeat(20_000);
+    let r = get(&app, "/health", &[("x-big", huge.as_str())]).await;
+    assert_eq!(r.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert!(r.json()["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("headers")));
+
     let long = get(&app, &format!("/tiles/{}/1/1/1.mvt", "a".repeat(3000)), &[]).await;
     assert_eq!(long.status, StatusCode::URI_TOO_LONG);
     assert!(long.json()["error"].as_str().is_some());
