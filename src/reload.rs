@@ -77,30 +77,44 @@ fn id_of_file(e: &ConfigError) -> Option<String> {
     file.file_stem().map(|s| s.to_string_lossy().into_owned())
 }
 
+/// The catalog being assembled by a reload.
+#[derive(Default)]
+struct Next {
+    layers: Vec<Arc<crate::store::LayerSnapshot>>,
+    failed: BTreeMap<String, String>,
+    fingerprints: BTreeMap<String, u64>,
+    summary: ReloadSummary,
+}
+
+impl Next {
+    /// Layer `id` could not be (re)loaded: keep its previous snapshot if there is one.
+    fn failure(&mut self, current: &Catalog, id: String, why: &str) {
+        if let Some(old) = current.get(&id) {
+            self.layers.push(Arc::clone(old));
+            self.fingerprints
+                .insert(id.clone(), current.fingerprint(&id));
+            self.failed.insert(
+                id.clone(),
+                format!("reload failed, serving version {}: {why}", old.version),
+            );
+        } else {
+            self.failed.insert(id.clone(), why.to_string());
+        }
+        self.summary.failed.push((id, why.to_string()));
+    }
+}
+
 /// Reloads what changed under `root` into `catalog`.
 pub fn reload(root: &Path, catalog: &ArcSwap<Catalog>) -> ReloadSummary {
     let current = catalog.load_full();
     let (defs, config_errors) = config::load_dir(&root.join("layers"));
-    let mut summary = ReloadSummary::default();
-    let mut layers = Vec::new();
-    let mut failed: BTreeMap<String, String> = BTreeMap::new();
-    let mut fingerprints = BTreeMap::new();
+    let mut next = Next::default();
     let mut seen = std::collections::BTreeSet::new();
 
     for e in &config_errors {
         let id = id_of_file(e).unwrap_or_default();
         seen.insert(id.clone());
-        if let Some(old) = current.get(&id) {
-            layers.push(Arc::clone(old));
-            fingerprints.insert(id.clone(), current.fingerprint(&id));
-            failed.insert(
-                id.clone(),
-                format!("reload failed, serving version {}: {e}", old.version),
-            );
-        } else {
-            failed.insert(id.clone(), e.to_string());
-        }
-        summary.failed.push((id, e.to_string()));
+        next.failure(&current, id, &e.to_string());
     }
     for def in defs {
         let id = def.id.to_string();
@@ -108,35 +122,26 @@ pub fn reload(root: &Path, catalog: &ArcSwap<Catalog>) -> ReloadSummary {
         let fp = fingerprint(root, &def);
         let old = current.get(&id);
         if let Some(old) = old.filter(|_| current.fingerprint(&id) == fp) {
-            layers.push(Arc::clone(old));
-            fingerprints.insert(id.clone(), fp);
-            summary.unchanged += 1;
+            next.layers.push(Arc::clone(old));
+            next.fingerprints.insert(id.clone(), fp);
+            next.summary.unchanged += 1;
             continue;
         }
         let version = old.map_or(1, |o| o.version + 1);
         match ingest::load_layer(root, Arc::new(def), version) {
             Ok(snap) => {
                 tracing::info!(layer = %id, version, features = snap.features.len(), "layer reloaded");
-                layers.push(Arc::new(snap));
-                fingerprints.insert(id.clone(), fp);
-                summary.reloaded.push(id);
+                next.layers.push(Arc::new(snap));
+                next.fingerprints.insert(id.clone(), fp);
+                next.summary.reloaded.push(id);
             }
             Err(e) => {
                 tracing::error!(layer = %id, "reload failed: {e}");
-                if let Some(old) = old {
-                    layers.push(Arc::clone(old));
-                    fingerprints.insert(id.clone(), current.fingerprint(&id));
-                    failed.insert(
-                        id.clone(),
-                        format!("reload failed, serving version {}: {e}", old.version),
-                    );
-                } else {
-                    failed.insert(id.clone(), e.to_string());
-                }
-                summary.failed.push((id, e.to_string()));
+                next.failure(&current, id, &e.to_string());
             }
         }
     }
+    let mut summary = next.summary;
     summary.removed = current
         .layers()
         .map(|l| l.def.id.to_string())
@@ -146,9 +151,9 @@ pub fn reload(root: &Path, catalog: &ArcSwap<Catalog>) -> ReloadSummary {
     for e in style_errors {
         tracing::error!("{e}");
     }
-    let next = Catalog::new(layers, failed)
+    let catalog_next = Catalog::new(next.layers, next.failed)
         .with_styles(styles)
-        .with_fingerprints(fingerprints);
-    catalog.store(Arc::new(next));
+        .with_fingerprints(next.fingerprints);
+    catalog.store(Arc::new(catalog_next));
     summary
 }
