@@ -6,7 +6,7 @@ set -euo pipefail
 
 # chromium + fonts-noto-cjk: the viewer's browser tests (Japanese labels need a CJK font);
 # nodejs + npm: the viewer's packages and tests, where the machine has no Node.js yet.
-packages=(libgdal-dev gdal-bin libproj-dev proj-bin pkg-config clang libclang-dev build-essential ca-certificates chromium fonts-noto-cjk)
+packages=(libgdal-dev gdal-bin libproj-dev proj-bin libsqlite3-dev pkg-config clang libclang-dev build-essential ca-certificates chromium fonts-noto-cjk)
 command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod config;
+pub mod export;
 pub mod http;
 pub mod ingest;
 pub mod query;

@@ -93,6 +93,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a tile pyramid to PMTiles or MBTiles (the public view unless --key is given).
+    Export {
+        /// The output file: OUT.pmtiles or OUT.mbtiles.
+        out: PathBuf,
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        /// Layers to export, comma-separated (default: every layer of the view).
+        #[arg(long)]
+        layers: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        minzoom: u8,
+        #[arg(long, default_value_t = 14)]
+        maxzoom: u8,
+        /// Export what this API key's roles may see instead of the public view.
+        #[arg(long)]
+        key: Option<String>,
+        /// Keys file (default: ROOT/keys.toml).
+        #[arg(long)]
+        keys: Option<PathBuf>,
+        /// Threads cutting tiles (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Manage API keys of the internal view.
     Keys {
         #[command(subcommand)]
@@ -171,6 +194,25 @@ fn main() -> ExitCode {
             threads: cli::threads(threads),
         }),
         Command::Check { root, json } => cli::check::run(&root, json),
+        Command::Export {
+            out,
+            root,
+            layers,
+            minzoom,
+            maxzoom,
+            key,
+            keys,
+            threads,
+        } => cli::export::run(&cli::export::ExportArgs {
+            out,
+            keys: keys.unwrap_or_else(|| root.join("keys.toml")),
+            root,
+            layers,
+            minzoom,
+            maxzoom,
+            key,
+            threads: cli::threads(threads),
+        }),
         Command::Inspect { file, root, json } => cli::inspect::run(&file, &root, json),
         Command::Keys { action, root, keys } => {
             let file = keys.unwrap_or_else(|| root.join("keys.toml"));

@@ -1,6 +1,7 @@
 //! The command-line verbs, one file each; `main.rs` only parses arguments.
 
 pub mod check;
+pub mod export;
 pub mod inspect;
 pub mod keys;
 pub mod serve;

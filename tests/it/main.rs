@@ -10,6 +10,7 @@
 
 mod cli;
 mod common;
+mod export;
 mod http_routes;
 mod leak;
 mod props;

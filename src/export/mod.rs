@@ -1,0 +1,318 @@
+//! `chizu export`: a tile pyramid of chosen layers and zooms, cut on every core, written to
+//! PMTiles v3 (`pmtiles` crate) or MBTiles (`SQLite`, TMS rows), with TileJSON-like metadata.
+//! Uses the same cutting and the same [`View`] as the server, so an export of the public
+//! view holds exactly what the public listener serves.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::access::View;
+use crate::store::LayerSnapshot;
+use crate::tile::{self, TileCoord, HALF_WORLD};
+
+/// Result of an export.
+pub type Result<T> = std::result::Result<T, ExportError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The output name says neither `.pmtiles` nor `.mbtiles`.
+    #[error("{0}: the output must end in .pmtiles or .mbtiles")]
+    Format(String),
+    /// The zoom range is empty or beyond what chizu cuts.
+    #[error("zooms {0}–{1}: expected minzoom ≤ maxzoom ≤ 22")]
+    Zooms(u8, u8),
+    /// Nothing to export.
+    #[error("no layers to export")]
+    NoLayers,
+    /// Writing the PMTiles archive failed.
+    #[error("writing PMTiles: {0}")]
+    PmTiles(#[from] pmtiles::PmtError),
+    /// Writing the MBTiles database failed.
+    #[error("writing MBTiles: {0}")]
+    MbTiles(#[from] rusqlite::Error),
+    /// The output file could not be created.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Cutting a tile failed (a bug).
+    #[error("cutting a tile: {0}")]
+    Tile(#[from] crate::tile::TileError),
+}
+
+/// What was written.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExportSummary {
+    /// Tiles in the pyramid over the layers' bounds.
+    pub tiles_visited: usize,
+    /// Non-empty tiles written.
+    pub tiles_written: usize,
+    /// Bytes of (uncompressed) tile data written.
+    pub bytes: u64,
+    /// The largest tile (z/x/y, bytes).
+    pub largest: Option<(String, usize)>,
+    pub elapsed: Duration,
+}
+
+/// Every tile from `minzoom` to `maxzoom` over the layers' bounds, in PMTiles tile-id order.
+fn pyramid(layers: &[Arc<LayerSnapshot>], minzoom: u8, maxzoom: u8) -> Vec<TileCoord> {
+    let Some(b) = layers
+        .iter()
+        .filter_map(|l| l.bounds)
+        .reduce(|a, b| a.union(&b))
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for z in minzoom..=maxzoom {
+        let a = TileCoord::containing(z, b.min.x.max(-HALF_WORLD), b.max.y.min(HALF_WORLD));
+        let c = TileCoord::containing(z, b.max.x.min(HALF_WORLD), b.min.y.max(-HALF_WORLD));
+        for x in a.x()..=c.x() {
+            for y in a.y()..=c.y() {
+                if let Ok(t) = TileCoord::new(z, x, y) {
+                    out.push(t);
+                }
+            }
+        }
+    }
+    out.sort_by_key(|t| {
+        pmtiles::TileCoord::new(t.z(), t.x(), t.y())
+            .map_or(u64::MAX, |c| pmtiles::TileId::from(c).value())
+    });
+    out
+}
+
+/// TileJSON-like metadata (`vector_layers` with their visible fields).
+#[must_use]
+pub fn metadata(
+    layers: &[Arc<LayerSnapshot>],
+    view: &View,
+    minzoom: u8,
+    maxzoom: u8,
+) -> serde_json::Value {
+    let vector_layers: Vec<_> = layers
+        .iter()
+        .map(|l| {
+            let fields: serde_json::Map<String, serde_json::Value> = l
+                .fields
+                .iter()
+                .filter(|f| view.sees_field(&l.def, f))
+                .map(|f| (f.name.clone(), json!(f.kind.as_str())))
+                .collect();
+            json!({ "id": l.def.id, "description": l.def.title.ja, "minzoom": l.def.minzoom.max(minzoom), "maxzoom": maxzoom, "fields": fields })
+        })
+        .collect();
+    let mut attribution: Vec<String> = Vec::new();
+    for a in layers.iter().filter_map(|l| l.def.attribution.clone()) {
+        if !attribution.contains(&a) {
+            attribution.push(a);
+        }
+    }
+    json!({
+        "name": layers.iter().map(|l| l.def.title.ja.as_str()).collect::<Vec<_>>().join(" + "),
+        "attribution": attribution.join(" | "),
+        "vector_layers": vector_layers,
+    })
+}
+
+/// Tiles one thread cut: (index into the coordinates, tile or `None` when empty).
+type Cut = Vec<(usize, Option<Vec<u8>>)>;
+
+/// Cuts `coords` on `threads` threads; calls `progress(done, total)` now and then.
+fn cut_all(
+    layers: &[Arc<LayerSnapshot>],
+    view: &View,
+    coords: &[TileCoord],
+    threads: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Vec<Option<Vec<u8>>>> {
+    let refs: Vec<&LayerSnapshot> = layers.iter().map(AsRef::as_ref).collect();
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let mut out: Vec<Option<Vec<u8>>> = vec![None; coords.len()];
+    let results: Vec<Result<Cut>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&t) = coords.get(i) else { break };
+                        mine.push((i, tile::render(&refs, view, t)?));
+                        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                        if d % 256 == 0 {
+                            progress(d, coords.len());
+                        }
+                    }
+                    Ok(mine)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Ok(Vec::new())))
+            .collect()
+    });
+    for r in results {
+        for (i, t) in r? {
+            out[i] = t;
+        }
+    }
+    progress(coords.len(), coords.len());
+    Ok(out)
+}
+
+/// Writes the pyramid of `layers` (as `view` sees them) between the zooms to `path`.
+pub fn export(
+    path: &Path,
+    layers: &[Arc<LayerSnapshot>],
+    view: &View,
+    minzoom: u8,
+    maxzoom: u8,
+    threads: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<ExportSummary> {
+    let started = Instant::now();
+    if minzoom > maxzoom || maxzoom > crate::tile::MAX_ZOOM {
+        return Err(ExportError::Zooms(minzoom, maxzoom));
+    }
+    if layers.is_empty() {
+        return Err(ExportError::NoLayers);
+    }
+    let name = path.to_string_lossy().into_owned();
+    let pm = name.ends_with(".pmtiles");
+    if !pm && !name.ends_with(".mbtiles") {
+        return Err(ExportError::Format(name));
+    }
+    let coords = pyramid(layers, minzoom, maxzoom);
+    let tiles = cut_all(layers, view, &coords, threads, progress)?;
+    let meta = metadata(layers, view, minzoom, maxzoom);
+    let bounds = layers.iter().filter_map(|l| l.lonlat_bounds()).fold(
+        [180.0_f64, 90.0, -180.0, -90.0],
+        |a, b| {
+            [
+                a[0].min(b[0]),
+                a[1].min(b[1]),
+                a[2].max(b[2]),
+                a[3].max(b[3]),
+            ]
+        },
+    );
+    let mut summary = ExportSummary {
+        tiles_visited: coords.len(),
+        tiles_written: 0,
+        bytes: 0,
+        largest: None,
+        elapsed: Duration::ZERO,
+    };
+    for (c, t) in coords.iter().zip(&tiles) {
+        if let Some(t) = t {
+            summary.tiles_written += 1;
+            summary.bytes += t.len() as u64;
+            if summary.largest.as_ref().is_none_or(|(_, n)| t.len() > *n) {
+                summary.largest = Some((c.to_string(), t.len()));
+            }
+        }
+    }
+    if pm {
+        write_pmtiles(path, &coords, &tiles, &meta, bounds, minzoom, maxzoom)?;
+    } else {
+        write_mbtiles(path, &coords, &tiles, &meta, bounds, minzoom, maxzoom)?;
+    }
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+fn write_pmtiles(
+    path: &Path,
+    coords: &[TileCoord],
+    tiles: &[Option<Vec<u8>>],
+    meta: &serde_json::Value,
+    b: [f64; 4],
+    minzoom: u8,
+    maxzoom: u8,
+) -> Result<()> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut w = pmtiles::PmTilesWriter::new(pmtiles::TileType::Mvt)
+        .tile_compression(pmtiles::Compression::Gzip)
+        .min_zoom(minzoom)
+        .max_zoom(maxzoom)
+        .bounds(b[0], b[1], b[2], b[3])
+        .center(f64::midpoint(b[0], b[2]), f64::midpoint(b[1], b[3]))
+        .center_zoom(minzoom.max(12).min(maxzoom))
+        .metadata(meta.to_string())
+        .create(file)?;
+    for (c, t) in coords.iter().zip(tiles) {
+        if let Some(t) = t {
+            w.add_tile(pmtiles::TileCoord::new(c.z(), c.x(), c.y())?, t)?;
+        }
+    }
+    w.finalize()?;
+    Ok(())
+}
+
+fn write_mbtiles(
+    path: &Path,
+    coords: &[TileCoord],
+    tiles: &[Option<Vec<u8>>],
+    meta: &serde_json::Value,
+    b: [f64; 4],
+    minzoom: u8,
+    maxzoom: u8,
+) -> Result<()> {
+    use std::io::Write as _;
+    if path.exists() {
+        std::fs::remove_file(path)?;
+    }
+    let mut db = rusqlite::Connection::open(path)?;
+    db.execute_batch(
+        "CREATE TABLE metadata (name TEXT, value TEXT);
+         CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);
+         CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row);",
+    )?;
+    let tx = db.transaction()?;
+    {
+        let mut m = tx.prepare("INSERT INTO metadata (name, value) VALUES (?1, ?2)")?;
+        let center = format!(
+            "{},{},{}",
+            f64::midpoint(b[0], b[2]),
+            f64::midpoint(b[1], b[3]),
+            minzoom.max(12).min(maxzoom)
+        );
+        for (k, v) in [
+            ("name", meta["name"].as_str().unwrap_or("chizu").to_string()),
+            ("format", "pbf".to_string()),
+            ("type", "overlay".to_string()),
+            ("minzoom", minzoom.to_string()),
+            ("maxzoom", maxzoom.to_string()),
+            ("bounds", format!("{},{},{},{}", b[0], b[1], b[2], b[3])),
+            ("center", center),
+            (
+                "attribution",
+                meta["attribution"].as_str().unwrap_or("").to_string(),
+            ),
+            (
+                "json",
+                json!({ "vector_layers": meta["vector_layers"] }).to_string(),
+            ),
+        ] {
+            m.execute((k, v))?;
+        }
+        let mut ins = tx.prepare("INSERT INTO tiles (zoom_level, tile_column, tile_row, tile_data) VALUES (?1, ?2, ?3, ?4)")?;
+        for (c, t) in coords.iter().zip(tiles) {
+            let Some(t) = t else { continue };
+            // MBTiles rows count from the south (TMS).
+            let row = (1u32 << c.z()) - 1 - c.y();
+            let mut gz = flate2::write::GzEncoder::new(
+                Vec::with_capacity(t.len() / 2),
+                flate2::Compression::new(6),
+            );
+            gz.write_all(t)?;
+            ins.execute((c.z(), c.x(), row, gz.finish()?))?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
