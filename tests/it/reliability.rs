@@ -353,3 +353,36 @@ fn routers() -> (axum::Router, axum::Router, String) {
     });
     (r.0.clone(), r.1.clone(), r.2.clone())
 }
+
+/// The tile cache stays within its byte bound however many tiles are asked for.
+#[tokio::test]
+async fn tile_cache_stays_within_its_bound() {
+    let loaded = chizu::load_root(&crate::common::root(), 2);
+    let bound: u64 = 32 * 1024;
+    let settings = chizu::http::HttpSettings {
+        cache_bytes: bound,
+        web_root: crate::common::root().join("web"),
+        ..Default::default()
+    };
+    let state = chizu::http::AppState::new(loaded.catalog, settings);
+    let app = chizu::http::router(std::sync::Arc::clone(&state), chizu::http::Listener::Public);
+    let (a, _) = crate::common::tile_of(138.24, 34.89, 15);
+    let (b, _) = crate::common::tile_of(138.35, 34.77, 15);
+    let mut served = 0;
+    for x in a.x()..=b.x() {
+        for y in a.y()..=b.y() {
+            let r = get(
+                &app,
+                &format!("/tiles/youto_chiiki,kouzui_shinsui,hinanjo/15/{x}/{y}.mvt"),
+                &[],
+            )
+            .await;
+            assert!(r.status == 200 || r.status == 204);
+            served += 1;
+        }
+    }
+    assert!(served > 100, "{served} tiles asked for");
+    let held = state.cache.weighted_size().await;
+    assert!(held <= bound, "cache holds {held} bytes, bound {bound}");
+    assert!(state.cache.entry_count().await > 0);
+}
