@@ -511,6 +511,17 @@ impl LayerDef {
     }
 }
 
+/// The distinct attributions of some layers, in order, joined as maps show them.
+pub fn attribution<'a>(defs: impl IntoIterator<Item = &'a LayerDef>) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for a in defs.into_iter().filter_map(|d| d.attribution.as_deref()) {
+        if !seen.contains(&a) {
+            seen.push(a);
+        }
+    }
+    seen.join(" | ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

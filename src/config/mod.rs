@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 pub use error::{ConfigError, Result};
 pub use hazard::{HazardCfg, HazardKind, RankLabel, ShelterCfg};
 pub use layer::{
-    Access, Category, ConstValue, Crs, Encoding, FieldCfg, GeometryKind, I18n, LayerDef, LayerId,
-    PublicFilter, SourceCfg,
+    attribution, Access, Category, ConstValue, Crs, Encoding, FieldCfg, GeometryKind, I18n,
+    LayerDef, LayerId, PublicFilter, SourceCfg,
 };
 
 /// Reads every `*.toml` in `dir` (sorted by name). Returns the layers that parsed and,

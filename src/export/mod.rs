@@ -104,15 +104,9 @@ pub fn metadata(
             json!({ "id": l.def.id, "description": l.def.title.ja, "minzoom": l.def.minzoom.max(minzoom), "maxzoom": maxzoom, "fields": fields })
         })
         .collect();
-    let mut attribution: Vec<String> = Vec::new();
-    for a in layers.iter().filter_map(|l| l.def.attribution.clone()) {
-        if !attribution.contains(&a) {
-            attribution.push(a);
-        }
-    }
     json!({
         "name": layers.iter().map(|l| l.def.title.ja.as_str()).collect::<Vec<_>>().join(" + "),
-        "attribution": attribution.join(" | "),
+        "attribution": crate::config::attribution(layers.iter().map(|l| l.def.as_ref())),
         "vector_layers": vector_layers,
     })
 }
@@ -189,17 +183,8 @@ pub fn export(
     let coords = pyramid(layers, minzoom, maxzoom);
     let tiles = cut_all(layers, view, &coords, threads, progress)?;
     let meta = metadata(layers, view, minzoom, maxzoom);
-    let bounds = layers.iter().filter_map(|l| l.lonlat_bounds()).fold(
-        [180.0_f64, 90.0, -180.0, -90.0],
-        |a, b| {
-            [
-                a[0].min(b[0]),
-                a[1].min(b[1]),
-                a[2].max(b[2]),
-                a[3].max(b[3]),
-            ]
-        },
-    );
+    let bounds = crate::store::lonlat_union(layers.iter().map(AsRef::as_ref))
+        .unwrap_or([180.0, 90.0, -180.0, -90.0]);
     let mut summary = ExportSummary {
         tiles_visited: coords.len(),
         tiles_written: 0,

@@ -190,21 +190,8 @@ pub async fn tilejson(
     let catalog = app.catalog.load_full();
     let layers = resolve_layers(&catalog, &view, ids)?;
     let base = base_url(&app.settings, &headers);
-    let mut bounds: Option<[f64; 4]> = None;
     let mut vector_layers = Vec::new();
-    let mut attributions: Vec<String> = Vec::new();
     for l in &layers {
-        if let Some(b) = l.lonlat_bounds() {
-            bounds = Some(match bounds {
-                None => b,
-                Some(a) => [
-                    a[0].min(b[0]),
-                    a[1].min(b[1]),
-                    a[2].max(b[2]),
-                    a[3].max(b[3]),
-                ],
-            });
-        }
         let fields: serde_json::Map<String, serde_json::Value> = l
             .fields
             .iter()
@@ -224,11 +211,6 @@ pub async fn tilejson(
             "maxzoom": l.def.maxzoom,
             "fields": fields,
         }));
-        if let Some(a) = &l.def.attribution {
-            if !attributions.contains(a) {
-                attributions.push(a.clone());
-            }
-        }
     }
     let minzoom = layers.iter().map(|l| l.def.minzoom).min().unwrap_or(0);
     let maxzoom = layers
@@ -236,7 +218,12 @@ pub async fn tilejson(
         .map(|l| l.def.maxzoom)
         .max()
         .unwrap_or(crate::tile::MAX_ZOOM);
-    let b = bounds.unwrap_or([-180.0, -85.051_129, 180.0, 85.051_129]);
+    let b = crate::store::lonlat_union(layers.iter().map(AsRef::as_ref)).unwrap_or([
+        -180.0,
+        -85.051_129,
+        180.0,
+        85.051_129,
+    ]);
     let center_zoom = minzoom.max(12).min(maxzoom);
     let name = layers
         .iter()
@@ -259,7 +246,7 @@ pub async fn tilejson(
         "maxzoom": maxzoom,
         "bounds": b,
         "center": [f64::midpoint(b[0], b[2]), f64::midpoint(b[1], b[3]), center_zoom],
-        "attribution": attributions.join(" | "),
+        "attribution": crate::config::attribution(layers.iter().map(|l| l.def.as_ref())),
         "vector_layers": vector_layers,
     });
     Ok((

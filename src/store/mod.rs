@@ -309,6 +309,21 @@ fn hilbert_key(extent: &PartBox, b: &PartBox) -> u64 {
     d
 }
 
+/// Union of the layers' WGS84 bounds `[west, south, east, north]`; `None` if none has features.
+pub fn lonlat_union<'a>(layers: impl IntoIterator<Item = &'a LayerSnapshot>) -> Option<[f64; 4]> {
+    layers
+        .into_iter()
+        .filter_map(LayerSnapshot::lonlat_bounds)
+        .reduce(|a, b| {
+            [
+                a[0].min(b[0]),
+                a[1].min(b[1]),
+                a[2].max(b[2]),
+                a[3].max(b[3]),
+            ]
+        })
+}
+
 /// Every layer that loaded, by id, in id order. Swapped whole on reload.
 #[derive(Debug, Default)]
 pub struct Catalog {

@@ -115,16 +115,11 @@ pub fn render(
         for name in &chizu_sources {
             match used.get(name) {
                 Some(ids) => {
-                    let attribution: Vec<String> = ids
-                        .iter()
-                        .filter_map(|id| catalog.get(id)?.def.attribution.clone())
-                        .fold(Vec::new(), |mut v, a| {
-                            if !v.contains(&a) {
-                                v.push(a);
-                            }
-                            v
-                        });
-                    sources.insert(name.clone(), json!({ "type": "vector", "url": format!("{base}/tiles/{}.json", ids.join(",")), "attribution": attribution.join(" | ") }));
+                    let attribution = crate::config::attribution(
+                        ids.iter()
+                            .filter_map(|id| catalog.get(id).map(|l| l.def.as_ref())),
+                    );
+                    sources.insert(name.clone(), json!({ "type": "vector", "url": format!("{base}/tiles/{}.json", ids.join(",")), "attribution": attribution }));
                 }
                 None => {
                     sources.remove(name);
