@@ -41,17 +41,7 @@ fn is_viewer_asset(req: &Request) -> bool {
         .uri()
         .query()
         .is_some_and(|q| q.split('&').any(|kv| kv == "f=json"));
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let prefers_json = match (accept.find("json"), accept.find("text/html")) {
-        (Some(j), Some(h)) => j < h,
-        (Some(_), None) => true,
-        _ => false,
-    };
-    !json_asked && !prefers_json
+    !json_asked && !super::accept_prefers_json(req.headers())
 }
 
 /// What the internal gate needs.

@@ -226,6 +226,20 @@ pub(crate) fn base_url(settings: &HttpSettings, headers: &axum::http::HeaderMap)
     format!("http://{host}")
 }
 
+/// Whether an `Accept` header asks for JSON before HTML (as GDAL and other OGC clients do;
+/// browsers list `text/html` first).
+pub(crate) fn accept_prefers_json(headers: &axum::http::HeaderMap) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match (accept.find("json"), accept.find("text/html")) {
+        (Some(j), Some(h)) => j < h,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
 /// Public responses may be cached anywhere; internal ones only by the caller's browser.
 pub(crate) fn cache_control(settings: &HttpSettings, view: &View) -> HeaderValue {
     let scope = if view.is_public() {

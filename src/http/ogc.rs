@@ -54,15 +54,7 @@ fn wants_json(p: &Params, headers: &HeaderMap) -> bool {
     if let Some(f) = p.get("f") {
         return f == "json";
     }
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    match (accept.find("json"), accept.find("text/html")) {
-        (Some(j), Some(h)) => j < h,
-        (Some(_), None) => true,
-        _ => false,
-    }
+    super::accept_prefers_json(headers)
 }
 
 pub async fn landing(
