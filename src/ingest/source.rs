@@ -149,24 +149,28 @@ fn check_dbf(path: &Path) -> Result<()> {
             message,
         })
     };
-    let bytes = std::fs::read(&dbf).map_err(|e| IngestError::Open {
+    // The header's first 12 bytes and the file's size are all this needs: no reason to
+    // read megabytes of records that GDAL reads again right after.
+    let io = |e: std::io::Error| IngestError::Open {
         file: dbf.clone(),
         message: e.to_string(),
-    })?;
-    if bytes.len() < 32 {
+    };
+    let mut f = std::fs::File::open(&dbf).map_err(io)?;
+    let size = f.metadata().map_err(io)?.len();
+    if size < 32 {
         return bad(format!(
-            "truncated .dbf: {} bytes, shorter than its 32-byte header",
-            bytes.len()
+            "truncated .dbf: {size} bytes, shorter than its 32-byte header"
         ));
     }
+    let mut bytes = [0u8; 12];
+    std::io::Read::read_exact(&mut f, &mut bytes).map_err(io)?;
     let records = u64::from(u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]));
     let header = u64::from(u16::from_le_bytes([bytes[8], bytes[9]]));
     let record = u64::from(u16::from_le_bytes([bytes[10], bytes[11]]));
     let expected = header + records * record;
-    if (bytes.len() as u64) < expected {
+    if size < expected {
         return bad(format!(
-            "truncated .dbf: its header promises {records} records ({expected} bytes) but the file has {} bytes",
-            bytes.len()
+            "truncated .dbf: its header promises {records} records ({expected} bytes) but the file has {size} bytes"
         ));
     }
     Ok(())
