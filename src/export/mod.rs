@@ -185,6 +185,14 @@ pub fn export(
     let meta = metadata(layers, view, minzoom, maxzoom);
     let bounds = crate::store::lonlat_union(layers.iter().map(AsRef::as_ref))
         .unwrap_or([180.0, 90.0, -180.0, -90.0]);
+    let pyramid = Pyramid {
+        coords: &coords,
+        tiles: &tiles,
+        meta: &meta,
+        bounds,
+        minzoom,
+        maxzoom,
+    };
     let mut summary = ExportSummary {
         tiles_visited: coords.len(),
         tiles_written: 0,
@@ -192,61 +200,73 @@ pub fn export(
         largest: None,
         elapsed: Duration::ZERO,
     };
-    for (c, t) in coords.iter().zip(&tiles) {
-        if let Some(t) = t {
-            summary.tiles_written += 1;
-            summary.bytes += t.len() as u64;
-            if summary.largest.as_ref().is_none_or(|(_, n)| t.len() > *n) {
-                summary.largest = Some((c.to_string(), t.len()));
-            }
+    for (c, t) in pyramid.tiles() {
+        summary.tiles_written += 1;
+        summary.bytes += t.len() as u64;
+        if summary.largest.as_ref().is_none_or(|(_, n)| t.len() > *n) {
+            summary.largest = Some((c.to_string(), t.len()));
         }
     }
     if pm {
-        write_pmtiles(path, &coords, &tiles, &meta, bounds, minzoom, maxzoom)?;
+        write_pmtiles(path, &pyramid)?;
     } else {
-        write_mbtiles(path, &coords, &tiles, &meta, bounds, minzoom, maxzoom)?;
+        write_mbtiles(path, &pyramid)?;
     }
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
 
-fn write_pmtiles(
-    path: &Path,
-    coords: &[TileCoord],
-    tiles: &[Option<Vec<u8>>],
-    meta: &serde_json::Value,
-    b: [f64; 4],
+/// What both writers write: the tiles in tile-id order and what describes them.
+struct Pyramid<'a> {
+    coords: &'a [TileCoord],
+    tiles: &'a [Option<Vec<u8>>],
+    meta: &'a serde_json::Value,
+    /// `[west, south, east, north]`.
+    bounds: [f64; 4],
     minzoom: u8,
     maxzoom: u8,
-) -> Result<()> {
+}
+
+impl Pyramid<'_> {
+    /// The non-empty tiles.
+    fn tiles(&self) -> impl Iterator<Item = (&TileCoord, &Vec<u8>)> {
+        self.coords
+            .iter()
+            .zip(self.tiles)
+            .filter_map(|(c, t)| Some((c, t.as_ref()?)))
+    }
+
+    /// Centre lon, lat and zoom to open at.
+    fn center(&self) -> (f64, f64, u8) {
+        let b = self.bounds;
+        (
+            f64::midpoint(b[0], b[2]),
+            f64::midpoint(b[1], b[3]),
+            self.minzoom.max(12).min(self.maxzoom),
+        )
+    }
+}
+
+fn write_pmtiles(path: &Path, p: &Pyramid<'_>) -> Result<()> {
     let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let (b, (lon, lat, zoom)) = (p.bounds, p.center());
     let mut w = pmtiles::PmTilesWriter::new(pmtiles::TileType::Mvt)
         .tile_compression(pmtiles::Compression::Gzip)
-        .min_zoom(minzoom)
-        .max_zoom(maxzoom)
+        .min_zoom(p.minzoom)
+        .max_zoom(p.maxzoom)
         .bounds(b[0], b[1], b[2], b[3])
-        .center(f64::midpoint(b[0], b[2]), f64::midpoint(b[1], b[3]))
-        .center_zoom(minzoom.max(12).min(maxzoom))
-        .metadata(meta.to_string())
+        .center(lon, lat)
+        .center_zoom(zoom)
+        .metadata(p.meta.to_string())
         .create(file)?;
-    for (c, t) in coords.iter().zip(tiles) {
-        if let Some(t) = t {
-            w.add_tile(pmtiles::TileCoord::new(c.z(), c.x(), c.y())?, t)?;
-        }
+    for (c, t) in p.tiles() {
+        w.add_tile(pmtiles::TileCoord::new(c.z(), c.x(), c.y())?, t)?;
     }
     w.finalize()?;
     Ok(())
 }
 
-fn write_mbtiles(
-    path: &Path,
-    coords: &[TileCoord],
-    tiles: &[Option<Vec<u8>>],
-    meta: &serde_json::Value,
-    b: [f64; 4],
-    minzoom: u8,
-    maxzoom: u8,
-) -> Result<()> {
+fn write_mbtiles(path: &Path, p: &Pyramid<'_>) -> Result<()> {
     use std::io::Write as _;
     if path.exists() {
         std::fs::remove_file(path)?;
@@ -260,20 +280,15 @@ fn write_mbtiles(
     let tx = db.transaction()?;
     {
         let mut m = tx.prepare("INSERT INTO metadata (name, value) VALUES (?1, ?2)")?;
-        let center = format!(
-            "{},{},{}",
-            f64::midpoint(b[0], b[2]),
-            f64::midpoint(b[1], b[3]),
-            minzoom.max(12).min(maxzoom)
-        );
+        let (b, meta, (lon, lat, zoom)) = (p.bounds, p.meta, p.center());
         for (k, v) in [
             ("name", meta["name"].as_str().unwrap_or("chizu").to_string()),
             ("format", "pbf".to_string()),
             ("type", "overlay".to_string()),
-            ("minzoom", minzoom.to_string()),
-            ("maxzoom", maxzoom.to_string()),
+            ("minzoom", p.minzoom.to_string()),
+            ("maxzoom", p.maxzoom.to_string()),
             ("bounds", format!("{},{},{},{}", b[0], b[1], b[2], b[3])),
-            ("center", center),
+            ("center", format!("{lon},{lat},{zoom}")),
             (
                 "attribution",
                 meta["attribution"].as_str().unwrap_or("").to_string(),
@@ -286,8 +301,7 @@ fn write_mbtiles(
             m.execute((k, v))?;
         }
         let mut ins = tx.prepare("INSERT INTO tiles (zoom_level, tile_column, tile_row, tile_data) VALUES (?1, ?2, ?3, ?4)")?;
-        for (c, t) in coords.iter().zip(tiles) {
-            let Some(t) = t else { continue };
+        for (c, t) in p.tiles() {
             // MBTiles rows count from the south (TMS).
             let row = (1u32 << c.z()) - 1 - c.y();
             let mut gz = flate2::write::GzEncoder::new(
