@@ -130,22 +130,6 @@ fn inspect_of_a_missing_file_is_a_clear_error() {
     assert!(err.contains("no/such/file.shp"), "{err}");
 }
 
-fn http_get(addr: &str, path: &str, key: Option<&str>) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    let auth = key
-        .map(|k| format!("Authorization: Bearer {k}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read");
-    resp
-}
-
 #[test]
 fn serve_runs_both_listeners_with_a_demo_key() {
     use std::io::{BufRead, BufReader};
@@ -194,10 +178,10 @@ fn serve_runs_both_listeners_with_a_demo_key() {
         internal.expect("internal address"),
         key.expect("demo key"),
     );
-    let health = http_get(&public, "/health", None);
-    let refused = http_get(&internal, "/catalog", None);
-    let staff = http_get(&internal, "/catalog", Some(&key));
-    let public_catalog = http_get(&public, "/catalog", Some(&key));
+    let health = common::http_get(&public, "/health", None);
+    let refused = common::http_get(&internal, "/catalog", None);
+    let staff = common::http_get(&internal, "/catalog", Some(&key));
+    let public_catalog = common::http_get(&public, "/catalog", Some(&key));
     let _ = child.kill();
     let _ = child.wait();
     assert!(

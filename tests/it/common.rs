@@ -247,3 +247,20 @@ pub fn tile_of(lon: f64, lat: f64, z: u8) -> (chizu::tile::TileCoord, (f64, f64)
 pub fn data(path: &str) -> PathBuf {
     root().join("data/yaizu").join(path)
 }
+
+/// A GET over a real socket (one connection, `Connection: close`), with an optional key.
+pub fn http_get(addr: &str, path: &str, key: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    resp
+}

@@ -198,19 +198,6 @@ async fn a_broken_file_at_start_leaves_the_rest_serving() {
     );
 }
 
-fn http(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
-
 /// The real binary: the file watcher reloads an edited layer, SIGHUP reloads, and SIGTERM
 /// lets a request in flight finish before the process exits.
 #[test]
@@ -253,7 +240,7 @@ fn serve_watches_files_reloads_on_sighup_and_drains_on_sigterm() {
                 .to_string();
         }
     };
-    let title_is = |t: &str| http(&addr, "/catalog").contains(t);
+    let title_is = |t: &str| crate::common::http_get(&addr, "/catalog", None).contains(t);
     let wait_for = |t: &str| {
         let start = std::time::Instant::now();
         while !title_is(t) {
