@@ -8,10 +8,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { PNG } from 'pngjs';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = process.env.CHIZU_BIN ?? path.join(ROOT, 'target/debug/chizu');
 const ART = path.join(ROOT, 'tests/artifacts');
 const AXE = path.join(ROOT, 'node_modules/axe-core/axe.min.js');
