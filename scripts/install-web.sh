@@ -1,14 +1,10 @@
 #!/usr/bin/env bash
 # Installs the viewer's front-end packages from npm (pinned in package-lock.json) and copies
 # MapLibre GL JS into web/vendor/, where chizu serves it. Nothing is loaded from a CDN.
+# Node.js and npm come from scripts/install-deps.sh (run it first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v npm >/dev/null; then
-  echo "chizu: installing Node.js and npm" >&2
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
-fi
+export PATH="$PWD/.tools/bin:$PATH"
 npm ci --no-audit --no-fund --loglevel=error
 dest=web/vendor/maplibre-gl
 mkdir -p "$dest"

@@ -4,6 +4,7 @@
 # admin key printed at start (this run only). Other `chizu serve` flags may follow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PWD/.tools/bin:$PATH" # Node.js, where scripts/install-deps.sh put one there
 scripts/install-deps.sh
 scripts/install-web.sh
 cargo build --release --locked

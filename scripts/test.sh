@@ -4,6 +4,7 @@
 # validation, and browser tests of the viewer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PWD/.tools/bin:$PATH" # Node.js, where scripts/install-deps.sh put one there
 scripts/install-deps.sh
 scripts/install-web.sh
 cargo fmt --all -- --check
