@@ -14,4 +14,4 @@ cargo test --locked --all-targets
 # live `chizu serve` (the debug binary cargo just built).
 npx --no-install gl-style-validate styles/public.json
 npx --no-install gl-style-validate styles/internal.json
-CHIZU_BIN=target/debug/chizu node --test tests/browser/
+CHIZU_BIN=target/debug/chizu node --test tests/browser/*.test.mjs

@@ -1,6 +1,6 @@
 // End-to-end tests of the map viewer in headless Chromium (Debian's), driven by
 // playwright-core, against a live `chizu serve` on 127.0.0.1. Screenshots go to
-// tests/artifacts/. Run: node --test tests/browser/ (scripts/test.sh does).
+// tests/artifacts/. Run: node --test tests/browser/*.test.mjs (scripts/test.sh does).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
