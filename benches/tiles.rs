@@ -176,9 +176,10 @@ fn main() {
     println!();
     println!("| layer | zoom | tiles | tiles/s | p50 ms | p99 ms | max ms | non-empty | avg KiB |");
     println!("|---|---|---|---|---|---|---|---|---|");
+    let deep = synth::tile_list_zooms(&synth::extent(), 8..=16, 10_000);
     for layer in &city {
-        for z in 12..=16u8 {
-            let list: Vec<TileCoord> = city_list.iter().copied().filter(|t| t.z() == z).collect();
+        for z in 8..=16u8 {
+            let list: Vec<TileCoord> = deep.iter().copied().filter(|t| t.z() == z).collect();
             if list.is_empty() {
                 continue;
             }

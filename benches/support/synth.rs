@@ -90,10 +90,11 @@ fn star(rng: &mut Rng, c: Coord<f64>, n: usize, r_min: f64, r_max: f64) -> Vec<C
 }
 
 fn polygon_feature(id: u64, rings: Vec<Vec<Coord<f64>>>, values: Vec<Value>) -> Feature {
-    let bbox = PartBox::of(&rings[0]).expect("ring");
+    let part = PolygonPart::new(rings).expect("ring");
+    let bbox = part.bbox;
     Feature {
         id,
-        shape: Shape::Polygons(vec![PolygonPart { bbox, rings }]),
+        shape: Shape::Polygons(vec![part]),
         bbox,
         values: values.into(),
         public: true,
@@ -153,10 +154,11 @@ pub fn city() -> Vec<Arc<LayerSnapshot>> {
             };
             coords.push(p);
         }
-        let bbox = PartBox::of(&coords).expect("line");
+        let part = LinePart::new(coords).expect("line");
+        let bbox = part.bbox;
         roads.push(Feature {
             id: i,
-            shape: Shape::Lines(vec![LinePart { bbox, coords }]),
+            shape: Shape::Lines(vec![part]),
             bbox,
             values: vec![Value::Int((rng.next_u64() % 5) as i64)].into(),
             public: true,
@@ -218,8 +220,17 @@ pub fn city() -> Vec<Arc<LayerSnapshot>> {
 /// A fixed list of tiles z12–z16 over `area`: every tile at z12–z14, and at z15 and z16
 /// every tile, or an evenly strided sample of `per_zoom` when there are more.
 pub fn tile_list(area: &PartBox, per_zoom: usize) -> Vec<chizu::tile::TileCoord> {
+    tile_list_zooms(area, 12..=16, per_zoom)
+}
+
+/// Every tile over `area` at the zooms given (at most `per_zoom` evenly spread above z14).
+pub fn tile_list_zooms(
+    area: &PartBox,
+    zooms: std::ops::RangeInclusive<u8>,
+    per_zoom: usize,
+) -> Vec<chizu::tile::TileCoord> {
     let mut out = Vec::new();
-    for z in 12..=16u8 {
+    for z in zooms {
         let a = chizu::tile::TileCoord::containing(z, area.min.x, area.max.y);
         let b = chizu::tile::TileCoord::containing(z, area.max.x, area.min.y);
         let mut all = Vec::new();

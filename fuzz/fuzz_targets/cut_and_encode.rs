@@ -45,12 +45,15 @@ fuzz_target!(|data: &[u8]| {
         transform: TileTransform::new(&t, 4096),
         clip: ClipBox { min: -64.0, max: 4160.0 },
         tolerance: 1.0,
+        keep_above: 0.5 * t.size() / 4096.0,
+        tiny_area: 64.0,
         mercator_clip: PartBox { min: Coord { x: m.min_x, y: m.min_y }, max: Coord { x: m.max_x, y: m.max_y } },
     };
     let rs = rings(data);
-    // Part boxes cover every ring (the store's invariant, established by ingest).
-    if let Some(bbox) = PartBox::of(rs.iter().flatten()) {
-        let shape = Shape::Polygons(vec![PolygonPart { bbox, rings: rs.clone() }]);
+    // Part boxes cover every ring (the store's invariant, established by `PolygonPart::new`).
+    if let Some(part) = PolygonPart::new(rs.clone()) {
+        let bbox = part.bbox;
+        let shape = Shape::Polygons(vec![part]);
         if let Some(g) = cut_feature(&shape, &[0], &params) {
             assert_eq!(g.kind, GeomKind::Polygons);
             for poly in g.polygons() {
@@ -64,7 +67,8 @@ fuzz_target!(|data: &[u8]| {
         }
         // The whole path, through the MVT encoder, as a one-feature layer.
         let line: Vec<Coord<f64>> = rs.iter().flatten().copied().collect();
-        let lbox = PartBox::of(&line).unwrap_or(bbox);
+        let lpart = LinePart::new(line).expect("non-empty");
+        let lbox = lpart.bbox;
         let def = chizu::config::LayerDef::from_toml(
             std::path::Path::new("layers/f.toml"),
             "title = { ja = \"f\", en = \"f\" }\ncategory = \"kihon\"\ngeometry = \"polygon\"\naccess = { view = \"public\" }\n[[source]]\npath = \"x\"\n",
@@ -72,7 +76,7 @@ fuzz_target!(|data: &[u8]| {
         .expect("layer");
         let features = vec![
             Feature { id: 1, shape, bbox, values: Vec::new().into(), public: true },
-            Feature { id: 2, shape: Shape::Lines(vec![LinePart { bbox: lbox, coords: line }]), bbox: lbox, values: Vec::new().into(), public: true },
+            Feature { id: 2, shape: Shape::Lines(vec![lpart]), bbox: lbox, values: Vec::new().into(), public: true },
         ];
         let fields: Vec<FieldDef> = Vec::new();
         let layer = LayerSnapshot::build(Arc::new(def), fields, features, chizu::ingest::IngestReport::default(), 1);

@@ -3,6 +3,10 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
+/// Zooms up to which `check` cuts every tile to test the per-tile budgets: beyond z14 a
+/// city's tiles only get smaller, and the scan stays within seconds.
+const BUDGET_SCAN_MAXZOOM: u8 = 14;
+
 pub fn run(root: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
     if !root.join("layers").is_dir() {
         anyhow::bail!(
@@ -11,6 +15,7 @@ pub fn run(root: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
         );
     }
     let loaded = chizu::load_root(root, super::threads(None));
+    let scans = budget_scans(&loaded.catalog)?;
     let mut out = std::io::stdout().lock();
     if json {
         let layers: Vec<serde_json::Value> = loaded
@@ -23,6 +28,11 @@ pub fn run(root: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
                     "features": l.features.len(),
                     "fields": l.fields,
                     "report": l.report,
+                    "tile_budget": {
+                        "max_bytes": l.def.max_tile_bytes,
+                        "max_features": l.def.max_tile_features,
+                        "scan": scans.get(l.def.id.as_str()),
+                    },
                 })
             })
             .collect();
@@ -31,6 +41,9 @@ pub fn run(root: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         for l in loaded.catalog.layers() {
             print_layer(&mut out, l)?;
+            if let Some(scan) = scans.get(l.def.id.as_str()) {
+                print_budget(&mut out, l, scan)?;
+            }
         }
         for e in &loaded.errors {
             writeln!(out, "✘ {e}")?;
@@ -47,6 +60,65 @@ pub fn run(root: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Cuts every layer's tiles up to [`BUDGET_SCAN_MAXZOOM`], layers in parallel.
+fn budget_scans(
+    catalog: &chizu::store::Catalog,
+) -> anyhow::Result<std::collections::BTreeMap<String, chizu::export::BudgetScan>> {
+    let layers: Vec<_> = catalog.layers().cloned().collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(std::collections::BTreeMap::new());
+    std::thread::scope(|s| {
+        for _ in 0..super::threads(None).min(layers.len()).max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(l) = layers.get(i) else { break };
+                let r = chizu::export::budget_scan(l, BUDGET_SCAN_MAXZOOM);
+                results
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(l.def.id.to_string(), r);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .into_iter()
+        .map(|(id, r)| Ok((id, r?)))
+        .collect()
+}
+
+/// The budget line of one layer: its largest tile, and where it had to be trimmed.
+fn print_budget(
+    out: &mut impl std::io::Write,
+    l: &chizu::store::LayerSnapshot,
+    scan: &chizu::export::BudgetScan,
+) -> std::io::Result<()> {
+    let largest = scan.largest.as_ref().map_or_else(
+        || "no tiles".to_string(),
+        |(t, b)| format!("largest {t} {b} bytes"),
+    );
+    let (lo, hi) = scan.zooms;
+    if scan.trimmed_tiles == 0 {
+        writeln!(
+            out,
+            "    tiles z{lo}–{hi}: {} cut, {largest}; within the budget of {} bytes / {} features",
+            scan.tiles, l.def.max_tile_bytes, l.def.max_tile_features
+        )
+    } else {
+        let zooms: Vec<String> = scan.trimmed_zooms.iter().map(|z| format!("z{z}")).collect();
+        writeln!(
+            out,
+            "    warning: tile budget ({} bytes / {} features) hit at {}: {} tiles trimmed, {} features dropped (least significant first); raise max_tile_bytes or minzoom to keep them",
+            l.def.max_tile_bytes,
+            l.def.max_tile_features,
+            zooms.join(", "),
+            scan.trimmed_tiles,
+            scan.dropped_features
+        )
+    }
 }
 
 /// One layer's part of `chizu check`: sources, CRS, encoding, counts, fields.

@@ -344,6 +344,12 @@ struct RawLayer {
     buffer: u32,
     #[serde(default = "default_simplify")]
     simplify: f64,
+    #[serde(default = "default_tiny_area")]
+    tiny_area: f64,
+    #[serde(default = "default_max_tile_bytes")]
+    max_tile_bytes: u32,
+    #[serde(default = "default_max_tile_features")]
+    max_tile_features: u32,
     #[serde(rename = "source")]
     sources: Vec<SourceCfg>,
     #[serde(default, rename = "field")]
@@ -374,6 +380,52 @@ fn default_simplify() -> f64 {
     1.0
 }
 
+/// Default area (tile units²) below which polygons are merged into density squares: 64,
+/// one CSS pixel of a tile drawn 512 pixels wide.
+fn default_tiny_area() -> f64 {
+    64.0
+}
+/// Default byte budget of one layer in one tile: 500 KB, as tippecanoe.
+fn default_max_tile_bytes() -> u32 {
+    500_000
+}
+/// Default feature budget of one layer in one tile: 200,000, as tippecanoe.
+fn default_max_tile_features() -> u32 {
+    200_000
+}
+
+/// Checks the keys that shape tiles: buffer, simplification, merging, budgets.
+fn check_tile_options(raw: &RawLayer) -> std::result::Result<(), (&'static str, String)> {
+    if raw.buffer > 1024 {
+        return Err(("buffer", format!("{} is above 1024 tile units", raw.buffer)));
+    }
+    if !(0.0..=64.0).contains(&raw.simplify) {
+        return Err((
+            "simplify",
+            format!("{} is outside 0–64 tile units", raw.simplify),
+        ));
+    }
+    if !(0.0..=1_000_000.0).contains(&raw.tiny_area) {
+        return Err((
+            "tiny_area",
+            format!("{} is outside 0–1000000 tile units²", raw.tiny_area),
+        ));
+    }
+    if raw.max_tile_bytes < 1024 {
+        return Err((
+            "max_tile_bytes",
+            format!("{} is below 1024 bytes", raw.max_tile_bytes),
+        ));
+    }
+    if raw.max_tile_features == 0 {
+        return Err((
+            "max_tile_features",
+            "0 would leave every tile empty; give at least 1".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// A validated layer definition.
 #[derive(Debug, Clone)]
 pub struct LayerDef {
@@ -393,6 +445,13 @@ pub struct LayerDef {
     pub buffer: u32,
     /// Simplification tolerance in tile units.
     pub simplify: f64,
+    /// Polygons smaller than this (tile units², by their box) are merged into squares that
+    /// keep their total area; `0` keeps every polygon.
+    pub tiny_area: f64,
+    /// Most bytes this layer may take in one tile; least significant features go first.
+    pub max_tile_bytes: u32,
+    /// Most features this layer may put in one tile.
+    pub max_tile_features: u32,
     pub sources: Vec<SourceCfg>,
     /// Configured fields; when empty every source attribute is served under its own name.
     pub fields: Vec<FieldCfg>,
@@ -452,18 +511,7 @@ impl LayerDef {
                 format!("{} is above maxzoom {}", raw.minzoom, raw.maxzoom),
             ));
         }
-        if raw.buffer > 1024 {
-            return Err(invalid(
-                "buffer",
-                format!("{} is above 1024 tile units", raw.buffer),
-            ));
-        }
-        if !(0.0..=64.0).contains(&raw.simplify) {
-            return Err(invalid(
-                "simplify",
-                format!("{} is outside 0–64 tile units", raw.simplify),
-            ));
-        }
+        check_tile_options(&raw).map_err(|(k, m)| invalid(k, m))?;
         if raw.sources.is_empty() {
             return Err(invalid(
                 "source",
@@ -495,6 +543,9 @@ impl LayerDef {
             license: raw.license,
             buffer: raw.buffer,
             simplify: raw.simplify,
+            tiny_area: raw.tiny_area,
+            max_tile_bytes: raw.max_tile_bytes,
+            max_tile_features: raw.max_tile_features,
             sources: raw.sources,
             fields: raw.fields,
             keep_unlisted_fields: raw.keep_unlisted_fields,
@@ -592,6 +643,23 @@ path = "data/zones/*.shp"
         );
         let e = parse(&t).expect_err("rejects").to_string();
         assert!(e.contains("access.roles"), "{e}");
+    }
+
+    #[test]
+    fn tile_budgets_default_to_tippecanoes_and_are_checked() {
+        let d = parse(MINIMAL).expect("minimal");
+        assert_eq!((d.max_tile_bytes, d.max_tile_features), (500_000, 200_000));
+        assert!((d.tiny_area - 64.0).abs() < f64::EPSILON);
+        for (line, key) in [
+            ("max_tile_bytes = 10", "max_tile_bytes"),
+            ("max_tile_features = 0", "max_tile_features"),
+            ("tiny_area = -1", "tiny_area"),
+        ] {
+            let e = parse(&format!("{line}\n{MINIMAL}"))
+                .expect_err("rejects")
+                .to_string();
+            assert!(e.contains(key), "{e}");
+        }
     }
 
     #[test]

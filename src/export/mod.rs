@@ -84,6 +84,52 @@ fn pyramid(layers: &[Arc<LayerSnapshot>], minzoom: u8, maxzoom: u8) -> Vec<TileC
     out
 }
 
+/// How one layer fares against its per-tile budget over a pyramid (for `chizu check`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BudgetScan {
+    /// Zooms scanned (the layer's minzoom up to the scan's maxzoom).
+    pub zooms: (u8, u8),
+    /// Non-empty tiles cut.
+    pub tiles: usize,
+    /// The largest tile of this layer alone: z/x/y and bytes.
+    pub largest: Option<(String, usize)>,
+    /// Zooms at which some tile went over budget and was trimmed.
+    pub trimmed_zooms: Vec<u8>,
+    /// Tiles trimmed and features dropped from them.
+    pub trimmed_tiles: u64,
+    pub dropped_features: u64,
+}
+
+/// Cuts every tile of `layer` from its minzoom to `maxzoom` over its bounds, as staff with
+/// every role would see it, and reports where its budget was hit. The layer must be fresh
+/// (its budget log empty), as `check` loads it.
+pub fn budget_scan(layer: &Arc<LayerSnapshot>, maxzoom: u8) -> Result<BudgetScan> {
+    let view = View::Internal(crate::access::Principal {
+        name: "check".into(),
+        roles: [crate::access::ADMIN_ROLE.to_string()].into(),
+    });
+    let lo = layer.def.minzoom.min(maxzoom);
+    let mut tiles = 0;
+    let mut largest: Option<(String, usize)> = None;
+    for t in pyramid(std::slice::from_ref(layer), lo, maxzoom) {
+        if let Some(bytes) = tile::render(&[layer.as_ref()], &view, t)? {
+            tiles += 1;
+            if largest.as_ref().is_none_or(|l| bytes.len() > l.1) {
+                largest = Some((t.to_string(), bytes.len()));
+            }
+        }
+    }
+    let (trimmed_tiles, dropped_features) = layer.budget.totals();
+    Ok(BudgetScan {
+        zooms: (lo, maxzoom),
+        tiles,
+        largest,
+        trimmed_zooms: layer.budget.zooms(),
+        trimmed_tiles,
+        dropped_features,
+    })
+}
+
 /// TileJSON-like metadata (`vector_layers` with their visible fields).
 #[must_use]
 pub fn metadata(

@@ -210,6 +210,11 @@ pub async fn tilejson(
             "minzoom": l.def.minzoom,
             "maxzoom": l.def.maxzoom,
             "fields": fields,
+            "chizu:tile_budget": {
+                "max_bytes": l.def.max_tile_bytes,
+                "max_features": l.def.max_tile_features,
+                "trimmed_zooms": l.budget.zooms(),
+            },
         }));
     }
     let minzoom = layers.iter().map(|l| l.def.minzoom).min().unwrap_or(0);

@@ -5,7 +5,7 @@
 use geo::{Coord, Geometry};
 
 use crate::config::GeometryKind;
-use crate::store::{LinePart, PartBox, PolygonPart, Shape};
+use crate::store::{LinePart, PolygonPart, Shape};
 
 /// What became of one feature's geometry.
 #[derive(Debug, PartialEq, Eq)]
@@ -46,10 +46,7 @@ pub fn to_shape(g: Geometry<f64>, kind: GeometryKind) -> (Option<Shape>, Outcome
                     trimmed = true;
                     continue;
                 }
-                let Some(bbox) = PartBox::of(&l) else {
-                    continue;
-                };
-                out.push(LinePart { bbox, coords: l });
+                out.extend(LinePart::new(l));
             }
             Shape::Lines(out)
         }
@@ -71,12 +68,7 @@ pub fn to_shape(g: Geometry<f64>, kind: GeometryKind) -> (Option<Shape>, Outcome
                 if kept.is_empty() {
                     continue;
                 }
-                // The box covers every ring: a hole is meant to lie inside its shell, but a
-                // repaired polygon is no proof of that.
-                let Some(bbox) = PartBox::of(kept.iter().flatten()) else {
-                    continue;
-                };
-                out.push(PolygonPart { bbox, rings: kept });
+                out.extend(PolygonPart::new(kept));
             }
             Shape::Polygons(out)
         }

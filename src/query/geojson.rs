@@ -190,7 +190,7 @@ pub fn csv_field(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{PartBox, PolygonPart};
+    use crate::store::PolygonPart;
 
     #[test]
     fn polygon_is_counter_clockwise_and_closed() {
@@ -205,10 +205,7 @@ mod tests {
             Coord { x: x + 100.0, y },
             Coord { x, y },
         ];
-        let shape = Shape::Polygons(vec![PolygonPart {
-            bbox: PartBox::of(&r).expect("bbox"),
-            rings: vec![r],
-        }]);
+        let shape = Shape::Polygons(vec![PolygonPart::new(vec![r]).expect("part")]);
         let g = geometry(&shape);
         assert_eq!(g["type"], "Polygon");
         let ring = g["coordinates"][0].as_array().expect("ring");

@@ -73,7 +73,6 @@ pub fn part_distance(shape: &Shape, part: usize, p: Coord<f64>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::PartBox;
 
     fn c(x: f64, y: f64) -> Coord<f64> {
         Coord { x, y }
@@ -92,10 +91,7 @@ mod tests {
     #[test]
     fn polygon_with_hole() {
         let rings = vec![square(0.0, 0.0, 10.0), square(4.0, 4.0, 2.0)];
-        let part = PolygonPart {
-            bbox: PartBox::of(&rings[0]).expect("bbox"),
-            rings,
-        };
+        let part = PolygonPart::new(rings).expect("part");
         assert!(polygon_contains(&part, c(1.0, 1.0)));
         assert!(!polygon_contains(&part, c(5.0, 5.0)), "inside the hole");
         assert!(!polygon_contains(&part, c(11.0, 5.0)));

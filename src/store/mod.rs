@@ -4,9 +4,11 @@
 //!
 //! Nothing here mutates a snapshot after it is built, and nothing here knows about GDAL or HTTP.
 
+mod generalise;
 mod value;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use geo::Coord;
@@ -78,6 +80,20 @@ impl PartBox {
 pub struct LinePart {
     pub bbox: PartBox,
     pub coords: Vec<Coord<f64>>,
+    /// Per vertex, the Douglas–Peucker tolerance in metres up to which it is kept.
+    pub importance: Box<[f32]>,
+}
+
+impl LinePart {
+    /// A part with its box and per-vertex importance; `None` without coordinates.
+    #[must_use]
+    pub fn new(coords: Vec<Coord<f64>>) -> Option<Self> {
+        Some(Self {
+            bbox: PartBox::of(&coords)?,
+            importance: generalise::importance(&coords),
+            coords,
+        })
+    }
 }
 
 /// One polygon part: closed rings, exterior first.
@@ -86,6 +102,39 @@ pub struct PolygonPart {
     /// Covers every ring, holes included (tile cutting skips clipping on its word).
     pub bbox: PartBox,
     pub rings: Vec<Vec<Coord<f64>>>,
+    /// Per ring and vertex, the Douglas–Peucker tolerance in metres up to which it is kept.
+    pub importance: Vec<Box<[f32]>>,
+}
+
+impl PolygonPart {
+    /// Area in square metres (of Web Mercator): the exterior less its holes.
+    #[must_use]
+    pub fn area(&self) -> f64 {
+        // Relative to the first vertex: Mercator metres are large, building areas small.
+        let ring = |r: &Vec<Coord<f64>>| {
+            let o = r.first().copied().unwrap_or_default();
+            r.windows(2)
+                .map(|w| (w[0].x - o.x) * (w[1].y - o.y) - (w[1].x - o.x) * (w[0].y - o.y))
+                .sum::<f64>()
+                .abs()
+                / 2.0
+        };
+        let mut rings = self.rings.iter();
+        let outer = rings.next().map_or(0.0, ring);
+        (outer - rings.map(ring).sum::<f64>()).max(0.0)
+    }
+
+    /// A part with a box over every ring (a hole is meant to lie inside its shell, but a
+    /// repaired polygon is no proof of that) and per-vertex importance; `None` without
+    /// coordinates.
+    #[must_use]
+    pub fn new(rings: Vec<Vec<Coord<f64>>>) -> Option<Self> {
+        Some(Self {
+            bbox: PartBox::of(rings.iter().flatten())?,
+            importance: rings.iter().map(|r| generalise::importance(r)).collect(),
+            rings,
+        })
+    }
 }
 
 /// A feature's geometry in EPSG:3857, split into parts that are indexed one by one so a
@@ -166,6 +215,41 @@ pub struct SearchEntry {
     pub folded: Box<str>,
 }
 
+/// Where a layer went over its per-tile budget, as tiles are cut (for TileJSON and `check`).
+#[derive(Debug, Default)]
+pub struct BudgetLog {
+    /// Bit `z` set when a tile at zoom `z` was trimmed.
+    zooms: AtomicU32,
+    tiles: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl BudgetLog {
+    /// One tile at zoom `z` lost `dropped` features to the budget.
+    pub fn record(&self, z: u8, dropped: usize) {
+        self.zooms
+            .fetch_or(1 << u32::from(z.min(31)), Ordering::Relaxed);
+        self.tiles.fetch_add(1, Ordering::Relaxed);
+        self.dropped.fetch_add(dropped as u64, Ordering::Relaxed);
+    }
+
+    /// Zooms at which some tile was trimmed, ascending.
+    #[must_use]
+    pub fn zooms(&self) -> Vec<u8> {
+        let bits = self.zooms.load(Ordering::Relaxed);
+        (0..32u8).filter(|z| bits & (1 << z) != 0).collect()
+    }
+
+    /// Tiles trimmed and features dropped so far.
+    #[must_use]
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.tiles.load(Ordering::Relaxed),
+            self.dropped.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// An R-tree entry: one part of one feature.
 pub type PartEntry = GeomWithData<Rectangle<[f64; 2]>, (u32, u32)>;
 
@@ -183,6 +267,8 @@ pub struct LayerSnapshot {
     pub version: u64,
     /// Folded names for `/search`, from the layer's `search` fields.
     pub search: Vec<SearchEntry>,
+    /// Tiles of this snapshot trimmed to the layer's budget so far.
+    pub budget: BudgetLog,
 }
 
 impl LayerSnapshot {
@@ -224,6 +310,7 @@ impl LayerSnapshot {
             report,
             version,
             search,
+            budget: BudgetLog::default(),
         }
     }
 

@@ -17,7 +17,7 @@ use geo::Coord;
 use super::clip::{clip_line, clip_ring_into, ClipBox, Pt};
 use super::coord::TileTransform;
 use super::simplify::Simplifier;
-use crate::store::{PartBox, Shape};
+use crate::store::{PartBox, PolygonPart, Shape};
 
 /// An integer tile-space point.
 pub type IPt = (i32, i32);
@@ -92,6 +92,41 @@ impl TileGeom {
         }
     }
 
+    /// How much this geometry matters to the picture, to drop the least significant first
+    /// when a tile is over budget: area (tile units²) for polygons, length for lines, and
+    /// for points an even pseudo-random spread from the feature id (thinning, not holes).
+    #[must_use]
+    pub fn significance(&self, id: u64) -> f64 {
+        match self.kind {
+            GeomKind::Polygons => self.parts().map(signed_area2).sum::<i64>() as f64 / 2.0,
+            GeomKind::Lines => self
+                .parts()
+                .flat_map(|l| l.windows(2))
+                .map(|w| f64::from(w[1].0 - w[0].0).hypot(f64::from(w[1].1 - w[0].1)))
+                .sum(),
+            GeomKind::Points => {
+                let mut z = id.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                (z ^ (z >> 31)) as f64
+            }
+        }
+    }
+
+    /// Makes this one square polygon of about `area` tile units² centred on `c`: the
+    /// stand-in for tiny polygons merged at low zoom.
+    pub fn set_square(&mut self, c: IPt, area: f64) {
+        self.reset(GeomKind::Polygons);
+        let half = ((area.sqrt() / 2.0).round() as i32).max(1);
+        let (x0, y0, x1, y1) = (c.0 - half, c.1 - half, c.0 + half, c.1 + half);
+        // Positive area in tile space (y down): the MVT exterior orientation.
+        self.pts
+            .extend_from_slice(&[(x0, y0), (x1, y0), (x1, y1), (x0, y1)]);
+        debug_assert!(signed_area2(&self.pts) > 0);
+        self.ends.push(4);
+        self.exterior.push(true);
+    }
+
     /// Rings grouped into polygons: exterior first, then its holes.
     #[must_use]
     pub fn polygons(&self) -> Vec<Vec<&[IPt]>> {
@@ -116,11 +151,60 @@ pub struct CutParams {
     pub tolerance: f64,
     /// The buffered tile in Mercator, to skip parts without touching them.
     pub mercator_clip: PartBox,
+    /// Parts whose box is smaller than this (tile units²) are drawn as grid cells of this
+    /// area instead (see [`push_cells`]); `0` cuts every part as it is.
+    pub tiny_area: f64,
+    /// Vertices whose prepared Douglas–Peucker importance (metres) is not above this are
+    /// skipped before anything else is done with them; negative keeps every vertex.
+    pub keep_above: f64,
+}
+
+impl CutParams {
+    /// If `poly` is too small to see at this zoom, adds its area to the grid cell holding its
+    /// centre (when that lies in the tile proper: the tile holding the centre draws it) and
+    /// says so.
+    fn gather_tiny_part(&self, poly: &PolygonPart, cells: &mut Vec<(i32, i32, f64)>) -> bool {
+        if self.tiny_area <= 0.0 {
+            return false;
+        }
+        let unit = self.transform.unit();
+        let (w, h) = (
+            (poly.bbox.max.x - poly.bbox.min.x) / unit,
+            (poly.bbox.max.y - poly.bbox.min.y) / unit,
+        );
+        if w * h >= self.tiny_area {
+            return false;
+        }
+        let (cx, cy) = self.transform.apply(
+            f64::midpoint(poly.bbox.min.x, poly.bbox.max.x),
+            f64::midpoint(poly.bbox.min.y, poly.bbox.max.y),
+        );
+        let extent = f64::from(super::EXTENT);
+        if (0.0..extent).contains(&cx) && (0.0..extent).contains(&cy) {
+            let g = self.tiny_area.sqrt();
+            let area = poly.area() / (unit * unit);
+            cells.push(((cy / g).floor() as i32, (cx / g).floor() as i32, area));
+        }
+        true
+    }
+
+    /// The usual prefilter for a tile: half the simplification tolerance, in metres, so the
+    /// prepared generalisation removes what the per-tile pass would, and never more.
+    #[must_use]
+    pub fn prefilter(transform: &TileTransform, tolerance: f64) -> f64 {
+        if tolerance > 0.0 {
+            tolerance * transform.unit() / 2.0
+        } else {
+            -1.0
+        }
+    }
 }
 
 /// Buffers reused across the features of one tile.
 #[derive(Default)]
 pub struct Scratch {
+    /// Tiny parts of the feature being cut, gathered per grid cell: `(row, column, area)`.
+    cells: Vec<(i32, i32, f64)>,
     pts: Vec<Pt>,
     clipped: Vec<Pt>,
     tmp: Vec<Pt>,
@@ -166,7 +250,7 @@ pub fn cut_feature_with(
                 let Some(line) = lines.get(i as usize) else {
                     continue;
                 };
-                transform_into(&line.coords, p, &mut s.pts);
+                transform_into(&line.coords, &line.importance, p, &mut s.pts);
                 if line.bbox.within(&p.mercator_clip) {
                     push_line(&s.pts, p, &mut s.simplifier, out);
                 } else {
@@ -178,26 +262,44 @@ pub fn cut_feature_with(
         }
         Shape::Polygons(polys) => {
             out.reset(GeomKind::Polygons);
+            s.cells.clear();
             for i in parts {
                 let Some(poly) = polys.get(i as usize) else {
                     continue;
                 };
+                if p.gather_tiny_part(poly, &mut s.cells) {
+                    continue;
+                }
                 let inside = poly.bbox.within(&p.mercator_clip);
-                for (ri, ring) in poly.rings.iter().enumerate() {
+                for (ri, (ring, imp)) in poly.rings.iter().zip(&poly.importance).enumerate() {
                     let exterior = ri == 0;
-                    if !push_ring(ring, exterior, inside, p, s, out) && exterior {
+                    if !push_ring(ring, imp, exterior, inside, p, s, out) && exterior {
                         break; // no exterior, so its holes go too
                     }
                 }
+            }
+            if !s.cells.is_empty() {
+                push_cells(&mut s.cells, p.tiny_area, out);
             }
         }
     }
     !out.is_empty()
 }
 
-fn transform_into(coords: &[Coord<f64>], p: &CutParams, out: &mut Vec<Pt>) {
+/// Transforms to tile space the vertices this zoom needs (ends are always kept).
+fn transform_into(coords: &[Coord<f64>], importance: &[f32], p: &CutParams, out: &mut Vec<Pt>) {
     out.clear();
-    out.extend(coords.iter().map(|c| p.transform.apply(c.x, c.y)));
+    if p.keep_above < 0.0 || importance.len() != coords.len() {
+        out.extend(coords.iter().map(|c| p.transform.apply(c.x, c.y)));
+    } else {
+        out.extend(
+            coords
+                .iter()
+                .zip(importance)
+                .filter(|(_, &i)| f64::from(i) > p.keep_above)
+                .map(|(c, _)| p.transform.apply(c.x, c.y)),
+        );
+    }
 }
 
 /// Rounds to the grid onto the end of `out`, dropping repeats; returns where it started.
@@ -225,6 +327,7 @@ fn push_line(pts: &[Pt], p: &CutParams, simplifier: &mut Simplifier, out: &mut T
 /// One ring through the pipeline onto `out`; false when it collapses.
 fn push_ring(
     ring: &[Coord<f64>],
+    importance: &[f32],
     exterior: bool,
     inside: bool,
     p: &CutParams,
@@ -232,8 +335,13 @@ fn push_ring(
     out: &mut TileGeom,
 ) -> bool {
     // Store rings are closed; work on the open form.
-    let open = &ring[..ring.len().saturating_sub(1)];
-    transform_into(open, p, &mut s.pts);
+    let open = ring.len().saturating_sub(1);
+    transform_into(
+        &ring[..open],
+        &importance[..open.min(importance.len())],
+        p,
+        &mut s.pts,
+    );
     // `inside` comes from the part's box, which covers every ring (a store invariant):
     // checking the points again cost a quarter of the cutting time when measured.
     let pts: &[Pt] = if inside {
@@ -269,6 +377,49 @@ fn push_ring(
     true
 }
 
+/// Draws gathered tiny parts as grid cells of `tiny_area`: cells in row order, each drawn
+/// when the area carried so far reaches half a cell, the carry then reduced by a whole cell
+/// (error diffusion), so a solid run of tiny squares stays solid, a sparse one keeps its
+/// density, and the total area is kept. Neighbouring drawn cells in a row are one rectangle.
+fn push_cells(cells: &mut [(i32, i32, f64)], tiny_area: f64, out: &mut TileGeom) {
+    cells.sort_unstable_by_key(|c| (c.0, c.1));
+    let g = tiny_area.sqrt();
+    let mut carry = 0.0;
+    let mut run: Option<(i32, i32, i32)> = None; // row, first column, last column
+    let flush = |run: (i32, i32, i32), out: &mut TileGeom| {
+        let (row, c0, c1) = run;
+        let edge = |i: i32| (f64::from(i) * g).round() as i32;
+        let (x0, x1, y0, y1) = (edge(c0), edge(c1 + 1), edge(row), edge(row + 1));
+        out.pts
+            .extend_from_slice(&[(x0, y0), (x1, y0), (x1, y1), (x0, y1)]);
+        out.ends.push(out.pts.len());
+        out.exterior.push(true);
+    };
+    let mut i = 0;
+    while i < cells.len() {
+        let (row, col) = (cells[i].0, cells[i].1);
+        while i < cells.len() && (cells[i].0, cells[i].1) == (row, col) {
+            carry += cells[i].2;
+            i += 1;
+        }
+        if carry < tiny_area / 2.0 {
+            continue;
+        }
+        carry -= tiny_area;
+        run = match run {
+            Some((r, c0, c1)) if r == row && c1 + 1 == col => Some((r, c0, col)),
+            Some(done) => {
+                flush(done, out);
+                Some((row, col, col))
+            }
+            None => Some((row, col, col)),
+        };
+    }
+    if let Some(done) = run {
+        flush(done, out);
+    }
+}
+
 fn round(p: Pt) -> IPt {
     (p.0.round() as i32, p.1.round() as i32)
 }
@@ -301,6 +452,8 @@ mod tests {
                 max: 4160.0,
             },
             tolerance: 1.0,
+            keep_above: -1.0,
+            tiny_area: 0.0,
             mercator_clip: PartBox {
                 min: Coord {
                     x: m.min_x,
@@ -330,9 +483,8 @@ mod tests {
     }
 
     fn cut_polygon(rings: Vec<Vec<Coord<f64>>>) -> Option<TileGeom> {
-        let bbox = PartBox::of(&rings[0]).expect("bbox");
         cut_feature(
-            &Shape::Polygons(vec![PolygonPart { bbox, rings }]),
+            &Shape::Polygons(vec![PolygonPart::new(rings).expect("part")]),
             &[0],
             &params(),
         )
@@ -368,12 +520,8 @@ mod tests {
     fn hole_outside_the_shell_is_clipped() {
         let shell = ring(&[(10.0, 10.0), (100.0, 10.0), (100.0, 100.0), (10.0, 100.0)]);
         let hole = ring(&[(50.0, 50.0), (9000.0, 50.0), (9000.0, 60.0)]);
-        let bbox = PartBox::of(shell.iter().chain(&hole)).expect("bbox");
         let g = cut_feature(
-            &Shape::Polygons(vec![PolygonPart {
-                bbox,
-                rings: vec![shell, hole],
-            }]),
+            &Shape::Polygons(vec![PolygonPart::new(vec![shell, hole]).expect("part")]),
             &[0],
             &params(),
         )
@@ -385,6 +533,57 @@ mod tests {
                 "{r:?}"
             );
         }
+    }
+
+    #[test]
+    fn tiny_parts_become_cells_solid_where_solid_and_sparse_where_sparse() {
+        // A solid 16 × 16-unit block of 2 × 2 squares (64 parts) and, apart, 14 scattered
+        // 3 × 3 squares (126 units²): at tiny_area 64 (cells of 8 × 8) the block is four
+        // cells drawn as two row rectangles, the scattered ones two cells (128 units²).
+        let mut rings = Vec::new();
+        for i in 0..8 {
+            for j in 0..8 {
+                let (x, y) = (1000.0 + 2.0 * f64::from(i), 1000.0 + 2.0 * f64::from(j));
+                rings.push(ring(&[
+                    (x, y),
+                    (x + 2.0, y),
+                    (x + 2.0, y + 2.0),
+                    (x, y + 2.0),
+                ]));
+            }
+        }
+        for k in 0..14 {
+            let (x, y) = (2001.0 + 40.0 * f64::from(k), 2001.0);
+            rings.push(ring(&[
+                (x, y),
+                (x + 3.0, y),
+                (x + 3.0, y + 3.0),
+                (x, y + 3.0),
+            ]));
+        }
+        let parts: Vec<PolygonPart> = rings
+            .into_iter()
+            .map(|r| PolygonPart::new(vec![r]).expect("part"))
+            .collect();
+        let n = parts.len() as u32;
+        let p = CutParams {
+            tiny_area: 64.0,
+            ..params()
+        };
+        let g =
+            cut_feature(&Shape::Polygons(parts), &(0..n).collect::<Vec<_>>(), &p).expect("kept");
+        let polys = g.polygons();
+        let area: i64 = polys.iter().map(|p| signed_area2(p[0]) / 2).sum();
+        assert_eq!(
+            polys[0][0],
+            &[(1000, 1000), (1016, 1000), (1016, 1008), (1000, 1008)]
+        );
+        assert_eq!(
+            polys[1][0],
+            &[(1000, 1008), (1016, 1008), (1016, 1016), (1000, 1016)]
+        );
+        assert_eq!(polys.len(), 2 + 2, "{polys:?}");
+        assert_eq!(area, 256 + 2 * 64);
     }
 
     #[test]

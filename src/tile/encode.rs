@@ -24,6 +24,11 @@ fn command(id: u32, count: usize) -> u32 {
     (id & 0x7) | ((count as u32) << 3)
 }
 
+/// Bytes of `v` as a protobuf varint.
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 #[inline]
 fn zigzag(n: i32) -> u32 {
     ((n << 1) ^ (n >> 31)) as u32
@@ -110,6 +115,15 @@ pub struct LayerBuilder<'a> {
     values: Vec<&'a Value>,
     value_index: FxHashMap<ValueKey<'a>, u32>,
     features: Vec<tile::Feature>,
+    /// Per feature, how much it matters to the picture (see [`TileGeom::significance`]).
+    significance: Vec<f64>,
+}
+
+/// What [`LayerBuilder::finish_within`] had to do to fit the budget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Trimmed {
+    /// Features dropped, least significant first.
+    pub dropped: usize,
 }
 
 impl<'a> LayerBuilder<'a> {
@@ -122,6 +136,7 @@ impl<'a> LayerBuilder<'a> {
             values: Vec::new(),
             value_index: FxHashMap::default(),
             features: Vec::new(),
+            significance: Vec::new(),
         }
     }
 
@@ -162,6 +177,7 @@ impl<'a> LayerBuilder<'a> {
             f.tags.push(k);
             f.tags.push(vi);
         }
+        self.significance.push(geom.significance(id));
         self.features.push(f);
     }
 
@@ -170,16 +186,54 @@ impl<'a> LayerBuilder<'a> {
         self.features.is_empty()
     }
 
+    /// The layer, holding at most `max_features` features and (once encoded) about
+    /// `max_bytes` bytes: when over, the most significant features are kept, in their
+    /// original order, and the rest dropped whole — a tile is never cut short mid-feature.
     #[must_use]
-    pub fn finish(self) -> tile::Layer {
-        tile::Layer {
+    pub fn finish_within(self, max_bytes: usize, max_features: usize) -> (tile::Layer, Trimmed) {
+        let mut layer = tile::Layer {
             version: 2,
             name: self.name,
             features: self.features,
             keys: self.keys,
             values: self.values.into_iter().map(tile_value).collect(),
             extent: Some(EXTENT),
+        };
+        let n = layer.features.len();
+        if n <= max_features && (max_bytes == usize::MAX || layer.encoded_len() <= max_bytes) {
+            return (layer, Trimmed::default());
         }
+        // Bytes every kept feature costs inside the layer message (field tag + length).
+        let cost = |f: &tile::Feature| {
+            let len = f.encoded_len();
+            1 + varint_len(len as u64) + len
+        };
+        // The layer without features, and its own tag and length inside the tile.
+        let header = tile::Layer {
+            features: Vec::new(),
+            ..layer.clone()
+        }
+        .encoded_len()
+            + 1
+            + varint_len(max_bytes.min(u32::MAX as usize) as u64);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| self.significance[b].total_cmp(&self.significance[a]));
+        let mut keep = vec![false; n];
+        let (mut bytes, mut count) = (header, 0);
+        for i in order {
+            let c = cost(&layer.features[i]);
+            if count == max_features || bytes + c > max_bytes {
+                continue; // a smaller, less significant feature may still fit
+            }
+            bytes += c;
+            count += 1;
+            keep[i] = true;
+        }
+        let mut it = keep.iter();
+        layer
+            .features
+            .retain(|_| it.next().copied().unwrap_or(false));
+        (layer, Trimmed { dropped: n - count })
     }
 }
 

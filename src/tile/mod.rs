@@ -20,7 +20,7 @@ pub use encode::EXTENT;
 pub use error::{Result, TileError};
 
 use crate::access::View;
-use crate::store::{LayerSnapshot, PartBox};
+use crate::store::{Feature, LayerSnapshot, PartBox, PolygonPart, Shape};
 use clip::ClipBox;
 use cut::{cut_feature_with, CutParams, Scratch, TileGeom};
 use encode::LayerBuilder;
@@ -28,6 +28,11 @@ use encode::LayerBuilder;
 /// Cuts `coord` from `layers` as `view` may see them. Layers the view may not see must
 /// already be excluded by the caller (the HTTP layer resolves ids through the view);
 /// this function still filters attributes and features through `view`.
+///
+/// Each layer is held to its budget (`max_tile_bytes`, `max_tile_features`): over it, the
+/// least significant features are dropped whole and the layer's [`BudgetLog`] records it.
+///
+/// [`BudgetLog`]: crate::store::BudgetLog
 pub fn render(layers: &[&LayerSnapshot], view: &View, coord: TileCoord) -> Result<Option<Vec<u8>>> {
     let mut out = Vec::with_capacity(layers.len());
     for layer in layers {
@@ -35,11 +40,75 @@ pub fn render(layers: &[&LayerSnapshot], view: &View, coord: TileCoord) -> Resul
             continue;
         }
         let b = render_layer(layer, view, coord);
-        if !b.is_empty() {
-            out.push(b.finish());
+        if b.is_empty() {
+            continue;
         }
+        let (l, trimmed) = b.finish_within(
+            layer.def.max_tile_bytes as usize,
+            layer.def.max_tile_features as usize,
+        );
+        if trimmed.dropped > 0 {
+            layer.budget.record(coord.z(), trimmed.dropped);
+        }
+        out.push(l);
     }
     Ok(encode::encode_tile(out))
+}
+
+/// Features too small to see at the zoom being cut. Polygons are merged: their areas add
+/// up, and each time the sum reaches the layer's `tiny_area` one square of that area stands
+/// in for them at the last one's place (the idea of tippecanoe's tiny-polygon reduction),
+/// so a dense area keeps its look at low zoom without its thousands of features. Lines
+/// shorter than a quarter of a pixel's side are dropped. Points are never tiny.
+struct Tiny {
+    /// Box area (tile units²) below which a polygon is tiny; `0` turns all of this off.
+    threshold: f64,
+    /// Area (tile units²) gathered since the last square.
+    gathered: f64,
+}
+
+/// What [`Tiny::take`] decided for one feature.
+enum Decision {
+    /// Big enough: cut it as it is.
+    Cut,
+    /// Tiny and gathered (or dropped): nothing to draw for it.
+    Skip,
+    /// Tiny, and the square standing in for the gathered ones is in the geometry buffer.
+    Square,
+}
+
+impl Tiny {
+    fn take(&mut self, feature: &Feature, t: &TileTransform, out: &mut TileGeom) -> Decision {
+        if self.threshold <= 0.0 {
+            return Decision::Cut;
+        }
+        let unit = t.unit();
+        let (w, h) = (
+            (feature.bbox.max.x - feature.bbox.min.x) / unit,
+            (feature.bbox.max.y - feature.bbox.min.y) / unit,
+        );
+        let polys = match &feature.shape {
+            Shape::Polygons(p) if w * h < self.threshold => p,
+            Shape::Lines(_) if w.max(h) < self.threshold.sqrt() / 4.0 => return Decision::Skip,
+            _ => return Decision::Cut,
+        };
+        // Counted by the one tile holding its centre, so no area is drawn twice.
+        let c = t.apply(
+            f64::midpoint(feature.bbox.min.x, feature.bbox.max.x),
+            f64::midpoint(feature.bbox.min.y, feature.bbox.max.y),
+        );
+        let e = f64::from(EXTENT);
+        if !(0.0..e).contains(&c.0) || !(0.0..e).contains(&c.1) {
+            return Decision::Skip;
+        }
+        self.gathered += polys.iter().map(PolygonPart::area).sum::<f64>() / (unit * unit);
+        if self.gathered < self.threshold {
+            return Decision::Skip;
+        }
+        out.set_square((c.0.round() as i32, c.1.round() as i32), self.gathered);
+        self.gathered = 0.0;
+        Decision::Square
+    }
 }
 
 fn render_layer<'a>(layer: &'a LayerSnapshot, view: &View, coord: TileCoord) -> LayerBuilder<'a> {
@@ -64,6 +133,8 @@ fn render_layer<'a>(layer: &'a LayerSnapshot, view: &View, coord: TileCoord) -> 
         },
         tolerance: layer.def.simplify,
         mercator_clip,
+        keep_above: CutParams::prefilter(&transform, layer.def.simplify),
+        tiny_area: layer.def.tiny_area,
     };
     let visible: Vec<usize> = (0..layer.fields.len())
         .filter(|&i| view.sees_field(&layer.def, &layer.fields[i]))
@@ -71,6 +142,10 @@ fn render_layer<'a>(layer: &'a LayerSnapshot, view: &View, coord: TileCoord) -> 
     let mut builder = LayerBuilder::new(layer.def.id.as_str(), layer.fields.len());
     let mut scratch = Scratch::default();
     let mut geom = TileGeom::default();
+    let mut tiny = Tiny {
+        threshold: layer.def.tiny_area,
+        gathered: 0.0,
+    };
     let hits = layer.parts_in(&mercator_clip);
     for run in hits.chunk_by(|a, b| a.0 == b.0) {
         let Some(feature) = layer.features.get(run[0].0 as usize) else {
@@ -79,9 +154,15 @@ fn render_layer<'a>(layer: &'a LayerSnapshot, view: &View, coord: TileCoord) -> 
         if !view.sees_feature(feature) {
             continue;
         }
-        let parts = run.iter().map(|h| h.1);
-        if !cut_feature_with(&feature.shape, parts, &params, &mut scratch, &mut geom) {
-            continue;
+        match tiny.take(feature, &transform, &mut geom) {
+            Decision::Skip => continue,
+            Decision::Square => {}
+            Decision::Cut => {
+                let parts = run.iter().map(|h| h.1);
+                if !cut_feature_with(&feature.shape, parts, &params, &mut scratch, &mut geom) {
+                    continue;
+                }
+            }
         }
         let attrs = visible
             .iter()

@@ -259,3 +259,58 @@ fn keys_add_list_revoke() {
     );
     assert!(String::from_utf8_lossy(&run(&["keys", "list"]).stdout).contains("no keys"));
 }
+
+/// A root holding one real layer file, edited, with the sample's data linked in.
+pub fn root_with_edited_layer(id: &str, prepend: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("layers")).expect("mkdir");
+    std::os::unix::fs::symlink(common::root().join("data"), dir.path().join("data"))
+        .expect("link data");
+    let toml = std::fs::read_to_string(common::root().join(format!("layers/{id}.toml")))
+        .expect("sample layer");
+    std::fs::write(
+        dir.path().join(format!("layers/{id}.toml")),
+        format!("{prepend}\n{toml}"),
+    )
+    .expect("write");
+    dir
+}
+
+#[test]
+fn check_says_where_a_layer_hits_its_tile_budget() {
+    // The flood layer's z12 tile is ~340 KB: a 20 KB budget must be reported, by zoom.
+    let dir = root_with_edited_layer("kouzui_shinsui", "max_tile_bytes = 20000");
+    let out = chizu()
+        .args(["check", "--root"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "a budget hit is a warning: {text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("tile budget"))
+        .unwrap_or_else(|| panic!("no budget line: {text}"));
+    assert!(
+        line.contains("warning") && line.contains("20000 bytes") && line.contains("z12"),
+        "{line}"
+    );
+    assert!(line.contains("features dropped"), "{line}");
+
+    // Within budget, the largest tile is named instead, and JSON carries the same scan.
+    let out = chizu()
+        .args(["check", "--json", "--root"])
+        .arg(common::root())
+        .output()
+        .expect("runs");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let flood = j["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .find(|l| l["id"] == "kouzui_shinsui")
+        .expect("flood layer");
+    assert_eq!(flood["tile_budget"]["max_bytes"], 500_000);
+    assert_eq!(flood["tile_budget"]["scan"]["trimmed_tiles"], 0);
+    assert!(flood["tile_budget"]["scan"]["largest"][1].as_u64() > Some(100_000));
+}

@@ -264,3 +264,17 @@ pub fn http_get(addr: &str, path: &str, key: Option<&str>) -> String {
     s.read_to_string(&mut resp).expect("read");
     resp
 }
+
+/// Every edge of a decoded polygon geometry's rings.
+pub fn outline(g: &geo::Geometry<f64>) -> Vec<geo::Line<f64>> {
+    let polys: Vec<&geo::Polygon<f64>> = match g {
+        geo::Geometry::Polygon(p) => vec![p],
+        geo::Geometry::MultiPolygon(mp) => mp.0.iter().collect(),
+        _ => Vec::new(),
+    };
+    polys
+        .into_iter()
+        .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
+        .flat_map(|r| r.lines().collect::<Vec<_>>())
+        .collect()
+}

@@ -279,3 +279,31 @@ async fn serves_over_a_real_socket() {
         .contains("content-type: application/vnd.mapbox-vector-tile"));
     server.abort();
 }
+
+#[tokio::test]
+async fn tilejson_says_where_a_layer_was_trimmed_to_its_budget() {
+    let dir = crate::cli::root_with_edited_layer("kouzui_shinsui", "max_tile_bytes = 20000");
+    chizu::route_gdal_messages();
+    let loaded = chizu::load_root(dir.path(), 2);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let app = chizu::http::router(
+        chizu::http::AppState::new(loaded.catalog, chizu::http::HttpSettings::default()),
+        chizu::http::Listener::Public,
+    );
+    let before = get(&app, "/tiles/kouzui_shinsui.json", &[]).await.json();
+    let budget = &before["vector_layers"][0]["chizu:tile_budget"];
+    assert_eq!(budget["max_bytes"], 20_000);
+    assert_eq!(budget["max_features"], 200_000);
+    assert_eq!(budget["trimmed_zooms"], serde_json::json!([]));
+    // The densest z12 tile of the flood layer (焼津駅 area), over budget.
+    let (t, _) = tile_of(138.3181, 34.8659, 12);
+    let r = get(&app, &format!("/tiles/kouzui_shinsui/{t}.mvt"), &[]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.len() <= 20_000, "{} bytes", r.body.len());
+    crate::common::assert_tile_invariants(&decode(&r.body), 64.0, "trimmed flood tile");
+    let after = get(&app, "/tiles/kouzui_shinsui.json", &[]).await.json();
+    assert_eq!(
+        after["vector_layers"][0]["chizu:tile_budget"]["trimmed_zooms"],
+        serde_json::json!([12])
+    );
+}

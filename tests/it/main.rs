@@ -11,6 +11,7 @@
 mod cli;
 mod common;
 mod export;
+mod generalise;
 mod http_routes;
 mod leak;
 mod props;

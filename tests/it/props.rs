@@ -36,6 +36,8 @@ fn params() -> CutParams {
             max: 4096.0 + BUF,
         },
         tolerance: TOL,
+        keep_above: -1.0,
+        tiny_area: 0.0,
         mercator_clip: PartBox {
             min: Coord {
                 x: m.min_x,
@@ -103,8 +105,7 @@ proptest! {
         if let Some(h) = &hole_ring {
             rings.push(closed_merc(h));
         }
-        let bbox = PartBox::of(&rings[0]).expect("bbox");
-        let shape = Shape::Polygons(vec![PolygonPart { bbox, rings }]);
+        let shape = Shape::Polygons(vec![PolygonPart::new(rings).expect("part")]);
         let out = cut_feature(&shape, &[0], &params());
 
         let src = Polygon::new(geo_ring(&outer), hole_ring.iter().map(|h| geo_ring(h)).collect());
@@ -142,8 +143,7 @@ proptest! {
         pts in prop::collection::vec((-2000.0..6000.0f64, -2000.0..6000.0f64), 2..30)
     ) {
         let coords: Vec<Coord<f64>> = pts.iter().map(|&p| to_merc(p)).collect();
-        let bbox = PartBox::of(&coords).expect("bbox");
-        let shape = Shape::Lines(vec![LinePart { bbox, coords }]);
+        let shape = Shape::Lines(vec![LinePart::new(coords).expect("part")]);
         let out = cut_feature(&shape, &[0], &params());
         let src: LineString<f64> = pts.iter().map(|&(x, y)| Coord { x, y }).collect();
         let inside = pts.iter().any(|&(x, y)| (2.0..4094.0).contains(&x) && (2.0..4094.0).contains(&y));
@@ -187,10 +187,7 @@ fn random_layer(boxes: &[(f64, f64, f64, f64)]) -> chizu::store::LayerSnapshot {
                         Coord { x, y: y + h },
                         Coord { x, y },
                     ];
-                    PolygonPart {
-                        bbox: PartBox::of(&ring).expect("bbox"),
-                        rings: vec![ring],
-                    }
+                    PolygonPart::new(vec![ring]).expect("part")
                 })
                 .collect();
             let bbox = parts
