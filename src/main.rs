@@ -143,6 +143,11 @@ enum KeysAction {
     Revoke { name: String },
 }
 
+/// mimalloc instead of glibc's malloc: under load, glibc's malloc/free (with
+/// `malloc_consolidate`) took about a tenth of the cached-tile path when profiled.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(

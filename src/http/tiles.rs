@@ -18,6 +18,7 @@ use crate::access::View;
 use crate::store::LayerSnapshot;
 use crate::tile::cache::{CachedTile, TileKey};
 use crate::tile::{self, TileCoord};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const MVT_TYPE: &str = "application/vnd.mapbox-vector-tile";
 
@@ -83,29 +84,37 @@ pub async fn tile(
             .collect(),
         coord,
     };
-    let make_view = Arc::clone(&view);
-    let made = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let made_flag = Arc::clone(&made);
-    let timed = Arc::clone(&app);
-    let cached = app
-        .cache
-        .get_or_make(key, async move {
-            made_flag.store(true, std::sync::atomic::Ordering::Relaxed);
-            let started = std::time::Instant::now();
-            let t = tokio::task::spawn_blocking(move || make_tile(&layers, &make_view, coord))
-                .await
-                .map_err(|e| AppError::Internal(e.to_string()))?;
-            timed.metrics.tile_time(started);
-            t
-        })
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    let counter = if made.load(std::sync::atomic::Ordering::Relaxed) {
-        &app.metrics.cache_misses
+    let cached = if let Some(hit) = app.cache.get(&key).await {
+        app.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
+        hit
     } else {
-        &app.metrics.cache_hits
+        // A miss: concurrent requests for this tile share one computation, and only the
+        // request that ran it counts as the miss.
+        let make_view = Arc::clone(&view);
+        let made = Arc::new(AtomicBool::new(false));
+        let made_flag = Arc::clone(&made);
+        let timed = Arc::clone(&app);
+        let t = app
+            .cache
+            .get_or_make(key, async move {
+                made_flag.store(true, Ordering::Relaxed);
+                let started = std::time::Instant::now();
+                let t = tokio::task::spawn_blocking(move || make_tile(&layers, &make_view, coord))
+                    .await
+                    .map_err(|e| AppError::Internal(e.to_string()))?;
+                timed.metrics.tile_time(started);
+                t
+            })
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let counter = if made.load(Ordering::Relaxed) {
+            &app.metrics.cache_misses
+        } else {
+            &app.metrics.cache_hits
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        t
     };
-    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 
     let cache = cache_control(&app.settings, &view);
     let Some(gz) = &cached.gzip else {
@@ -113,13 +122,15 @@ pub async fn tile(
     };
     let gzip = accepts_gzip(&headers);
     let etag = if gzip {
-        format!("\"{}-gz\"", cached.hash)
+        &cached.etag_gzip
     } else {
-        format!("\"{}\"", cached.hash)
+        &cached.etag_plain
     };
-    let etag_value = HeaderValue::from_str(&etag).map_err(|e| AppError::Internal(e.to_string()))?;
+    let etag_value = HeaderValue::from_maybe_shared(etag.clone())
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let etag = std::str::from_utf8(etag).unwrap_or_default();
     let vary = HeaderValue::from_static("accept-encoding");
-    if etag_matches(&headers, &etag) {
+    if etag_matches(&headers, etag) {
         return Ok((
             StatusCode::NOT_MODIFIED,
             [
@@ -137,14 +148,14 @@ pub async fn tile(
     resp_headers.insert(header::VARY, vary);
     let body = if gzip {
         resp_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        gz.clone()
+        axum::body::Body::from(gz.clone())
     } else {
         // Rare: a client that refuses gzip gets the tile inflated from the cached bytes.
         let mut raw = Vec::with_capacity(cached.raw_len);
         GzDecoder::new(&gz[..])
             .read_to_end(&mut raw)
             .map_err(|e| AppError::Internal(e.to_string()))?;
-        raw
+        axum::body::Body::from(raw)
     };
     Ok((StatusCode::OK, resp_headers, body).into_response())
 }
@@ -157,24 +168,15 @@ fn make_tile(
 ) -> Result<Arc<CachedTile>, AppError> {
     let refs: Vec<&LayerSnapshot> = layers.iter().map(AsRef::as_ref).collect();
     let Some(bytes) = tile::render(&refs, view, coord)? else {
-        return Ok(Arc::new(CachedTile {
-            gzip: None,
-            hash: String::new(),
-            raw_len: 0,
-        }));
+        return Ok(Arc::new(CachedTile::empty()));
     };
-    let hash = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes));
     let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 2), Compression::new(6));
     enc.write_all(&bytes)
         .map_err(|e| AppError::Internal(e.to_string()))?;
     let gzip = enc
         .finish()
         .map_err(|e| AppError::Internal(e.to_string()))?;
-    Ok(Arc::new(CachedTile {
-        gzip: Some(gzip),
-        hash,
-        raw_len: bytes.len(),
-    }))
+    Ok(Arc::new(CachedTile::new(&bytes, gzip)))
 }
 
 /// TileJSON 3.0.0 for one layer or a composite.

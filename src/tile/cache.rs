@@ -9,6 +9,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use super::TileCoord;
 use crate::access::ViewKey;
 
@@ -21,20 +23,45 @@ pub struct TileKey {
     pub coord: TileCoord,
 }
 
-/// A finished tile.
+/// A finished tile, everything a response needs made ahead: a hit only copies pointers.
 #[derive(Debug)]
 pub struct CachedTile {
     /// The gzip-compressed MVT, or `None` for an empty tile.
-    pub gzip: Option<Vec<u8>>,
-    /// Hash of the uncompressed tile (hex), for strong ETags.
-    pub hash: String,
+    pub gzip: Option<Bytes>,
+    /// Strong ETags (quoted) for the gzip and the plain representation, from a hash of the
+    /// uncompressed tile.
+    pub etag_gzip: Bytes,
+    pub etag_plain: Bytes,
     /// Length of the uncompressed tile.
     pub raw_len: usize,
 }
 
 impl CachedTile {
+    /// A tile from its uncompressed MVT bytes and their gzip.
+    #[must_use]
+    pub fn new(raw: &[u8], gzip: Vec<u8>) -> Self {
+        let hash = xxhash_rust::xxh3::xxh3_128(raw);
+        Self {
+            gzip: Some(Bytes::from(gzip)),
+            etag_gzip: Bytes::from(format!("\"{hash:032x}-gz\"")),
+            etag_plain: Bytes::from(format!("\"{hash:032x}\"")),
+            raw_len: raw.len(),
+        }
+    }
+
+    /// An empty tile (answered 204).
+    #[must_use]
+    pub fn empty() -> Self {
+        Self {
+            gzip: None,
+            etag_gzip: Bytes::new(),
+            etag_plain: Bytes::new(),
+            raw_len: 0,
+        }
+    }
+
     fn weight(&self) -> usize {
-        self.gzip.as_ref().map_or(0, Vec::len) + self.hash.len() + 64
+        self.gzip.as_ref().map_or(0, Bytes::len) + self.etag_gzip.len() + self.etag_plain.len() + 64
     }
 }
 
@@ -56,6 +83,11 @@ impl TileCache {
             })
             .build();
         Self { inner }
+    }
+
+    /// The cached tile, if there is one: the cheap path of a hit (no future to build).
+    pub async fn get(&self, key: &TileKey) -> Option<Arc<CachedTile>> {
+        self.inner.get(key).await
     }
 
     /// The cached tile, or `make`'s result, computed once for concurrent callers.
