@@ -9,7 +9,7 @@ mod value;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use geo::Coord;
 use rstar::primitives::{GeomWithData, Rectangle};
@@ -94,6 +94,20 @@ impl LinePart {
             coords,
         })
     }
+
+    /// A part from coordinates whose importance is already known (a filtered copy).
+    #[must_use]
+    pub fn with_importance(coords: Vec<Coord<f64>>, importance: Vec<f32>) -> Self {
+        let bbox = PartBox::of(&coords).unwrap_or(PartBox {
+            min: Coord::default(),
+            max: Coord::default(),
+        });
+        Self {
+            bbox,
+            coords,
+            importance: importance.into(),
+        }
+    }
 }
 
 /// One polygon part: closed rings, exterior first.
@@ -132,6 +146,17 @@ impl PolygonPart {
         Some(Self {
             bbox: PartBox::of(rings.iter().flatten())?,
             importance: rings.iter().map(|r| generalise::importance(r)).collect(),
+            rings,
+        })
+    }
+
+    /// A part from rings whose importance is already known (a filtered copy); `None`
+    /// without coordinates.
+    #[must_use]
+    pub fn with_importance(rings: Vec<Vec<Coord<f64>>>, importance: Vec<Vec<f32>>) -> Option<Self> {
+        Some(Self {
+            bbox: PartBox::of(rings.iter().flatten())?,
+            importance: importance.into_iter().map(Into::into).collect(),
             rings,
         })
     }
@@ -269,6 +294,9 @@ pub struct LayerSnapshot {
     pub search: Vec<SearchEntry>,
     /// Tiles of this snapshot trimmed to the layer's budget so far.
     pub budget: BudgetLog,
+    /// Per low zoom, the layer generalised for it (built on first use by `tile::overview`;
+    /// `None` where it would not save work).
+    pub overviews: [OnceLock<Option<Arc<LayerSnapshot>>>; 13],
 }
 
 impl LayerSnapshot {
@@ -311,6 +339,7 @@ impl LayerSnapshot {
             version,
             search,
             budget: BudgetLog::default(),
+            overviews: Default::default(),
         }
     }
 

@@ -186,22 +186,44 @@ impl<'a> LayerBuilder<'a> {
         self.features.is_empty()
     }
 
-    /// The layer, holding at most `max_features` features and (once encoded) about
-    /// `max_bytes` bytes: when over, the most significant features are kept, in their
-    /// original order, and the rest dropped whole — a tile is never cut short mid-feature.
+    /// The finished layer and, per feature, its significance (for [`trim`]).
     #[must_use]
-    pub fn finish_within(self, max_bytes: usize, max_features: usize) -> (tile::Layer, Trimmed) {
-        let mut layer = tile::Layer {
-            version: 2,
-            name: self.name,
-            features: self.features,
-            keys: self.keys,
-            values: self.values.into_iter().map(tile_value).collect(),
-            extent: Some(EXTENT),
-        };
-        let n = layer.features.len();
-        if n <= max_features && (max_bytes == usize::MAX || layer.encoded_len() <= max_bytes) {
-            return (layer, Trimmed::default());
+    pub fn finish(self) -> Built {
+        Built {
+            layer: tile::Layer {
+                version: 2,
+                name: self.name,
+                features: self.features,
+                keys: self.keys,
+                values: self.values.into_iter().map(tile_value).collect(),
+                extent: Some(EXTENT),
+            },
+            significance: self.significance,
+        }
+    }
+}
+
+/// A finished layer with the significance of each feature.
+pub struct Built {
+    pub layer: tile::Layer,
+    significance: Vec<f64>,
+}
+
+impl Built {
+    /// Bytes the layer takes inside a tile (its message, tag and length).
+    #[must_use]
+    pub fn tile_bytes(&self) -> usize {
+        let len = self.layer.encoded_len();
+        1 + varint_len(len as u64) + len
+    }
+
+    /// Holds the layer to at most `max_features` features and `max_bytes` bytes inside a
+    /// tile: when over, the most significant features are kept, in their original order,
+    /// and the rest dropped whole — a tile is never cut short mid-feature.
+    pub fn trim(&mut self, max_bytes: usize, max_features: usize) -> Trimmed {
+        let n = self.layer.features.len();
+        if n <= max_features && self.tile_bytes() <= max_bytes {
+            return Trimmed::default();
         }
         // Bytes every kept feature costs inside the layer message (field tag + length).
         let cost = |f: &tile::Feature| {
@@ -211,7 +233,7 @@ impl<'a> LayerBuilder<'a> {
         // The layer without features, and its own tag and length inside the tile.
         let header = tile::Layer {
             features: Vec::new(),
-            ..layer.clone()
+            ..self.layer.clone()
         }
         .encoded_len()
             + 1
@@ -221,7 +243,7 @@ impl<'a> LayerBuilder<'a> {
         let mut keep = vec![false; n];
         let (mut bytes, mut count) = (header, 0);
         for i in order {
-            let c = cost(&layer.features[i]);
+            let c = cost(&self.layer.features[i]);
             if count == max_features || bytes + c > max_bytes {
                 continue; // a smaller, less significant feature may still fit
             }
@@ -230,10 +252,13 @@ impl<'a> LayerBuilder<'a> {
             keep[i] = true;
         }
         let mut it = keep.iter();
-        layer
+        self.layer
             .features
             .retain(|_| it.next().copied().unwrap_or(false));
-        (layer, Trimmed { dropped: n - count })
+        let mut it = keep.iter();
+        self.significance
+            .retain(|_| it.next().copied().unwrap_or(false));
+        Trimmed { dropped: n - count }
     }
 }
 

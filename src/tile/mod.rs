@@ -10,6 +10,7 @@ mod coord;
 pub mod cut;
 mod encode;
 mod error;
+pub mod overview;
 mod simplify;
 
 pub use coord::{
@@ -29,12 +30,13 @@ use encode::LayerBuilder;
 /// already be excluded by the caller (the HTTP layer resolves ids through the view);
 /// this function still filters attributes and features through `view`.
 ///
-/// Each layer is held to its budget (`max_tile_bytes`, `max_tile_features`): over it, the
-/// least significant features are dropped whole and the layer's [`BudgetLog`] records it.
+/// Each layer is held to its budget (`max_tile_bytes`, `max_tile_features`), and the whole
+/// tile to [`MAX_TILE_BYTES`]: over them, the least significant features are dropped whole
+/// and the layer's [`BudgetLog`] records it.
 ///
 /// [`BudgetLog`]: crate::store::BudgetLog
 pub fn render(layers: &[&LayerSnapshot], view: &View, coord: TileCoord) -> Result<Option<Vec<u8>>> {
-    let mut out = Vec::with_capacity(layers.len());
+    let mut built = Vec::with_capacity(layers.len());
     for layer in layers {
         if coord.z() < layer.def.minzoom || !view.sees_layer(&layer.def) {
             continue;
@@ -43,17 +45,36 @@ pub fn render(layers: &[&LayerSnapshot], view: &View, coord: TileCoord) -> Resul
         if b.is_empty() {
             continue;
         }
-        let (l, trimmed) = b.finish_within(
+        let mut b = b.finish();
+        let trimmed = b.trim(
             layer.def.max_tile_bytes as usize,
             layer.def.max_tile_features as usize,
         );
         if trimmed.dropped > 0 {
             layer.budget.record(coord.z(), trimmed.dropped);
         }
-        out.push(l);
+        built.push((layer, b));
     }
-    Ok(encode::encode_tile(out))
+    // A composite over the whole-tile bound: each layer gets its share of it, in
+    // proportion to what it holds, and is trimmed to that like to its own budget.
+    let total: usize = built.iter().map(|(_, b)| b.tile_bytes()).sum();
+    if total > MAX_TILE_BYTES {
+        for (layer, b) in &mut built {
+            let share = b.tile_bytes() * MAX_TILE_BYTES / total;
+            let trimmed = b.trim(share, usize::MAX);
+            if trimmed.dropped > 0 {
+                layer.budget.record(coord.z(), trimmed.dropped);
+            }
+        }
+    }
+    Ok(encode::encode_tile(
+        built.into_iter().map(|(_, b)| b.layer).collect(),
+    ))
 }
+
+/// Most bytes of one whole tile, however many layers it holds: 500 KB uncompressed (the
+/// usual limit, as tippecanoe's and GDAL's, is on the compressed tile; this is stricter).
+pub const MAX_TILE_BYTES: usize = 500_000;
 
 /// Features too small to see at the zoom being cut. Polygons are merged: their areas add
 /// up, and each time the sum reaches the layer's `tiny_area` one square of that area stands
@@ -146,9 +167,10 @@ fn render_layer<'a>(layer: &'a LayerSnapshot, view: &View, coord: TileCoord) -> 
         threshold: layer.def.tiny_area,
         gathered: 0.0,
     };
-    let hits = layer.parts_in(&mercator_clip);
+    let source = overview::for_zoom(layer, coord.z());
+    let hits = source.parts_in(&mercator_clip);
     for run in hits.chunk_by(|a, b| a.0 == b.0) {
-        let Some(feature) = layer.features.get(run[0].0 as usize) else {
+        let Some(feature) = source.features.get(run[0].0 as usize) else {
             continue;
         };
         if !view.sees_feature(feature) {

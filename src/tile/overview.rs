@@ -1,0 +1,255 @@
+//! Overviews: for each low zoom, a layer snapshot generalised once for that zoom, so a z8
+//! tile of a dense layer walks a few thousand prepared features instead of every building
+//! of the city.
+//!
+//! An overview holds, for zoom `z`: lines longer than a quarter pixel with only the vertices
+//! the zoom needs; polygons with the same vertex filter; polygons smaller than the layer's
+//! `tiny_area` merged in Hilbert order into squares that carry their total area (the
+//! tippecanoe idea, done once for the whole layer rather than per tile, so neighbouring
+//! tiles agree); and tiny parts of multipolygons merged into the zoom's pixel grid with
+//! error diffusion. Built lazily, the first time a zoom is cut, and kept only where it
+//! actually saves work (at most half the vertices of the layer, or fewer features).
+
+use std::sync::Arc;
+
+use geo::Coord;
+
+use super::coord::HALF_WORLD;
+use super::EXTENT;
+use crate::store::{Feature, LayerSnapshot, LinePart, PolygonPart, Shape};
+
+/// Highest zoom with an overview; above it tiles are cut from the layer itself.
+pub const MAX_OVERVIEW_ZOOM: u8 = 12;
+
+/// Mercator metres per tile unit at zoom `z`.
+fn unit(z: u8) -> f64 {
+    2.0 * HALF_WORLD / f64::from(1u32 << z) / f64::from(EXTENT)
+}
+
+/// The snapshot to cut zoom `z` from: the layer's overview for `z`, or the layer itself.
+#[must_use]
+pub fn for_zoom(layer: &LayerSnapshot, z: u8) -> &LayerSnapshot {
+    if z > MAX_OVERVIEW_ZOOM || layer.def.tiny_area <= 0.0 {
+        return layer;
+    }
+    let Some(slot) = layer.overviews.get(usize::from(z)) else {
+        return layer;
+    };
+    slot.get_or_init(|| build(layer, z).map(Arc::new))
+        .as_deref()
+        .unwrap_or(layer)
+}
+
+/// Builds the overview of `layer` for zoom `z`; `None` when it would not save work.
+fn build(layer: &LayerSnapshot, z: u8) -> Option<LayerSnapshot> {
+    if layer
+        .features
+        .iter()
+        .all(|f| matches!(f.shape, Shape::Points(_)))
+    {
+        return None; // points are thinned by the budget, never merged
+    }
+    let u = unit(z);
+    let keep_above = if layer.def.simplify > 0.0 {
+        layer.def.simplify * u / 2.0
+    } else {
+        -1.0
+    };
+    let tiny = layer.def.tiny_area;
+    let cell = tiny.sqrt() * u; // metres
+    let mut out: Vec<Feature> = Vec::new();
+    let mut gathered = 0.0;
+    let mut cells: Vec<(i64, i64, f64)> = Vec::new();
+    for f in &layer.features {
+        let (w, h) = (
+            (f.bbox.max.x - f.bbox.min.x) / u,
+            (f.bbox.max.y - f.bbox.min.y) / u,
+        );
+        let shape = match &f.shape {
+            Shape::Points(p) => Shape::Points(p.clone()),
+            Shape::Lines(lines) => {
+                if w.max(h) < tiny.sqrt() / 4.0 {
+                    continue;
+                }
+                Shape::Lines(
+                    lines
+                        .iter()
+                        .filter_map(|l| {
+                            let (c, i) = filter(&l.coords, &l.importance, keep_above);
+                            (c.len() >= 2).then(|| LinePart::with_importance(c, i))
+                        })
+                        .collect(),
+                )
+            }
+            Shape::Polygons(polys) if w * h < tiny => {
+                gathered += polys.iter().map(PolygonPart::area).sum::<f64>() / (u * u);
+                if gathered < tiny {
+                    continue;
+                }
+                let c = Coord {
+                    x: f64::midpoint(f.bbox.min.x, f.bbox.max.x),
+                    y: f64::midpoint(f.bbox.min.y, f.bbox.max.y),
+                };
+                let half = gathered.sqrt() * u / 2.0;
+                gathered = 0.0;
+                Shape::Polygons(vec![rect(c.x - half, c.y - half, c.x + half, c.y + half)])
+            }
+            Shape::Polygons(polys) => Shape::Polygons(generalise_parts(
+                polys,
+                &Grid {
+                    unit: u,
+                    tiny,
+                    cell,
+                    keep_above,
+                },
+                &mut cells,
+            )),
+        };
+        if shape.is_empty() {
+            continue;
+        }
+        let bbox = shape
+            .part_boxes()
+            .into_iter()
+            .reduce(|a, b| a.union(&b))
+            .unwrap_or(f.bbox);
+        out.push(Feature {
+            id: f.id,
+            shape,
+            bbox,
+            values: f.values.clone(),
+            public: f.public,
+        });
+    }
+    let before: usize = layer.features.iter().map(|f| f.shape.vertex_count()).sum();
+    let after: usize = out.iter().map(|f| f.shape.vertex_count()).sum();
+    if after * 2 > before && out.len() >= layer.features.len() {
+        return None;
+    }
+    Some(LayerSnapshot::build(
+        Arc::clone(&layer.def),
+        layer.fields.clone(),
+        out,
+        crate::ingest::IngestReport::default(),
+        layer.version,
+    ))
+}
+
+/// The scale an overview is built at.
+struct Grid {
+    /// Mercator metres per tile unit.
+    unit: f64,
+    /// The layer's `tiny_area`, in tile units².
+    tiny: f64,
+    /// Side of a pixel-grid cell, in metres.
+    cell: f64,
+    /// Vertex importance (metres) needed to stay.
+    keep_above: f64,
+}
+
+/// The parts of a polygon feature that is not tiny as a whole: each visible part with the
+/// vertices the zoom needs, tiny parts gathered into grid cells (see [`dither`]).
+fn generalise_parts(
+    polys: &[PolygonPart],
+    g: &Grid,
+    cells: &mut Vec<(i64, i64, f64)>,
+) -> Vec<PolygonPart> {
+    cells.clear();
+    let mut parts = Vec::with_capacity(polys.len());
+    for p in polys {
+        let pw = (p.bbox.max.x - p.bbox.min.x) / g.unit;
+        let ph = (p.bbox.max.y - p.bbox.min.y) / g.unit;
+        if pw * ph < g.tiny {
+            let cx = f64::midpoint(p.bbox.min.x, p.bbox.max.x) + HALF_WORLD;
+            let cy = HALF_WORLD - f64::midpoint(p.bbox.min.y, p.bbox.max.y);
+            cells.push((
+                (cy / g.cell).floor() as i64,
+                (cx / g.cell).floor() as i64,
+                p.area() / (g.unit * g.unit),
+            ));
+            continue;
+        }
+        let mut rings = Vec::with_capacity(p.rings.len());
+        let mut imps = Vec::with_capacity(p.rings.len());
+        for (ri, (r, imp)) in p.rings.iter().zip(&p.importance).enumerate() {
+            let (c, i) = filter(r, imp, g.keep_above);
+            if c.len() < 4 {
+                if ri == 0 {
+                    break; // the exterior collapsed: its holes go too
+                }
+                continue;
+            }
+            rings.push(c);
+            imps.push(i);
+        }
+        if !rings.is_empty() {
+            parts.extend(PolygonPart::with_importance(rings, imps));
+        }
+    }
+    dither(cells, g.tiny, g.cell, &mut parts);
+    parts
+}
+
+/// The vertices whose importance is above `keep_above` (all of them when it is negative).
+fn filter(
+    coords: &[Coord<f64>],
+    importance: &[f32],
+    keep_above: f64,
+) -> (Vec<Coord<f64>>, Vec<f32>) {
+    coords
+        .iter()
+        .zip(importance)
+        .filter(|(_, &i)| keep_above < 0.0 || f64::from(i) > keep_above)
+        .map(|(c, i)| (*c, *i))
+        .unzip()
+}
+
+/// An axis-aligned rectangle as a closed polygon part.
+fn rect(x0: f64, y0: f64, x1: f64, y1: f64) -> PolygonPart {
+    let ring = vec![
+        Coord { x: x0, y: y0 },
+        Coord { x: x1, y: y0 },
+        Coord { x: x1, y: y1 },
+        Coord { x: x0, y: y1 },
+        Coord { x: x0, y: y0 },
+    ];
+    PolygonPart::new(vec![ring]).unwrap_or_else(|| unreachable!("a rectangle has coordinates"))
+}
+
+/// Grid cells of gathered tiny parts (row and column counted from the world's top-left, in
+/// cells of `cell` metres) drawn as in [`super::cut`]: in row order, a cell drawn when the
+/// carried area reaches half a cell, the carry then reduced by a cell; runs in a row merge.
+fn dither(cells: &mut [(i64, i64, f64)], tiny: f64, cell: f64, out: &mut Vec<PolygonPart>) {
+    cells.sort_unstable_by_key(|c| (c.0, c.1));
+    let mut carry = 0.0;
+    let mut run: Option<(i64, i64, i64)> = None;
+    let flush = |(row, c0, c1): (i64, i64, i64), out: &mut Vec<PolygonPart>| {
+        let x0 = c0 as f64 * cell - HALF_WORLD;
+        let x1 = (c1 + 1) as f64 * cell - HALF_WORLD;
+        let y1 = HALF_WORLD - row as f64 * cell;
+        out.push(rect(x0, y1 - cell, x1, y1));
+    };
+    let mut i = 0;
+    while i < cells.len() {
+        let (row, col) = (cells[i].0, cells[i].1);
+        while i < cells.len() && (cells[i].0, cells[i].1) == (row, col) {
+            carry += cells[i].2;
+            i += 1;
+        }
+        if carry < tiny / 2.0 {
+            continue;
+        }
+        carry -= tiny;
+        run = match run {
+            Some((r, c0, c1)) if r == row && c1 + 1 == col => Some((r, c0, col)),
+            Some(done) => {
+                flush(done, out);
+                Some((row, col, col))
+            }
+            None => Some((row, col, col)),
+        };
+    }
+    if let Some(done) = run {
+        flush(done, out);
+    }
+}
