@@ -129,6 +129,9 @@ END $$;
 SQL
 awk -F/ '{print $1 "\t" $2 "\t" $3}' "$list" | psql_city -c "\copy tiles (z, x, y) FROM STDIN"
 ntiles=$(wc -l <"$list")
+# What ST_AsMVT makes of the list, to compare with what chizu serves (a sanity check that
+# both cut the same data into tiles of about the same size).
+postgis_sanity=$(psql_city -At -F' ' -c "SELECT count(*) FILTER (WHERE length(m) > 0), sum(length(m)) FROM (SELECT mvt(z, x, y) AS m FROM tiles) t")
 echo "SELECT next_mvt();" >"$work/next.sql"
 
 # ---------------------------------------------------------------- servers
@@ -204,8 +207,9 @@ wrk_run() { # name url-prefix suffix port
   echo "{\"req_per_s\":$rps,\"p99\":\"$p99\",\"non_2xx\":${bad:-0}}"
 }
 declare -A warm
-# Fill the caches first: every tile once through each server.
+# Fill the caches first: every tile once through each server (chizu's plain bytes too).
 "$client" "127.0.0.1:$chizu_port" "/tiles/$composite/{z}/{x}/{y}.mvt" "$list" 2 "Accept-Encoding: gzip" >/dev/null
+chizu_sanity=$("$client" "127.0.0.1:$chizu_port" "/tiles/$composite/{z}/{x}/{y}.mvt" "$list" 2)
 "$client" "127.0.0.1:$martin_mb_port" "/city/{z}/{x}/{y}" "$list" 2 "Accept-Encoding: gzip" >/dev/null
 echo "warm runs ($runs each, ${warm_secs} s, 50 connections)" >&2
 for r in $(seq 1 "$runs"); do
@@ -252,6 +256,7 @@ echo
 echo "Machine: $(nproc) vCPU $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(. /etc/os-release; echo "$PRETTY_NAME")"
 echo "Versions: $("$bin/chizu" --version 2>/dev/null || echo chizu), $(martin --version), $(psql --version | awk '{print "PostgreSQL " $3}'), PostGIS $(psql_city -At -c 'SELECT postgis_lib_version()' 2>/dev/null || dpkg-query -W -f='${Version}' postgresql-*-postgis-3 | head -1), $(ogrinfo --version | cut -d, -f1), $(wrk -v 2>&1 | head -1 | awk '{print "wrk " $2}')"
 echo "Runs: $runs; tiles: $ntiles (every z12–z16 tile over the synthetic city), composite of buildings, roads, floods"
+echo "Same data, similar tiles: ST_AsMVT non-empty tiles and bytes $postgis_sanity; chizu $(field "$chizu_sanity" status_200) non-empty, $(field "$chizu_sanity" bytes) bytes (uncompressed)"
 echo
 echo "On the fly (each tile once, 2 concurrent clients):"
 echo

@@ -93,7 +93,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write a tile pyramid to PMTiles or MBTiles (the public view unless --key is given).
+    /// Write a tile pyramid to PMTiles or MBTiles (the public view unless --view internal).
     Export {
         /// The output file: OUT.pmtiles or OUT.mbtiles.
         out: PathBuf,
@@ -106,7 +106,10 @@ enum Command {
         minzoom: u8,
         #[arg(long, default_value_t = 14)]
         maxzoom: u8,
-        /// Export what this API key's roles may see instead of the public view.
+        /// Whose view to export: `public` (default), or `internal` with --key.
+        #[arg(long, value_enum, default_value = "public")]
+        view: ExportView,
+        /// With --view internal: export what this API key's roles may see.
         #[arg(long)]
         key: Option<String>,
         /// Keys file (default: ROOT/keys.toml).
@@ -126,6 +129,13 @@ enum Command {
         #[arg(long, global = true)]
         keys: Option<PathBuf>,
     },
+}
+
+/// The view `export` writes.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ExportView {
+    Public,
+    Internal,
 }
 
 #[derive(Subcommand)]
@@ -205,19 +215,28 @@ fn main() -> ExitCode {
             layers,
             minzoom,
             maxzoom,
+            view,
             key,
             keys,
             threads,
-        } => cli::export::run(&cli::export::ExportArgs {
-            out,
-            keys: keys.unwrap_or_else(|| root.join("keys.toml")),
-            root,
-            layers,
-            minzoom,
-            maxzoom,
-            key,
-            threads: cli::threads(threads),
-        }),
+        } => match (view, &key) {
+            (ExportView::Internal, None) => Err(anyhow::anyhow!(
+                "--view internal needs --key KEY (the layers its roles may see)"
+            )),
+            (ExportView::Public, Some(_)) => Err(anyhow::anyhow!(
+                "--key is for --view internal; the public view needs no key"
+            )),
+            _ => cli::export::run(&cli::export::ExportArgs {
+                out,
+                keys: keys.unwrap_or_else(|| root.join("keys.toml")),
+                root,
+                layers,
+                minzoom,
+                maxzoom,
+                key,
+                threads: cli::threads(threads),
+            }),
+        },
         Command::Inspect { file, root, json } => cli::inspect::run(&file, &root, json),
         Command::Keys { action, root, keys } => {
             let file = keys.unwrap_or_else(|| root.join("keys.toml"));

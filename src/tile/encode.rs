@@ -189,32 +189,40 @@ impl<'a> LayerBuilder<'a> {
     /// The finished layer and, per feature, its significance (for [`trim`]).
     #[must_use]
     pub fn finish(self) -> Built {
+        let layer = tile::Layer {
+            version: 2,
+            name: self.name,
+            features: self.features,
+            keys: self.keys,
+            values: self.values.into_iter().map(tile_value).collect(),
+            extent: Some(EXTENT),
+        };
         Built {
-            layer: tile::Layer {
-                version: 2,
-                name: self.name,
-                features: self.features,
-                keys: self.keys,
-                values: self.values.into_iter().map(tile_value).collect(),
-                extent: Some(EXTENT),
-            },
+            bytes: in_tile(layer.encoded_len()),
+            layer,
             significance: self.significance,
         }
     }
+}
+
+/// Bytes a message of `len` bytes takes inside its parent (field tag, length, body).
+fn in_tile(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
 }
 
 /// A finished layer with the significance of each feature.
 pub struct Built {
     pub layer: tile::Layer,
     significance: Vec<f64>,
+    /// [`Self::tile_bytes`], measured once (encoding lengths walk every feature).
+    bytes: usize,
 }
 
 impl Built {
     /// Bytes the layer takes inside a tile (its message, tag and length).
     #[must_use]
     pub fn tile_bytes(&self) -> usize {
-        let len = self.layer.encoded_len();
-        1 + varint_len(len as u64) + len
+        self.bytes
     }
 
     /// Holds the layer to at most `max_features` features and `max_bytes` bytes inside a
@@ -226,10 +234,7 @@ impl Built {
             return Trimmed::default();
         }
         // Bytes every kept feature costs inside the layer message (field tag + length).
-        let cost = |f: &tile::Feature| {
-            let len = f.encoded_len();
-            1 + varint_len(len as u64) + len
-        };
+        let cost = |f: &tile::Feature| in_tile(f.encoded_len());
         // The layer without features, and its own tag and length inside the tile.
         let header = tile::Layer {
             features: Vec::new(),
@@ -258,6 +263,7 @@ impl Built {
         let mut it = keep.iter();
         self.significance
             .retain(|_| it.next().copied().unwrap_or(false));
+        self.bytes = in_tile(self.layer.encoded_len());
         Trimmed { dropped: n - count }
     }
 }

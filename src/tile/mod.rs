@@ -80,7 +80,7 @@ pub const MAX_TILE_BYTES: usize = 500_000;
 /// up, and each time the sum reaches the layer's `tiny_area` one square of that area stands
 /// in for them at the last one's place (the idea of tippecanoe's tiny-polygon reduction),
 /// so a dense area keeps its look at low zoom without its thousands of features. Lines
-/// shorter than a quarter of a pixel's side are dropped. Points are never tiny.
+/// whose box is less than a pixel across are dropped. Points are never tiny.
 struct Tiny {
     /// Box area (tile units²) below which a polygon is tiny; `0` turns all of this off.
     threshold: f64,
@@ -110,7 +110,7 @@ impl Tiny {
         );
         let polys = match &feature.shape {
             Shape::Polygons(p) if w * h < self.threshold => p,
-            Shape::Lines(_) if w.max(h) < self.threshold.sqrt() / 4.0 => return Decision::Skip,
+            Shape::Lines(_) if w.hypot(h) < self.threshold.sqrt() => return Decision::Skip,
             _ => return Decision::Cut,
         };
         // Counted by the one tile holding its centre, so no area is drawn twice.

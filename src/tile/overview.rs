@@ -2,7 +2,7 @@
 //! tile of a dense layer walks a few thousand prepared features instead of every building
 //! of the city.
 //!
-//! An overview holds, for zoom `z`: lines longer than a quarter pixel with only the vertices
+//! An overview holds, for zoom `z`: lines at least a pixel across with only the vertices
 //! the zoom needs; polygons with the same vertex filter; polygons smaller than the layer's
 //! `tiny_area` merged in Hilbert order into squares that carry their total area (the
 //! tippecanoe idea, done once for the whole layer rather than per tile, so neighbouring
@@ -68,7 +68,7 @@ fn build(layer: &LayerSnapshot, z: u8) -> Option<LayerSnapshot> {
         let shape = match &f.shape {
             Shape::Points(p) => Shape::Points(p.clone()),
             Shape::Lines(lines) => {
-                if w.max(h) < tiny.sqrt() / 4.0 {
+                if w.hypot(h) < tiny.sqrt() {
                     continue;
                 }
                 Shape::Lines(

@@ -163,3 +163,54 @@ fn export_refuses_internal_layers_without_a_key_and_bad_arguments() {
     ]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("minzoom"));
 }
+
+#[test]
+fn internal_view_export_needs_a_key_and_holds_its_roles_layers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = dir.path().join("keys.toml");
+    let chizu = || std::process::Command::new(env!("CARGO_BIN_EXE_chizu"));
+    let added = chizu()
+        .args(["keys", "add", "doro", "--role", "doro-kanri", "--keys"])
+        .arg(&keys)
+        .output()
+        .expect("runs");
+    assert!(added.status.success());
+    let key = String::from_utf8_lossy(&added.stdout)
+        .split_whitespace()
+        .find(|w| w.starts_with("chizu_"))
+        .expect("key printed")
+        .to_string();
+    let out = dir.path().join("staff.mbtiles");
+    let export = |extra: &[&str]| {
+        chizu()
+            .arg("export")
+            .arg(&out)
+            .arg("--root")
+            .arg(root())
+            .arg("--keys")
+            .arg(&keys)
+            .args(["--layers", "kousaten", "--minzoom", "14", "--maxzoom", "14"])
+            .args(extra)
+            .output()
+            .expect("runs")
+    };
+    let o = export(&["--view", "internal"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--view internal needs --key"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = export(&["--key", &key]);
+    assert!(
+        !o.status.success(),
+        "a key without --view internal is refused"
+    );
+    let o = export(&["--view", "internal", "--key", &key]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let db = rusqlite::Connection::open(&out).expect("open");
+    let n: i64 = db
+        .query_row("SELECT count(*) FROM tiles", [], |r| r.get(0))
+        .expect("count");
+    assert!(n > 0, "the doro-kanri key sees the intersection ledger");
+}
