@@ -361,7 +361,7 @@ fn assemble(
                 id: base + rf.fid,
                 shape: rf.shape,
                 bbox,
-                values,
+                values: values.into(),
                 public,
             });
         }

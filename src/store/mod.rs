@@ -209,9 +209,21 @@ pub struct Feature {
     pub id: u64,
     pub shape: Shape,
     pub bbox: PartBox,
-    pub values: Box<[Value]>,
+    pub values: Arc<[Value]>,
     /// Whether the layer's public filter lets this feature into the public view.
     pub public: bool,
+}
+
+impl Feature {
+    /// A copy with its own geometry and values (not sharing the values' allocation), so
+    /// features copied in order sit in memory in that order.
+    #[must_use]
+    pub fn deep_clone(&self) -> Self {
+        Self {
+            values: self.values.iter().cloned().collect(),
+            ..self.clone()
+        }
+    }
 }
 
 /// One attribute of a layer as served.
@@ -317,8 +329,39 @@ impl LayerSnapshot {
         let bounds = features.iter().map(|f| f.bbox).reduce(|a, b| a.union(&b));
         if let Some(b) = bounds {
             features.sort_by_cached_key(|f| hilbert_key(&b, &f.bbox));
-            features = features.iter().map(Feature::clone).collect();
+            features = features.iter().map(Feature::deep_clone).collect();
         }
+        Self::indexed(def, fields, features, bounds, report, version)
+    }
+
+    /// A snapshot of features already in Hilbert order and freshly allocated in it (an
+    /// overview made from a built layer): no re-sorting, no second copy, values shared.
+    #[must_use]
+    pub fn build_ordered(
+        def: Arc<LayerDef>,
+        fields: Vec<FieldDef>,
+        features: Vec<Feature>,
+        version: u64,
+    ) -> Self {
+        let bounds = features.iter().map(|f| f.bbox).reduce(|a, b| a.union(&b));
+        Self::indexed(
+            def,
+            fields,
+            features,
+            bounds,
+            IngestReport::default(),
+            version,
+        )
+    }
+
+    fn indexed(
+        def: Arc<LayerDef>,
+        fields: Vec<FieldDef>,
+        features: Vec<Feature>,
+        bounds: Option<PartBox>,
+        report: IngestReport,
+        version: u64,
+    ) -> Self {
         let mut entries = Vec::new();
         for (fi, f) in features.iter().enumerate() {
             for (pi, b) in f.shape.part_boxes().into_iter().enumerate() {

@@ -8,7 +8,7 @@
 //! tippecanoe idea, done once for the whole layer rather than per tile, so neighbouring
 //! tiles agree); and tiny parts of multipolygons merged into the zoom's pixel grid with
 //! error diffusion. Built lazily, the first time a zoom is cut, and kept only where it
-//! actually saves work (at most half the vertices of the layer, or fewer features).
+//! actually saves work (at most half the vertices, or half the features, of the layer).
 
 use std::sync::Arc;
 
@@ -40,7 +40,8 @@ pub fn for_zoom(layer: &LayerSnapshot, z: u8) -> &LayerSnapshot {
         .unwrap_or(layer)
 }
 
-/// Builds the overview of `layer` for zoom `z`; `None` when it would not save work.
+/// Builds the overview of `layer` for zoom `z`; `None` when it would not save enough work
+/// to be worth its memory.
 fn build(layer: &LayerSnapshot, z: u8) -> Option<LayerSnapshot> {
     if layer
         .features
@@ -123,14 +124,14 @@ fn build(layer: &LayerSnapshot, z: u8) -> Option<LayerSnapshot> {
     }
     let before: usize = layer.features.iter().map(|f| f.shape.vertex_count()).sum();
     let after: usize = out.iter().map(|f| f.shape.vertex_count()).sum();
-    if after * 2 > before && out.len() >= layer.features.len() {
+    // Worth its memory only if it halves the vertices or the features to walk.
+    if after * 2 > before && out.len() * 2 > layer.features.len() {
         return None;
     }
-    Some(LayerSnapshot::build(
+    Some(LayerSnapshot::build_ordered(
         Arc::clone(&layer.def),
         layer.fields.clone(),
         out,
-        crate::ingest::IngestReport::default(),
         layer.version,
     ))
 }
