@@ -237,8 +237,6 @@ for r in $(seq 1 "$runs"); do
   timed chizu "$bin/chizu" export "$work/chizu.mbtiles" --root "$city" --minzoom 0 --maxzoom 14
   timed ogr2ogr ogr2ogr -f MVT "$work/ogr.mbtiles" "$city/data/city.gpkg" -dsco MINZOOM=0 -dsco MAXZOOM=14
 done
-largest() { sqlite3 "$1" "SELECT max(length(tile_data)) FROM tiles" 2>/dev/null || python3 -c "
-import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT max(length(tile_data)) FROM tiles').fetchone()[0])" "$1"; }
 count() { python3 -c "
 import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM tiles').fetchone()[0])" "$1"; }
 largest_raw() { python3 -c "
@@ -262,34 +260,29 @@ echo "On the fly (each tile once, 2 concurrent clients):"
 echo
 echo "| server | tiles/s | p50 ms | p99 ms | max ms |"
 echo "|---|---|---|---|---|"
+declare -A name=([chizu]="chizu" [postgis]="PostGIS ST_AsMVT (pgbench)" [martin]="Martin 1.14 on PostGIS")
 for s in chizu postgis martin; do
-  label=$s
-  [ "$s" = postgis ] && label="PostGIS ST_AsMVT (pgbench)"
-  [ "$s" = martin ] && label="Martin 1.14 on PostGIS"
-  echo "| $label | $(med "${otf[$s]}" tiles_per_s) | $(med "${otf[$s]}" p50_ms) | $(med "${otf[$s]}" p99_ms) | $(med "${otf[$s]}" max_ms) |"
+  echo "| ${name[$s]} | $(med "${otf[$s]}" tiles_per_s) | $(med "${otf[$s]}" p50_ms) | $(med "${otf[$s]}" p99_ms) | $(med "${otf[$s]}" max_ms) |"
 done
 echo
 echo "Warm (wrk -t2 -c50 -d${warm_secs}s, Accept-Encoding: gzip, cycling the list):"
 echo
 echo "| server | req/s | p99 | non-2xx |"
 echo "|---|---|---|---|"
+name=([chizu]="chizu (tile cache warm)" [martin]="Martin 1.14 from MBTiles" [fixed]="minimal axum handler, fixed bytes (bound)")
 for s in chizu martin fixed; do
-  label=$s
-  [ "$s" = chizu ] && label="chizu (tile cache warm)"
-  [ "$s" = martin ] && label="Martin 1.14 from MBTiles"
-  [ "$s" = fixed ] && label="minimal axum handler, fixed bytes (bound)"
   p99s=$(echo "${warm[$s]}" | sed '/^$/d' | while read -r j; do field "$j" p99; done | paste -sd/ -)
-  echo "| $label | $(med "${warm[$s]}" req_per_s) | $p99s | $(med "${warm[$s]}" non_2xx) |"
+  echo "| ${name[$s]} | $(med "${warm[$s]}" req_per_s) | $p99s | $(med "${warm[$s]}" non_2xx) |"
 done
 echo
 echo "Export z0–z14 to MBTiles:"
 echo
 echo "| tool | wall s | peak RSS MB | tiles | largest tile (bytes, uncompressed) |"
 echo "|---|---|---|---|---|"
+name=([chizu]="chizu export" [ogr2ogr]="ogr2ogr -f MVT")
 for s in chizu ogr2ogr; do
   f=$work/$s.mbtiles; [ "$s" = ogr2ogr ] && f=$work/ogr.mbtiles
-  label=$s; [ "$s" = chizu ] && label="chizu export"; [ "$s" = ogr2ogr ] && label="ogr2ogr -f MVT"
-  echo "| $label | $(med "${exp[$s]}" secs) | $(( $(med "${exp[$s]}" peak_rss_kb | cut -d. -f1) / 1024 )) | $(count "$f") | $(largest_raw "$f") |"
+  echo "| ${name[$s]} | $(med "${exp[$s]}" secs) | $(( $(med "${exp[$s]}" peak_rss_kb | cut -d. -f1) / 1024 )) | $(count "$f") | $(largest_raw "$f") |"
 done
 echo
 echo "Raw runs:"

@@ -33,14 +33,7 @@ pub fn polygon_contains(part: &PolygonPart, p: Coord<f64>) -> bool {
 /// Distance from `p` to segment `a–b`.
 #[must_use]
 pub fn segment_distance(p: Coord<f64>, a: Coord<f64>, b: Coord<f64>) -> f64 {
-    let (dx, dy) = (b.x - a.x, b.y - a.y);
-    let len2 = dx * dx + dy * dy;
-    let t = if len2 == 0.0 {
-        0.0
-    } else {
-        (((p.x - a.x) * dx + (p.y - a.y) * dy) / len2).clamp(0.0, 1.0)
-    };
-    ((a.x + t * dx - p.x).powi(2) + (a.y + t * dy - p.y).powi(2)).sqrt()
+    crate::store::generalise::seg_dist2(p, a, b).sqrt()
 }
 
 /// Distance from `p` to one part of a shape; 0 inside a polygon.

@@ -10,8 +10,9 @@
 
 use geo::Coord;
 
-/// Squared distance from `p` to the segment `a–b`.
-fn seg_dist2(p: Coord<f64>, a: Coord<f64>, b: Coord<f64>) -> f64 {
+/// Squared distance from `p` to the segment `a–b` (also used by `/query`).
+#[must_use]
+pub fn seg_dist2(p: Coord<f64>, a: Coord<f64>, b: Coord<f64>) -> f64 {
     let (dx, dy) = (b.x - a.x, b.y - a.y);
     let len2 = dx * dx + dy * dy;
     let t = if len2 == 0.0 {

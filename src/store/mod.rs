@@ -4,7 +4,7 @@
 //!
 //! Nothing here mutates a snapshot after it is built, and nothing here knows about GDAL or HTTP.
 
-mod generalise;
+pub mod generalise;
 mod value;
 
 use std::collections::BTreeMap;

@@ -163,7 +163,7 @@ impl CutParams {
     /// If `poly` is too small to see at this zoom, adds its area to the grid cell holding its
     /// centre (when that lies in the tile proper: the tile holding the centre draws it) and
     /// says so.
-    fn gather_tiny_part(&self, poly: &PolygonPart, cells: &mut Vec<(i32, i32, f64)>) -> bool {
+    fn gather_tiny_part(&self, poly: &PolygonPart, cells: &mut Vec<(i64, i64, f64)>) -> bool {
         if self.tiny_area <= 0.0 {
             return false;
         }
@@ -183,7 +183,7 @@ impl CutParams {
         if (0.0..extent).contains(&cx) && (0.0..extent).contains(&cy) {
             let g = self.tiny_area.sqrt();
             let area = poly.area() / (unit * unit);
-            cells.push(((cy / g).floor() as i32, (cx / g).floor() as i32, area));
+            cells.push(((cy / g).floor() as i64, (cx / g).floor() as i64, area));
         }
         true
     }
@@ -204,7 +204,7 @@ impl CutParams {
 #[derive(Default)]
 pub struct Scratch {
     /// Tiny parts of the feature being cut, gathered per grid cell: `(row, column, area)`.
-    cells: Vec<(i32, i32, f64)>,
+    cells: Vec<(i64, i64, f64)>,
     pts: Vec<Pt>,
     clipped: Vec<Pt>,
     tmp: Vec<Pt>,
@@ -377,24 +377,33 @@ fn push_ring(
     true
 }
 
-/// Draws gathered tiny parts as grid cells of `tiny_area`: cells in row order, each drawn
-/// when the area carried so far reaches half a cell, the carry then reduced by a whole cell
-/// (error diffusion), so a solid run of tiny squares stays solid, a sparse one keeps its
-/// density, and the total area is kept. Neighbouring drawn cells in a row are one rectangle.
-fn push_cells(cells: &mut [(i32, i32, f64)], tiny_area: f64, out: &mut TileGeom) {
-    cells.sort_unstable_by_key(|c| (c.0, c.1));
+/// Draws gathered tiny parts as grid cells of `tiny_area`: see [`dither_runs`].
+/// Neighbouring drawn cells in a row are one rectangle.
+fn push_cells(cells: &mut [(i64, i64, f64)], tiny_area: f64, out: &mut TileGeom) {
     let g = tiny_area.sqrt();
-    let mut carry = 0.0;
-    let mut run: Option<(i32, i32, i32)> = None; // row, first column, last column
-    let flush = |run: (i32, i32, i32), out: &mut TileGeom| {
-        let (row, c0, c1) = run;
-        let edge = |i: i32| (f64::from(i) * g).round() as i32;
+    let edge = |i: i64| (i as f64 * g).round() as i32;
+    dither_runs(cells, tiny_area, |row, c0, c1| {
         let (x0, x1, y0, y1) = (edge(c0), edge(c1 + 1), edge(row), edge(row + 1));
         out.pts
             .extend_from_slice(&[(x0, y0), (x1, y0), (x1, y1), (x0, y1)]);
         out.ends.push(out.pts.len());
         out.exterior.push(true);
-    };
+    });
+}
+
+/// Error diffusion over grid cells `(row, column, area gathered)`, each of `tiny_area`:
+/// cells in row order, each drawn when the area carried so far reaches half a cell, the
+/// carry then reduced by a whole cell — so a solid run of tiny parts stays solid, a sparse
+/// one keeps its density, and the total area is kept. Calls `emit(row, first, last)` for
+/// each run of neighbouring drawn cells in a row.
+pub(super) fn dither_runs(
+    cells: &mut [(i64, i64, f64)],
+    tiny_area: f64,
+    mut emit: impl FnMut(i64, i64, i64),
+) {
+    cells.sort_unstable_by_key(|c| (c.0, c.1));
+    let mut carry = 0.0;
+    let mut run: Option<(i64, i64, i64)> = None; // row, first column, last column
     let mut i = 0;
     while i < cells.len() {
         let (row, col) = (cells[i].0, cells[i].1);
@@ -408,15 +417,15 @@ fn push_cells(cells: &mut [(i32, i32, f64)], tiny_area: f64, out: &mut TileGeom)
         carry -= tiny_area;
         run = match run {
             Some((r, c0, c1)) if r == row && c1 + 1 == col => Some((r, c0, col)),
-            Some(done) => {
-                flush(done, out);
+            Some((r, c0, c1)) => {
+                emit(r, c0, c1);
                 Some((row, col, col))
             }
             None => Some((row, col, col)),
         };
     }
-    if let Some(done) = run {
-        flush(done, out);
+    if let Some((r, c0, c1)) = run {
+        emit(r, c0, c1);
     }
 }
 

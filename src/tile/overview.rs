@@ -218,39 +218,13 @@ fn rect(x0: f64, y0: f64, x1: f64, y1: f64) -> PolygonPart {
 }
 
 /// Grid cells of gathered tiny parts (row and column counted from the world's top-left, in
-/// cells of `cell` metres) drawn as in [`super::cut`]: in row order, a cell drawn when the
-/// carried area reaches half a cell, the carry then reduced by a cell; runs in a row merge.
+/// cells of `cell` metres) drawn by the same error diffusion as in tiles
+/// ([`super::cut::dither_runs`]), each run of cells one rectangle.
 fn dither(cells: &mut [(i64, i64, f64)], tiny: f64, cell: f64, out: &mut Vec<PolygonPart>) {
-    cells.sort_unstable_by_key(|c| (c.0, c.1));
-    let mut carry = 0.0;
-    let mut run: Option<(i64, i64, i64)> = None;
-    let flush = |(row, c0, c1): (i64, i64, i64), out: &mut Vec<PolygonPart>| {
+    super::cut::dither_runs(cells, tiny, |row, c0, c1| {
         let x0 = c0 as f64 * cell - HALF_WORLD;
         let x1 = (c1 + 1) as f64 * cell - HALF_WORLD;
         let y1 = HALF_WORLD - row as f64 * cell;
         out.push(rect(x0, y1 - cell, x1, y1));
-    };
-    let mut i = 0;
-    while i < cells.len() {
-        let (row, col) = (cells[i].0, cells[i].1);
-        while i < cells.len() && (cells[i].0, cells[i].1) == (row, col) {
-            carry += cells[i].2;
-            i += 1;
-        }
-        if carry < tiny / 2.0 {
-            continue;
-        }
-        carry -= tiny;
-        run = match run {
-            Some((r, c0, c1)) if r == row && c1 + 1 == col => Some((r, c0, col)),
-            Some(done) => {
-                flush(done, out);
-                Some((row, col, col))
-            }
-            None => Some((row, col, col)),
-        };
-    }
-    if let Some(done) = run {
-        flush(done, out);
-    }
+    });
 }
