@@ -59,7 +59,10 @@ fn build(layer: &LayerSnapshot, z: u8) -> Option<LayerSnapshot> {
     let tiny = layer.def.tiny_area;
     let cell = tiny.sqrt() * u; // metres
     let mut out: Vec<Feature> = Vec::new();
-    let mut gathered = 0.0;
+    // Area gathered since the last square, apart for features the public may and may not
+    // see: a square only ever stands for features of its own visibility, so the area of a
+    // feature hidden from the public never reaches a public tile.
+    let mut gathered = [0.0f64; 2];
     let mut cells: Vec<(i64, i64, f64)> = Vec::new();
     for f in &layer.features {
         let (w, h) = (
@@ -83,16 +86,17 @@ fn build(layer: &LayerSnapshot, z: u8) -> Option<LayerSnapshot> {
                 )
             }
             Shape::Polygons(polys) if w * h < tiny => {
-                gathered += polys.iter().map(PolygonPart::area).sum::<f64>() / (u * u);
-                if gathered < tiny {
+                let g = &mut gathered[usize::from(f.public)];
+                *g += polys.iter().map(PolygonPart::area).sum::<f64>() / (u * u);
+                if *g < tiny {
                     continue;
                 }
                 let c = Coord {
                     x: f64::midpoint(f.bbox.min.x, f.bbox.max.x),
                     y: f64::midpoint(f.bbox.min.y, f.bbox.max.y),
                 };
-                let half = gathered.sqrt() * u / 2.0;
-                gathered = 0.0;
+                let half = g.sqrt() * u / 2.0;
+                *g = 0.0;
                 Shape::Polygons(vec![rect(c.x - half, c.y - half, c.x + half, c.y + half)])
             }
             Shape::Polygons(polys) => Shape::Polygons(generalise_parts(

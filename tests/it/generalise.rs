@@ -303,3 +303,50 @@ fn low_zooms_are_cut_from_overviews_built_once() {
     let orig = b.features.iter().find(|o| o.id == f.id).expect("same id");
     assert_eq!(orig.values, f.values);
 }
+
+/// Regression: overview squares gathered the area of every tiny feature, so a square
+/// triggered by a public feature could carry area of features hidden from the public
+/// (`public_filter`). Squares now stand only for features of their own visibility.
+#[test]
+fn merged_squares_never_carry_features_hidden_from_the_public() {
+    use chizu::store::{Feature, PolygonPart};
+    let def = LayerDef::from_toml(
+        std::path::Path::new("layers/mixed.toml"),
+        "title = { ja = \"m\", en = \"m\" }\ncategory = \"kihon\"\ngeometry = \"polygon\"\naccess = { view = \"public\" }\n[[source]]\npath = \"x\"\n",
+    )
+    .expect("layer");
+    let (cx, cy) = chizu::tile::lonlat_to_mercator(138.30, 34.86);
+    // At z8 a tile unit is ~38 m: a 95 m square is ~6.1 units², tiny (under 64).
+    let square = |i: u64, public: bool| {
+        let (x, y) = (cx + i as f64 * 200.0, cy);
+        let ring = vec![
+            geo::Coord { x, y },
+            geo::Coord { x: x + 95.0, y },
+            geo::Coord {
+                x: x + 95.0,
+                y: y + 95.0,
+            },
+            geo::Coord { x, y: y + 95.0 },
+            geo::Coord { x, y },
+        ];
+        let part = PolygonPart::new(vec![ring]).expect("part");
+        Feature {
+            id: i,
+            bbox: part.bbox,
+            shape: Shape::Polygons(vec![part]),
+            values: Vec::new().into(),
+            public,
+        }
+    };
+    // Ten hidden buildings (~61 units² together), then one public one (~6): in this order
+    // the public one used to tip the sum over 64 and draw a public square of ~67.
+    let mut features: Vec<Feature> = (0..10).map(|i| square(i, false)).collect();
+    features.push(square(10, true));
+    let layer = LayerSnapshot::build_ordered(Arc::new(def), Vec::new(), features, 1);
+    let t = TileCoord::containing(8, cx, cy);
+    assert_eq!(
+        render(&[&layer], &View::Public, t).expect("cut"),
+        None,
+        "one public building of 6 units² is far below a pixel at z8: nothing to draw"
+    );
+}
