@@ -124,7 +124,7 @@ pub fn budget_scan(layer: &Arc<LayerSnapshot>, maxzoom: u8) -> Result<BudgetScan
         zooms: (lo, maxzoom),
         tiles,
         largest,
-        trimmed_zooms: layer.budget.zooms(),
+        trimmed_zooms: layer.budget.zooms(false),
         trimmed_tiles,
         dropped_features,
     })

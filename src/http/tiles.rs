@@ -215,7 +215,7 @@ pub async fn tilejson(
             "chizu:tile_budget": {
                 "max_bytes": l.def.max_tile_bytes,
                 "max_features": l.def.max_tile_features,
-                "trimmed_zooms": l.budget.zooms(),
+                "trimmed_zooms": l.budget.zooms(view.is_public()),
             },
         }));
     }

@@ -253,31 +253,42 @@ pub struct SearchEntry {
 }
 
 /// Where a layer went over its per-tile budget, as tiles are cut (for TileJSON and `check`).
+/// Trims of tiles cut for the public view are also kept apart, so the public TileJSON
+/// never tells of trims that only features hidden from the public caused.
 #[derive(Debug, Default)]
 pub struct BudgetLog {
-    /// Bit `z` set when a tile at zoom `z` was trimmed.
+    /// Bit `z` set when a tile at zoom `z` was trimmed: any view, and the public view.
     zooms: AtomicU32,
+    public_zooms: AtomicU32,
     tiles: AtomicU64,
     dropped: AtomicU64,
 }
 
 impl BudgetLog {
-    /// One tile at zoom `z` lost `dropped` features to the budget.
-    pub fn record(&self, z: u8, dropped: usize) {
-        self.zooms
-            .fetch_or(1 << u32::from(z.min(31)), Ordering::Relaxed);
+    /// One tile at zoom `z`, cut for the public view or not, lost `dropped` features.
+    pub fn record(&self, z: u8, dropped: usize, public: bool) {
+        let bit = 1 << u32::from(z.min(31));
+        self.zooms.fetch_or(bit, Ordering::Relaxed);
+        if public {
+            self.public_zooms.fetch_or(bit, Ordering::Relaxed);
+        }
         self.tiles.fetch_add(1, Ordering::Relaxed);
         self.dropped.fetch_add(dropped as u64, Ordering::Relaxed);
     }
 
-    /// Zooms at which some tile was trimmed, ascending.
+    /// Zooms at which some tile was trimmed (for the public view only, if `public`),
+    /// ascending.
     #[must_use]
-    pub fn zooms(&self) -> Vec<u8> {
-        let bits = self.zooms.load(Ordering::Relaxed);
+    pub fn zooms(&self, public: bool) -> Vec<u8> {
+        let bits = if public {
+            self.public_zooms.load(Ordering::Relaxed)
+        } else {
+            self.zooms.load(Ordering::Relaxed)
+        };
         (0..32u8).filter(|z| bits & (1 << z) != 0).collect()
     }
 
-    /// Tiles trimmed and features dropped so far.
+    /// Tiles trimmed and features dropped so far, for every view.
     #[must_use]
     pub fn totals(&self) -> (u64, u64) {
         (

@@ -51,7 +51,9 @@ pub fn render(layers: &[&LayerSnapshot], view: &View, coord: TileCoord) -> Resul
             layer.def.max_tile_features as usize,
         );
         if trimmed.dropped > 0 {
-            layer.budget.record(coord.z(), trimmed.dropped);
+            layer
+                .budget
+                .record(coord.z(), trimmed.dropped, view.is_public());
         }
         built.push((layer, b));
     }
@@ -63,7 +65,9 @@ pub fn render(layers: &[&LayerSnapshot], view: &View, coord: TileCoord) -> Resul
             let share = b.tile_bytes() * MAX_TILE_BYTES / total;
             let trimmed = b.trim(share, usize::MAX);
             if trimmed.dropped > 0 {
-                layer.budget.record(coord.z(), trimmed.dropped);
+                layer
+                    .budget
+                    .record(coord.z(), trimmed.dropped, view.is_public());
             }
         }
     }

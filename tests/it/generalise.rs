@@ -184,7 +184,7 @@ fn over_budget_layers_keep_their_most_significant_features_whole() {
         "kept a feature of {smallest_kept} while one of {} went",
         by_area[100].1
     );
-    assert_eq!(capped.budget.zooms(), vec![14]);
+    assert_eq!(capped.budget.zooms(true), vec![14]);
 
     // A byte budget: the tile fits, still decodes, and the largest features are there.
     let small = with_def(b, |d| d.max_tile_bytes = 8_000);
