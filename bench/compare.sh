@@ -198,13 +198,21 @@ request = function()
 end
 LUA
 } >"$lua.in"
-wrk_run() { # name url-prefix suffix port
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+wrk_run() { # name url-prefix suffix port server-pid
   sed -e "s#PREFIX#$2#" -e "s#SUFFIX#\"$3\"#" "$lua.in" >"$lua"
+  local c0 c1
+  c0=$(cpu_ticks "$5")
   wrk -t2 -c50 -d"${warm_secs}s" --latency -s "$lua" "http://127.0.0.1:$4" >"$work/wrk.out"
+  c1=$(cpu_ticks "$5")
   rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
   p99=$(awk '$1 == "99%" {print $2}' "$work/wrk.out")
   bad=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.out")
-  echo "{\"req_per_s\":$rps,\"p99\":\"$p99\",\"non_2xx\":${bad:-0}}"
+  n=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+  # The server's own CPU time per request (user + system): steadier than req/s on a
+  # machine whose neighbours come and go.
+  cpu_us=$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="$n" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
+  echo "{\"req_per_s\":$rps,\"p99\":\"$p99\",\"non_2xx\":${bad:-0},\"cpu_us\":$cpu_us}"
 }
 declare -A warm
 # Fill the caches first: every tile once through each server (chizu's plain bytes too).
@@ -213,9 +221,9 @@ chizu_sanity=$("$client" "127.0.0.1:$chizu_port" "/tiles/$composite/{z}/{x}/{y}.
 "$client" "127.0.0.1:$martin_mb_port" "/city/{z}/{x}/{y}" "$list" 2 "Accept-Encoding: gzip" >/dev/null
 echo "warm runs ($runs each, ${warm_secs} s, 50 connections)" >&2
 for r in $(seq 1 "$runs"); do
-  warm[chizu]+="$(wrk_run chizu "/tiles/$composite" ".mvt" "$chizu_port")"$'\n'
-  warm[martin]+="$(wrk_run martin "/city" "" "$martin_mb_port")"$'\n'
-  warm[fixed]+="$(wrk_run fixed "/fixed" "" "$fixed_port")"$'\n'
+  warm[chizu]+="$(wrk_run chizu "/tiles/$composite" ".mvt" "$chizu_port" "${pids[0]}")"$'\n'
+  warm[martin]+="$(wrk_run martin "/city" "" "$martin_mb_port" "${pids[2]}")"$'\n'
+  warm[fixed]+="$(wrk_run fixed "/fixed" "" "$fixed_port" "${pids[3]}")"$'\n'
 done
 
 # ---------------------------------------------------------------- 3. export
@@ -267,12 +275,12 @@ done
 echo
 echo "Warm (wrk -t2 -c50 -d${warm_secs}s, Accept-Encoding: gzip, cycling the list):"
 echo
-echo "| server | req/s | p99 | non-2xx |"
-echo "|---|---|---|---|"
+echo "| server | req/s | server CPU µs/request | p99 | non-2xx |"
+echo "|---|---|---|---|---|"
 name=([chizu]="chizu (tile cache warm)" [martin]="Martin 1.14 from MBTiles" [fixed]="minimal axum handler, fixed bytes (bound)")
 for s in chizu martin fixed; do
   p99s=$(echo "${warm[$s]}" | sed '/^$/d' | while read -r j; do field "$j" p99; done | paste -sd/ -)
-  echo "| ${name[$s]} | $(med "${warm[$s]}" req_per_s) | $p99s | $(med "${warm[$s]}" non_2xx) |"
+  echo "| ${name[$s]} | $(med "${warm[$s]}" req_per_s) | $(med "${warm[$s]}" cpu_us) | $p99s | $(med "${warm[$s]}" non_2xx) |"
 done
 echo
 echo "Export z0–z14 to MBTiles:"

@@ -42,9 +42,31 @@ fn reason(status: StatusCode) -> &'static str {
     }
 }
 
+/// The outer guard of every request, one layer rather than three (each `from_fn` layer
+/// clones the whole stack below it per request): counts the request for `/metrics`,
+/// refuses oversized or NUL paths and headers, sheds load when no slot is free, and gives
+/// every error response a JSON body.
+async fn guard(
+    app: Arc<AppState>,
+    side: Side,
+    slots: Arc<Semaphore>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = metrics::route_label(req.uri().path());
+    let resp = json_errors(&app, &slots, req, next).await;
+    app.metrics.record(route, resp.status().as_u16(), side);
+    resp
+}
+
 /// Gives every error response a JSON body (keeping a short plain-text reason for 400s,
-/// e.g. an undecodable path).
-async fn json_errors(req: Request, next: Next) -> Response {
+/// e.g. an undecodable path); admits the request through [`shed`].
+async fn json_errors(
+    app: &Arc<AppState>,
+    slots: &Arc<Semaphore>,
+    req: Request,
+    next: Next,
+) -> Response {
     if req.uri().path().len() > MAX_PATH {
         return (
             StatusCode::URI_TOO_LONG,
@@ -70,7 +92,7 @@ async fn json_errors(req: Request, next: Next) -> Response {
         )
             .into_response();
     }
-    let resp = next.run(req).await;
+    let resp = shed(app, slots, req, next).await;
     let status = resp.status();
     let is_json = resp
         .headers()
@@ -107,8 +129,8 @@ async fn json_errors(req: Request, next: Next) -> Response {
 
 /// Admits a request if a slot is free, else answers 503 + `Retry-After` at once: no
 /// queue can build up behind a slow request.
-async fn shed(app: Arc<AppState>, slots: Arc<Semaphore>, req: Request, next: Next) -> Response {
-    let Ok(_permit) = slots.try_acquire_owned() else {
+async fn shed(app: &AppState, slots: &Semaphore, req: Request, next: Next) -> Response {
+    let Ok(_permit) = slots.try_acquire() else {
         app.metrics.shed.fetch_add(1, Ordering::Relaxed);
         let mut r = (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -126,25 +148,15 @@ async fn shed(app: Arc<AppState>, slots: Arc<Semaphore>, req: Request, next: Nex
 pub fn apply(r: Router, app: Arc<AppState>, side: Side) -> Router {
     let settings = &app.settings;
     let slots = Arc::new(Semaphore::new(settings.max_concurrent.max(1)));
-    let shed_app = Arc::clone(&app);
-    let r = r
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            settings.request_timeout,
-        ))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY))
-        .layer(axum::middleware::from_fn(
-            move |req: Request, next: Next| {
-                let (app, slots) = (Arc::clone(&shed_app), Arc::clone(&slots));
-                async move { shed(app, slots, req, next).await }
-            },
-        ))
-        .layer(axum::middleware::from_fn(json_errors));
-    let count_app = app;
-    r.layer(axum::middleware::from_fn(
+    r.layer(TimeoutLayer::with_status_code(
+        StatusCode::SERVICE_UNAVAILABLE,
+        settings.request_timeout,
+    ))
+    .layer(RequestBodyLimitLayer::new(MAX_BODY))
+    .layer(axum::middleware::from_fn(
         move |req: Request, next: Next| {
-            let app = Arc::clone(&count_app);
-            async move { metrics::count(app, side, req, next).await }
+            let (app, slots) = (Arc::clone(&app), Arc::clone(&slots));
+            async move { guard(app, side, slots, req, next).await }
         },
     ))
 }

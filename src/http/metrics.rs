@@ -9,9 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
@@ -60,7 +59,12 @@ pub fn route_label(path: &str) -> &'static str {
 }
 
 impl Metrics {
-    fn record(&self, route: &'static str, status: u16, view: &'static str) {
+    /// Counts one answered request.
+    pub fn record(&self, route: &'static str, status: u16, side: Side) {
+        let view = match side {
+            Side::Internal => "internal",
+            Side::Public => "public",
+        };
         if let Ok(mut m) = self.requests.lock() {
             *m.entry((route, status, view)).or_default() += 1;
         }
@@ -78,18 +82,6 @@ impl Metrics {
         self.tile_sum_us
             .fetch_add((s * 1e6) as u64, Ordering::Relaxed);
     }
-}
-
-/// Counts every request by route, status and listener (outermost layer).
-pub async fn count(app: Arc<AppState>, side: Side, req: Request, next: Next) -> Response {
-    let route = route_label(req.uri().path());
-    let view = match side {
-        Side::Internal => "internal",
-        Side::Public => "public",
-    };
-    let resp = next.run(req).await;
-    app.metrics.record(route, resp.status().as_u16(), view);
-    resp
 }
 
 pub async fn metrics(
