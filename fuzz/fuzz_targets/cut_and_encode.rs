@@ -5,10 +5,9 @@
 
 use std::sync::Arc;
 
-use chizu::store::{Feature, FieldDef, LayerSnapshot, LinePart, PartBox, PolygonPart, Shape};
-use chizu::tile::clip::ClipBox;
+use chizu::store::{Feature, FieldDef, LayerSnapshot, LinePart, PolygonPart, Shape};
 use chizu::tile::cut::{cut_feature, signed_area2, CutParams, GeomKind};
-use chizu::tile::{TileCoord, TileTransform};
+use chizu::tile::TileCoord;
 use geo::Coord;
 use libfuzzer_sys::fuzz_target;
 
@@ -40,15 +39,7 @@ fn rings(data: &[u8]) -> Vec<Vec<Coord<f64>>> {
 
 fuzz_target!(|data: &[u8]| {
     let t = tile();
-    let m = t.bounds().expand(64.0 * t.size() / 4096.0);
-    let params = CutParams {
-        transform: TileTransform::new(&t, 4096),
-        clip: ClipBox { min: -64.0, max: 4160.0 },
-        tolerance: 1.0,
-        keep_above: 0.5 * t.size() / 4096.0,
-        tiny_area: 64.0,
-        mercator_clip: PartBox { min: Coord { x: m.min_x, y: m.min_y }, max: Coord { x: m.max_x, y: m.max_y } },
-    };
+    let params = CutParams { tiny_area: 64.0, ..CutParams::for_tile(&t, 64.0, 1.0) };
     let rs = rings(data);
     // Part boxes cover every ring (the store's invariant, established by `PolygonPart::new`).
     if let Some(part) = PolygonPart::new(rs.clone()) {

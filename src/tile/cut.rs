@@ -15,7 +15,7 @@
 use geo::Coord;
 
 use super::clip::{clip_line, clip_ring_into, ClipBox, Pt};
-use super::coord::TileTransform;
+use super::coord::{TileCoord, TileTransform};
 use super::simplify::Simplifier;
 use crate::store::{PartBox, PolygonPart, Shape};
 
@@ -164,15 +164,11 @@ impl CutParams {
     /// centre (when that lies in the tile proper: the tile holding the centre draws it) and
     /// says so.
     fn gather_tiny_part(&self, poly: &PolygonPart, cells: &mut Vec<(i64, i64, f64)>) -> bool {
-        if self.tiny_area <= 0.0 {
-            return false;
-        }
-        let unit = self.transform.unit();
-        let (w, h) = (
-            (poly.bbox.max.x - poly.bbox.min.x) / unit,
-            (poly.bbox.max.y - poly.bbox.min.y) / unit,
-        );
-        if w * h >= self.tiny_area {
+        let small = TooSmall {
+            unit: self.transform.unit(),
+            tiny_area: self.tiny_area,
+        };
+        if !small.polygon(&poly.bbox) {
             return false;
         }
         let (cx, cy) = self.transform.apply(
@@ -182,22 +178,96 @@ impl CutParams {
         let extent = f64::from(super::EXTENT);
         if (0.0..extent).contains(&cx) && (0.0..extent).contains(&cy) {
             let g = self.tiny_area.sqrt();
-            let area = poly.area() / (unit * unit);
+            let area = small.area(std::slice::from_ref(poly));
             cells.push(((cy / g).floor() as i64, (cx / g).floor() as i64, area));
         }
         true
     }
 
-    /// The usual prefilter for a tile: half the simplification tolerance, in metres, so the
-    /// prepared generalisation removes what the per-tile pass would, and never more.
+    /// The usual prefilter at a zoom of `unit` metres per tile unit: half the
+    /// simplification tolerance, in metres, so the prepared generalisation removes what the
+    /// per-tile pass would, and never more; `-1` (keep all) without simplification.
     #[must_use]
-    pub fn prefilter(transform: &TileTransform, tolerance: f64) -> f64 {
+    pub fn prefilter(unit: f64, tolerance: f64) -> f64 {
         if tolerance > 0.0 {
-            tolerance * transform.unit() / 2.0
+            tolerance * unit / 2.0
         } else {
             -1.0
         }
     }
+
+    /// How tile `coord` is cut with a buffer of `buffer` tile units, simplification
+    /// `tolerance` and the usual prefilter; merging of tiny parts off (`tiny_area` 0).
+    #[must_use]
+    pub fn for_tile(coord: &TileCoord, buffer: f64, tolerance: f64) -> Self {
+        let transform = TileTransform::new(coord, super::EXTENT);
+        let m = coord.bounds().expand(buffer * transform.unit());
+        Self {
+            transform,
+            clip: ClipBox {
+                min: -buffer,
+                max: f64::from(super::EXTENT) + buffer,
+            },
+            tolerance,
+            mercator_clip: PartBox {
+                min: Coord {
+                    x: m.min_x,
+                    y: m.min_y,
+                },
+                max: Coord {
+                    x: m.max_x,
+                    y: m.max_y,
+                },
+            },
+            keep_above: Self::prefilter(transform.unit(), tolerance),
+            tiny_area: 0.0,
+        }
+    }
+}
+
+/// What is too small to see at a zoom: a polygon (or part) whose box covers less than
+/// `tiny_area` tile units², a line whose box is less than a pixel (`√tiny_area` units)
+/// across. One definition for tiles and overviews; `tiny_area` 0 makes nothing tiny.
+#[derive(Debug, Clone, Copy)]
+pub struct TooSmall {
+    /// Mercator metres per tile unit.
+    pub unit: f64,
+    /// The layer's `tiny_area`, in tile units².
+    pub tiny_area: f64,
+}
+
+impl TooSmall {
+    fn size(&self, b: &PartBox) -> (f64, f64) {
+        (
+            (b.max.x - b.min.x) / self.unit,
+            (b.max.y - b.min.y) / self.unit,
+        )
+    }
+
+    #[must_use]
+    pub fn polygon(&self, b: &PartBox) -> bool {
+        let (w, h) = self.size(b);
+        self.tiny_area > 0.0 && w * h < self.tiny_area
+    }
+
+    #[must_use]
+    pub fn line(&self, b: &PartBox) -> bool {
+        let (w, h) = self.size(b);
+        self.tiny_area > 0.0 && w.hypot(h) < self.tiny_area.sqrt()
+    }
+
+    /// A polygon's area in tile units².
+    #[must_use]
+    pub fn area(&self, polys: &[PolygonPart]) -> f64 {
+        polys.iter().map(PolygonPart::area).sum::<f64>() / (self.unit * self.unit)
+    }
+}
+
+/// Whether a vertex of this prepared importance stays at a prefilter of `keep_above`
+/// (negative keeps every vertex).
+#[must_use]
+pub fn kept(importance: f32, keep_above: f64) -> bool {
+    keep_above < 0.0 || f64::from(importance) > keep_above
 }
 
 /// Buffers reused across the features of one tile.
@@ -296,7 +366,7 @@ fn transform_into(coords: &[Coord<f64>], importance: &[f32], p: &CutParams, out:
             coords
                 .iter()
                 .zip(importance)
-                .filter(|(_, &i)| f64::from(i) > p.keep_above)
+                .filter(|(_, &i)| kept(i, p.keep_above))
                 .map(|(c, _)| p.transform.apply(c.x, c.y)),
         );
     }
@@ -453,26 +523,9 @@ mod tests {
 
     fn params() -> CutParams {
         let t = TileCoord::new(0, 0, 0).expect("tile");
-        let m = t.bounds().expand(64.0 * t.size() / 4096.0);
         CutParams {
-            transform: TileTransform::new(&t, 4096),
-            clip: ClipBox {
-                min: -64.0,
-                max: 4160.0,
-            },
-            tolerance: 1.0,
             keep_above: -1.0,
-            tiny_area: 0.0,
-            mercator_clip: PartBox {
-                min: Coord {
-                    x: m.min_x,
-                    y: m.min_y,
-                },
-                max: Coord {
-                    x: m.max_x,
-                    y: m.max_y,
-                },
-            },
+            ..CutParams::for_tile(&t, 64.0, 1.0)
         }
     }
 

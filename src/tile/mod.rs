@@ -21,9 +21,8 @@ pub use encode::EXTENT;
 pub use error::{Result, TileError};
 
 use crate::access::View;
-use crate::store::{Feature, LayerSnapshot, PartBox, PolygonPart, Shape};
-use clip::ClipBox;
-use cut::{cut_feature_with, CutParams, Scratch, TileGeom};
+use crate::store::{Feature, LayerSnapshot, Shape};
+use cut::{cut_feature_with, CutParams, Scratch, TileGeom, TooSmall};
 use encode::LayerBuilder;
 
 /// Cuts `coord` from `layers` as `view` may see them. Layers the view may not see must
@@ -36,6 +35,11 @@ use encode::LayerBuilder;
 ///
 /// [`BudgetLog`]: crate::store::BudgetLog
 pub fn render(layers: &[&LayerSnapshot], view: &View, coord: TileCoord) -> Result<Option<Vec<u8>>> {
+    let record = |layer: &LayerSnapshot, t: encode::Trimmed| {
+        if t.dropped > 0 {
+            layer.budget.record(coord.z(), t.dropped, view.is_public());
+        }
+    };
     let mut built = Vec::with_capacity(layers.len());
     for layer in layers {
         if coord.z() < layer.def.minzoom || !view.sees_layer(&layer.def) {
@@ -46,15 +50,13 @@ pub fn render(layers: &[&LayerSnapshot], view: &View, coord: TileCoord) -> Resul
             continue;
         }
         let mut b = b.finish();
-        let trimmed = b.trim(
-            layer.def.max_tile_bytes as usize,
-            layer.def.max_tile_features as usize,
+        record(
+            layer,
+            b.trim(
+                layer.def.max_tile_bytes as usize,
+                layer.def.max_tile_features as usize,
+            ),
         );
-        if trimmed.dropped > 0 {
-            layer
-                .budget
-                .record(coord.z(), trimmed.dropped, view.is_public());
-        }
         built.push((layer, b));
     }
     // A composite over the whole-tile bound: each layer gets its share of it, in
@@ -63,12 +65,7 @@ pub fn render(layers: &[&LayerSnapshot], view: &View, coord: TileCoord) -> Resul
     if total > MAX_TILE_BYTES {
         for (layer, b) in &mut built {
             let share = b.tile_bytes() * MAX_TILE_BYTES / total;
-            let trimmed = b.trim(share, usize::MAX);
-            if trimmed.dropped > 0 {
-                layer
-                    .budget
-                    .record(coord.z(), trimmed.dropped, view.is_public());
-            }
+            record(layer, b.trim(share, usize::MAX));
         }
     }
     Ok(encode::encode_tile(
@@ -104,17 +101,13 @@ enum Decision {
 
 impl Tiny {
     fn take(&mut self, feature: &Feature, t: &TileTransform, out: &mut TileGeom) -> Decision {
-        if self.threshold <= 0.0 {
-            return Decision::Cut;
-        }
-        let unit = t.unit();
-        let (w, h) = (
-            (feature.bbox.max.x - feature.bbox.min.x) / unit,
-            (feature.bbox.max.y - feature.bbox.min.y) / unit,
-        );
+        let small = TooSmall {
+            unit: t.unit(),
+            tiny_area: self.threshold,
+        };
         let polys = match &feature.shape {
-            Shape::Polygons(p) if w * h < self.threshold => p,
-            Shape::Lines(_) if w.hypot(h) < self.threshold.sqrt() => return Decision::Skip,
+            Shape::Polygons(p) if small.polygon(&feature.bbox) => p,
+            Shape::Lines(_) if small.line(&feature.bbox) => return Decision::Skip,
             _ => return Decision::Cut,
         };
         // Counted by the one tile holding its centre, so no area is drawn twice.
@@ -126,7 +119,7 @@ impl Tiny {
         if !(0.0..e).contains(&c.0) || !(0.0..e).contains(&c.1) {
             return Decision::Skip;
         }
-        self.gathered += polys.iter().map(PolygonPart::area).sum::<f64>() / (unit * unit);
+        self.gathered += small.area(polys);
         if self.gathered < self.threshold {
             return Decision::Skip;
         }
@@ -137,30 +130,11 @@ impl Tiny {
 }
 
 fn render_layer<'a>(layer: &'a LayerSnapshot, view: &View, coord: TileCoord) -> LayerBuilder<'a> {
-    let transform = TileTransform::new(&coord, EXTENT);
-    let buffer = f64::from(layer.def.buffer);
-    let merc = coord.bounds().expand(buffer * transform.unit());
-    let mercator_clip = PartBox {
-        min: geo::Coord {
-            x: merc.min_x,
-            y: merc.min_y,
-        },
-        max: geo::Coord {
-            x: merc.max_x,
-            y: merc.max_y,
-        },
-    };
     let params = CutParams {
-        transform,
-        clip: ClipBox {
-            min: -buffer,
-            max: f64::from(EXTENT) + buffer,
-        },
-        tolerance: layer.def.simplify,
-        mercator_clip,
-        keep_above: CutParams::prefilter(&transform, layer.def.simplify),
         tiny_area: layer.def.tiny_area,
+        ..CutParams::for_tile(&coord, f64::from(layer.def.buffer), layer.def.simplify)
     };
+    let transform = params.transform;
     let visible: Vec<usize> = (0..layer.fields.len())
         .filter(|&i| view.sees_field(&layer.def, &layer.fields[i]))
         .collect();
@@ -172,7 +146,7 @@ fn render_layer<'a>(layer: &'a LayerSnapshot, view: &View, coord: TileCoord) -> 
         gathered: 0.0,
     };
     let source = overview::for_zoom(layer, coord.z());
-    let hits = source.parts_in(&mercator_clip);
+    let hits = source.parts_in(&params.mercator_clip);
     for run in hits.chunk_by(|a, b| a.0 == b.0) {
         let Some(feature) = source.features.get(run[0].0 as usize) else {
             continue;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use geo::Coord;
 
 use super::coord::HALF_WORLD;
+use super::cut::{kept, CutParams, TooSmall};
 use super::EXTENT;
 use crate::store::{Feature, LayerSnapshot, LinePart, PolygonPart, Shape};
 
@@ -51,13 +52,15 @@ fn build(layer: &LayerSnapshot, z: u8) -> Option<LayerSnapshot> {
         return None; // points are thinned by the budget, never merged
     }
     let u = unit(z);
-    let keep_above = if layer.def.simplify > 0.0 {
-        layer.def.simplify * u / 2.0
-    } else {
-        -1.0
-    };
     let tiny = layer.def.tiny_area;
-    let cell = tiny.sqrt() * u; // metres
+    let grid = Grid {
+        small: TooSmall {
+            unit: u,
+            tiny_area: tiny,
+        },
+        cell: tiny.sqrt() * u,
+        keep_above: CutParams::prefilter(u, layer.def.simplify),
+    };
     let mut out: Vec<Feature> = Vec::new();
     // Area gathered since the last square, apart for features the public may and may not
     // see: a square only ever stands for features of its own visibility, so the area of a
@@ -65,29 +68,21 @@ fn build(layer: &LayerSnapshot, z: u8) -> Option<LayerSnapshot> {
     let mut gathered = [0.0f64; 2];
     let mut cells: Vec<(i64, i64, f64)> = Vec::new();
     for f in &layer.features {
-        let (w, h) = (
-            (f.bbox.max.x - f.bbox.min.x) / u,
-            (f.bbox.max.y - f.bbox.min.y) / u,
-        );
         let shape = match &f.shape {
             Shape::Points(p) => Shape::Points(p.clone()),
-            Shape::Lines(lines) => {
-                if w.hypot(h) < tiny.sqrt() {
-                    continue;
-                }
-                Shape::Lines(
-                    lines
-                        .iter()
-                        .filter_map(|l| {
-                            let (c, i) = filter(&l.coords, &l.importance, keep_above);
-                            (c.len() >= 2).then(|| LinePart::with_importance(c, i))
-                        })
-                        .collect(),
-                )
-            }
-            Shape::Polygons(polys) if w * h < tiny => {
+            Shape::Lines(_) if grid.small.line(&f.bbox) => continue,
+            Shape::Lines(lines) => Shape::Lines(
+                lines
+                    .iter()
+                    .filter_map(|l| {
+                        let (c, i) = filter(&l.coords, &l.importance, grid.keep_above);
+                        (c.len() >= 2).then(|| LinePart::with_importance(c, i))
+                    })
+                    .collect(),
+            ),
+            Shape::Polygons(polys) if grid.small.polygon(&f.bbox) => {
                 let g = &mut gathered[usize::from(f.public)];
-                *g += polys.iter().map(PolygonPart::area).sum::<f64>() / (u * u);
+                *g += grid.small.area(polys);
                 if *g < tiny {
                     continue;
                 }
@@ -99,16 +94,7 @@ fn build(layer: &LayerSnapshot, z: u8) -> Option<LayerSnapshot> {
                 *g = 0.0;
                 Shape::Polygons(vec![rect(c.x - half, c.y - half, c.x + half, c.y + half)])
             }
-            Shape::Polygons(polys) => Shape::Polygons(generalise_parts(
-                polys,
-                &Grid {
-                    unit: u,
-                    tiny,
-                    cell,
-                    keep_above,
-                },
-                &mut cells,
-            )),
+            Shape::Polygons(polys) => Shape::Polygons(generalise_parts(polys, &grid, &mut cells)),
         };
         if shape.is_empty() {
             continue;
@@ -142,10 +128,8 @@ fn build(layer: &LayerSnapshot, z: u8) -> Option<LayerSnapshot> {
 
 /// The scale an overview is built at.
 struct Grid {
-    /// Mercator metres per tile unit.
-    unit: f64,
-    /// The layer's `tiny_area`, in tile units².
-    tiny: f64,
+    /// What is too small to see at this zoom.
+    small: TooSmall,
     /// Side of a pixel-grid cell, in metres.
     cell: f64,
     /// Vertex importance (metres) needed to stay.
@@ -162,15 +146,13 @@ fn generalise_parts(
     cells.clear();
     let mut parts = Vec::with_capacity(polys.len());
     for p in polys {
-        let pw = (p.bbox.max.x - p.bbox.min.x) / g.unit;
-        let ph = (p.bbox.max.y - p.bbox.min.y) / g.unit;
-        if pw * ph < g.tiny {
+        if g.small.polygon(&p.bbox) {
             let cx = f64::midpoint(p.bbox.min.x, p.bbox.max.x) + HALF_WORLD;
             let cy = HALF_WORLD - f64::midpoint(p.bbox.min.y, p.bbox.max.y);
             cells.push((
                 (cy / g.cell).floor() as i64,
                 (cx / g.cell).floor() as i64,
-                p.area() / (g.unit * g.unit),
+                g.small.area(std::slice::from_ref(p)),
             ));
             continue;
         }
@@ -191,7 +173,7 @@ fn generalise_parts(
             parts.extend(PolygonPart::with_importance(rings, imps));
         }
     }
-    dither(cells, g.tiny, g.cell, &mut parts);
+    dither(cells, g.small.tiny_area, g.cell, &mut parts);
     parts
 }
 
@@ -204,7 +186,7 @@ fn filter(
     coords
         .iter()
         .zip(importance)
-        .filter(|(_, &i)| keep_above < 0.0 || f64::from(i) > keep_above)
+        .filter(|(_, &i)| kept(i, keep_above))
         .map(|(c, i)| (*c, *i))
         .unzip()
 }

@@ -2,9 +2,8 @@
 //! polygons with holes and random lines around the tile's edges.
 
 use chizu::store::{LinePart, PartBox, PolygonPart, Shape};
-use chizu::tile::clip::ClipBox;
 use chizu::tile::cut::{cut_feature, signed_area2, CutParams, GeomKind};
-use chizu::tile::{TileCoord, TileTransform};
+use chizu::tile::TileCoord;
 use geo::{Area, BooleanOps, Coord, Distance, Euclidean, LineString, Polygon};
 use proptest::prelude::*;
 
@@ -27,27 +26,9 @@ fn to_merc(p: (f64, f64)) -> Coord<f64> {
 }
 
 fn params() -> CutParams {
-    let t = tile();
-    let m = t.bounds().expand(BUF * t.size() / 4096.0);
     CutParams {
-        transform: TileTransform::new(&t, 4096),
-        clip: ClipBox {
-            min: -BUF,
-            max: 4096.0 + BUF,
-        },
-        tolerance: TOL,
         keep_above: -1.0,
-        tiny_area: 0.0,
-        mercator_clip: PartBox {
-            min: Coord {
-                x: m.min_x,
-                y: m.min_y,
-            },
-            max: Coord {
-                x: m.max_x,
-                y: m.max_y,
-            },
-        },
+        ..CutParams::for_tile(&tile(), BUF, TOL)
     }
 }
 
