@@ -67,26 +67,13 @@ fn budget_scans(
     catalog: &chizu::store::Catalog,
 ) -> anyhow::Result<std::collections::BTreeMap<String, chizu::export::BudgetScan>> {
     let layers: Vec<_> = catalog.layers().cloned().collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new(std::collections::BTreeMap::new());
-    std::thread::scope(|s| {
-        for _ in 0..super::threads(None).min(layers.len()).max(1) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(l) = layers.get(i) else { break };
-                let r = chizu::export::budget_scan(l, BUDGET_SCAN_MAXZOOM);
-                results
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(l.def.id.to_string(), r);
-            });
-        }
+    let scans = chizu::par_map(&layers, super::threads(None), |l| {
+        chizu::export::budget_scan(l, BUDGET_SCAN_MAXZOOM)
     });
-    results
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .into_iter()
-        .map(|(id, r)| Ok((id, r?)))
+    layers
+        .iter()
+        .zip(scans)
+        .map(|(l, r)| Ok((l.def.id.to_string(), r?)))
         .collect()
 }
 

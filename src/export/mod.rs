@@ -157,9 +157,6 @@ pub fn metadata(
     })
 }
 
-/// Tiles one thread cut: (index into the coordinates, tile or `None` when empty).
-type Cut = Vec<(usize, Option<Vec<u8>>)>;
-
 /// Cuts `coords` on `threads` threads; calls `progress(done, total)` now and then.
 fn cut_all(
     layers: &[Arc<LayerSnapshot>],
@@ -169,39 +166,17 @@ fn cut_all(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Vec<Option<Vec<u8>>>> {
     let refs: Vec<&LayerSnapshot> = layers.iter().map(AsRef::as_ref).collect();
-    let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let mut out: Vec<Option<Vec<u8>>> = vec![None; coords.len()];
-    let results: Vec<Result<Cut>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads.max(1))
-            .map(|_| {
-                s.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&t) = coords.get(i) else { break };
-                        mine.push((i, tile::render(&refs, view, t)?));
-                        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-                        if d % 256 == 0 {
-                            progress(d, coords.len());
-                        }
-                    }
-                    Ok(mine)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Ok(Vec::new())))
-            .collect()
-    });
-    for r in results {
-        for (i, t) in r? {
-            out[i] = t;
+    let out = crate::par_map(coords, threads, |&t| {
+        let tile = tile::render(&refs, view, t);
+        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+        if d % 256 == 0 {
+            progress(d, coords.len());
         }
-    }
+        tile
+    });
     progress(coords.len(), coords.len());
-    Ok(out)
+    Ok(out.into_iter().collect::<std::result::Result<_, _>>()?)
 }
 
 /// Writes the pyramid of `layers` (as `view` sees them) between the zooms to `path`.

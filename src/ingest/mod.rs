@@ -420,24 +420,13 @@ pub struct Loaded {
 /// Loads layers on a few threads (GDAL handles stay on the thread that opened them).
 #[must_use]
 pub fn load_all(root: &Path, defs: Vec<LayerDef>, threads: usize) -> Loaded {
-    let queue = std::sync::Mutex::new(defs.into_iter().map(Arc::new).collect::<Vec<_>>());
-    let results = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..threads.max(1) {
-            s.spawn(|| loop {
-                let next = queue.lock().ok().and_then(|mut q| q.pop());
-                let Some(def) = next else { break };
-                let id = def.id.to_string();
-                let r = load_layer(root, def, 1);
-                if let Ok(mut out) = results.lock() {
-                    out.push((id, r));
-                }
-            });
-        }
+    let defs: Vec<Arc<LayerDef>> = defs.into_iter().map(Arc::new).collect();
+    let results = crate::par_map(&defs, threads, |def| {
+        (def.id.to_string(), load_layer(root, Arc::clone(def), 1))
     });
     let mut layers = Vec::new();
     let mut failed = BTreeMap::new();
-    for (id, r) in results.into_inner().unwrap_or_default() {
+    for (id, r) in results {
         match r {
             Ok(s) => layers.push(Arc::new(s)),
             Err(e) => {
