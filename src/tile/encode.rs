@@ -235,14 +235,12 @@ impl Built {
         }
         // Bytes every kept feature costs inside the layer message (field tag + length).
         let cost = |f: &tile::Feature| in_tile(f.encoded_len());
-        // The layer without features, and its own tag and length inside the tile.
-        let header = tile::Layer {
-            features: Vec::new(),
-            ..self.layer.clone()
-        }
-        .encoded_len()
-            + 1
-            + varint_len(max_bytes.min(u32::MAX as usize) as u64);
+        // The layer without features (measured with them set aside, not on a copy of the
+        // whole layer), and its own tag and length inside the tile.
+        let features = std::mem::take(&mut self.layer.features);
+        let header =
+            self.layer.encoded_len() + 1 + varint_len(max_bytes.min(u32::MAX as usize) as u64);
+        self.layer.features = features;
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&a, &b| self.significance[b].total_cmp(&self.significance[a]));
         let mut keep = vec![false; n];
