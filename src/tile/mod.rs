@@ -83,8 +83,8 @@ pub const MAX_TILE_BYTES: usize = 500_000;
 /// so a dense area keeps its look at low zoom without its thousands of features. Lines
 /// whose box is less than a pixel across are dropped. Points are never tiny.
 struct Tiny {
-    /// Box area (tile units²) below which a polygon is tiny; `0` turns all of this off.
-    threshold: f64,
+    /// What is too small to see in this tile's zoom.
+    small: TooSmall,
     /// Area (tile units²) gathered since the last square.
     gathered: f64,
 }
@@ -101,10 +101,7 @@ enum Decision {
 
 impl Tiny {
     fn take(&mut self, feature: &Feature, t: &TileTransform, out: &mut TileGeom) -> Decision {
-        let small = TooSmall {
-            unit: t.unit(),
-            tiny_area: self.threshold,
-        };
+        let small = self.small;
         let polys = match &feature.shape {
             Shape::Polygons(p) if small.polygon(&feature.bbox) => p,
             Shape::Lines(_) if small.line(&feature.bbox) => return Decision::Skip,
@@ -120,7 +117,7 @@ impl Tiny {
             return Decision::Skip;
         }
         self.gathered += small.area(polys);
-        if self.gathered < self.threshold {
+        if self.gathered < small.tiny_area {
             return Decision::Skip;
         }
         out.set_square((c.0.round() as i32, c.1.round() as i32), self.gathered);
@@ -142,7 +139,10 @@ fn render_layer<'a>(layer: &'a LayerSnapshot, view: &View, coord: TileCoord) -> 
     let mut scratch = Scratch::default();
     let mut geom = TileGeom::default();
     let mut tiny = Tiny {
-        threshold: layer.def.tiny_area,
+        small: TooSmall {
+            unit: transform.unit(),
+            tiny_area: layer.def.tiny_area,
+        },
         gathered: 0.0,
     };
     let source = overview::for_zoom(layer, coord.z());
