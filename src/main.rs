@@ -81,10 +81,17 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Warnings fail too (exit 1), for CI of a city's layer files.
+        #[arg(long)]
+        strict: bool,
+        /// The keys file whose roles internal layers are checked against (default ROOT/keys.toml).
+        #[arg(long)]
+        keys: Option<PathBuf>,
     },
     /// Show what chizu sees in a GIS file, and print a starting layer TOML for it.
     Inspect {
-        /// A Shapefile, GeoJSON, GeoPackage, CSV with 緯度/経度, KML …
+        /// A Shapefile, GeoJSON, GeoPackage, CSV with 緯度/経度, KML, GML …; or a folder,
+        /// whose every dataset gets a starting layer file written to ROOT/layers/.
         file: PathBuf,
         /// Folder the TOML's `path` is made relative to.
         #[arg(long, default_value = ".")]
@@ -92,6 +99,11 @@ enum Command {
         /// Print the inspection as JSON (no TOML).
         #[arg(long)]
         json: bool,
+    },
+    /// Make a minimal root: a commented site.toml, empty layers/ and data/.
+    Init {
+        /// The folder to make (it may exist; nothing in it is overwritten).
+        dir: PathBuf,
     },
     /// Write a tile pyramid to PMTiles or MBTiles (the public view unless --view internal).
     Export {
@@ -208,7 +220,16 @@ fn main() -> ExitCode {
             demo_key,
             threads: cli::threads(threads),
         }),
-        Command::Check { root, json } => cli::check::run(&root, json),
+        Command::Check {
+            root,
+            json,
+            strict,
+            keys,
+        } => {
+            let keys = keys.unwrap_or_else(|| root.join("keys.toml"));
+            cli::check::run(&root, &keys, json, strict)
+        }
+        Command::Init { dir } => cli::init::run(&dir),
         Command::Export {
             out,
             root,

@@ -57,6 +57,7 @@ pub fn fingerprint(root: &Path, def: &LayerDef) -> u64 {
                     .filter_map(Result::ok)
                     .map(|e| e.path())
                     .filter(|p| p.file_stem().map(std::ffi::OsStr::to_os_string) == stem)
+                    .filter(|p| !ingest::is_side_file(p))
                     .collect();
                 siblings.sort();
                 for s in siblings {

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod export;
+pub mod init;
 pub mod inspect;
 pub mod keys;
 pub mod serve;

@@ -152,9 +152,12 @@ fn watch(app: Arc<AppState>, root: &Path) -> notify::Result<notify::RecommendedW
         .name("chizu-reload".into())
         .spawn(move || {
             while let Ok(first) = rx.recv() {
-                if first.as_ref().is_ok_and(|e| e.kind.is_access()) {
+                if first.as_ref().is_ok_and(|e| {
+                    e.kind.is_access() || e.paths.iter().all(|p| chizu::ingest::is_side_file(p))
+                }) {
                     continue;
                 }
+
                 // Drain the burst, then reload once.
                 while rx.recv_timeout(SETTLE).is_ok() {}
                 tracing::info!("files changed: reloading");

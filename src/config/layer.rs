@@ -152,17 +152,7 @@ fn check_source_paths(sources: &[SourceCfg]) -> std::result::Result<(), (String,
         if s.path.trim().is_empty() {
             return Err((key, "expected a file path or glob".into()));
         }
-        let p = Path::new(&s.path);
-        let escapes = p.is_absolute()
-            || p.components().any(|c| {
-                matches!(
-                    c,
-                    std::path::Component::ParentDir
-                        | std::path::Component::RootDir
-                        | std::path::Component::Prefix(_)
-                )
-            });
-        if escapes {
+        if escapes_root(&s.path) {
             let m = format!(
                 "`{}` leaves the root folder; give a path relative to the root, without `..`",
                 s.path
@@ -173,7 +163,22 @@ fn check_source_paths(sources: &[SourceCfg]) -> std::result::Result<(), (String,
     Ok(())
 }
 
+/// Whether a configured path is absolute or climbs out with `..`.
+fn escapes_root(path: &str) -> bool {
+    let p = Path::new(path);
+    p.is_absolute()
+        || p.components().any(|c| {
+            matches!(
+                c,
+                std::path::Component::ParentDir
+                    | std::path::Component::RootDir
+                    | std::path::Component::Prefix(_)
+            )
+        })
+}
+
 /// Served field names must be usable and unique.
+
 fn check_field_names(fields: &[FieldCfg]) -> std::result::Result<(), (String, String)> {
     let mut names = std::collections::BTreeSet::new();
     for (i, f) in fields.iter().enumerate() {
@@ -288,6 +293,10 @@ pub struct SourceCfg {
     /// Attributes given to every feature of this file, e.g. the zone type of a per-zone file.
     #[serde(default)]
     pub constants: BTreeMap<String, ConstValue>,
+    /// Only features matching this OGR SQL condition are read (`"areaType = 2"`), so one
+    /// file can feed several layers or hazard kinds.
+    #[serde(rename = "where")]
+    pub filter: Option<String>,
 }
 
 /// One `[[field]]`: how a source attribute is served.
@@ -308,6 +317,15 @@ pub struct FieldCfg {
     /// Only internal callers with the layer's roles see this attribute.
     #[serde(default)]
     pub internal: bool,
+    /// Source value (as text) → served value, applied before `type` and `scale`
+    /// (e.g. zone names → national 用途地域 codes). Values not listed pass unchanged.
+    #[serde(default)]
+    pub map: BTreeMap<String, ConstValue>,
+    /// Numbers are multiplied by this (PLATEAU ratios: 2 × 100 = 200 %).
+    pub scale: Option<f64>,
+    /// A PLATEAU / i-UR codelist (`gml:Dictionary` XML, path under the root) whose entries
+    /// label this field's codes; `values` given here win over it.
+    pub codelist: Option<String>,
 }
 
 impl FieldCfg {
@@ -315,6 +333,82 @@ impl FieldCfg {
     pub fn output_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.source)
     }
+}
+
+/// A built-in colour scheme for a layer's features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Palette {
+    /// 用途地域 in the customary colours, by national code (1–13) or by name
+    /// (第一種 and 第1種 spellings alike).
+    Zoning,
+}
+
+/// `[style]`: how the generated map style draws the layer. Every key is optional; without
+/// the table chizu chooses from the geometry, category and hazard kind.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StyleCfg {
+    /// Drawn when the map opens. Default: hazards, shelters and base layers on the public
+    /// map; every layer on the staff map.
+    pub visible: Option<bool>,
+    /// One colour for the whole layer, `#RRGGBB`.
+    #[serde(alias = "color")]
+    pub colour: Option<String>,
+    /// Colour features by this served field (with `colours`, or a palette).
+    #[serde(alias = "color_by")]
+    pub colour_by: Option<String>,
+    /// Value of `colour_by` → `#RRGGBB`; values not listed get the layer's colour.
+    #[serde(default, alias = "colors")]
+    pub colours: BTreeMap<String, String>,
+    /// A built-in scheme; `zoning` is also chosen by itself when a field holds 用途地域 names.
+    pub palette: Option<Palette>,
+    /// Label features with this served field.
+    pub label: Option<String>,
+    /// Points: draw the label only, no marker (place names).
+    #[serde(default)]
+    pub label_only: bool,
+    /// Fill opacity, 0–1.
+    pub opacity: Option<f64>,
+    /// Line width (or point radius) in CSS pixels.
+    pub width: Option<f64>,
+    /// Draw lines dashed.
+    #[serde(default)]
+    pub dashed: bool,
+}
+
+/// `#rgb` or `#rrggbb`.
+fn is_colour(s: &str) -> bool {
+    s.strip_prefix('#')
+        .is_some_and(|h| (h.len() == 3 || h.len() == 6) && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn check_style(style: &StyleCfg) -> std::result::Result<(), (String, String)> {
+    let bad = |key: &str, v: &str| {
+        Err((
+            key.to_string(),
+            format!("`{v}` is not a colour: expected \"#rrggbb\""),
+        ))
+    };
+    if let Some(c) = style.colour.as_deref().filter(|c| !is_colour(c)) {
+        return bad("style.colour", c);
+    }
+    if let Some((k, c)) = style.colours.iter().find(|(_, c)| !is_colour(c)) {
+        return bad(&format!("style.colours.{k}"), c);
+    }
+    if let Some(o) = style.opacity.filter(|o| !(0.0..=1.0).contains(o)) {
+        return Err(("style.opacity".into(), format!("{o} is outside 0–1")));
+    }
+    if let Some(w) = style.width.filter(|w| !(0.0..=64.0).contains(w)) {
+        return Err(("style.width".into(), format!("{w} is outside 0–64 px")));
+    }
+    if !style.colours.is_empty() && style.colour_by.is_none() {
+        return Err((
+            "style.colours".into(),
+            "`colours` are given, so name the field they colour by in `colour_by`".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Only features whose `field` equals one of `equals` reach the public view.
@@ -361,6 +455,8 @@ struct RawLayer {
     shelter: Option<ShelterCfg>,
     #[serde(default)]
     search: Vec<String>,
+    #[serde(default)]
+    style: StyleCfg,
 }
 
 /// Default lowest zoom at which a layer appears: 0.
@@ -463,6 +559,8 @@ pub struct LayerDef {
     pub shelter: Option<ShelterCfg>,
     /// Served fields whose values `/search` finds (names, kana readings).
     pub search: Vec<String>,
+    /// How the generated style draws it.
+    pub style: StyleCfg,
 }
 
 impl LayerDef {
@@ -521,6 +619,23 @@ impl LayerDef {
         check_source_paths(&raw.sources).map_err(|(k, m)| invalid(&k, m))?;
         let access = raw.access.validate().map_err(|(k, m)| invalid(k, m))?;
         check_field_names(&raw.fields).map_err(|(k, m)| invalid(&k, m))?;
+        check_style(&raw.style).map_err(|(k, m)| invalid(&k, m))?;
+        for (i, f) in raw.fields.iter().enumerate() {
+            if let Some(c) = &f.codelist {
+                if escapes_root(c) {
+                    return Err(invalid(
+                        &format!("field[{i}].codelist"),
+                        format!("`{c}` leaves the root folder; give a path relative to the root"),
+                    ));
+                }
+            }
+            if let Some(s) = f.scale.filter(|s| !s.is_finite() || *s == 0.0) {
+                return Err(invalid(
+                    &format!("field[{i}].scale"),
+                    format!("{s} is not a usable factor"),
+                ));
+            }
+        }
         if let Some(h) = &raw.hazard {
             if !h.ranks.is_empty() && h.rank_field.is_none() {
                 return Err(invalid(
@@ -553,6 +668,7 @@ impl LayerDef {
             hazard: raw.hazard,
             shelter: raw.shelter,
             search: raw.search,
+            style: raw.style,
         })
     }
 

@@ -6,6 +6,8 @@
 mod error;
 mod hazard;
 mod layer;
+pub mod site;
+pub mod zoning;
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +15,7 @@ pub use error::{ConfigError, Result};
 pub use hazard::{HazardCfg, HazardKind, RankLabel, ShelterCfg};
 pub use layer::{
     attribution, Access, Category, ConstValue, Crs, Encoding, FieldCfg, GeometryKind, I18n,
-    LayerDef, LayerId, PublicFilter, SourceCfg,
+    LayerDef, LayerId, Palette, PublicFilter, SourceCfg, StyleCfg,
 };
 
 /// Reads every `*.toml` in `dir` (sorted by name). Returns the layers that parsed and,

@@ -49,7 +49,9 @@ pub async fn catalog(
                     "geojson": format!("{base}/download/{id}.geojson"),
                     "csv": format!("{base}/download/{id}.csv"),
                 },
+                "size_rules": l.size_rules.zooms(view.is_public(), l.def.minzoom, l.def.maxzoom),
                 "search": l.def.search,
+
                 "shelter": l.def.shelter.is_some(),
             })
         })

@@ -217,6 +217,7 @@ pub async fn tilejson(
                 "max_features": l.def.max_tile_features,
                 "trimmed_zooms": l.budget.zooms(view.is_public()),
             },
+            "chizu:size_rules": l.size_rules.zooms(view.is_public(), l.def.minzoom, l.def.maxzoom),
         }));
     }
     let minzoom = layers.iter().map(|l| l.def.minzoom).min().unwrap_or(0);

@@ -53,7 +53,9 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         lon_field: None,
         lat_field: None,
         constants: std::collections::BTreeMap::new(),
+        filter: None,
     };
+
     let (ds, encoding) = source::open(path, &cfg)?;
     let driver = ds.driver().short_name();
     let mut layers = Vec::new();
@@ -150,35 +152,66 @@ fn extent(layer: &gdal::vector::Layer<'_>, cfg: &SourceCfg, path: &Path) -> Opti
     Some([xs[0], ys[0], xs[1], ys[1]])
 }
 
-/// A starting `layers/*.toml` for the inspected file's first layer.
-#[must_use]
-pub fn starter_toml(ins: &Inspection, root_relative_path: &str) -> String {
-    let mut t = String::new();
-    let Some(l) = ins.layers.first() else {
-        return t;
-    };
-    // Japanese file names make no id; fall back to a placeholder rather than `_______4_`.
-    let stem = Path::new(root_relative_path)
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    let words: Vec<&str> = stem
+/// A layer id from words of a file or layer name: lowercase ASCII words joined by `_`, or
+/// `None` when the name has none worth using (Japanese file names).
+fn slug(name: &str) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    let words: Vec<&str> = lower
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect();
-    let letters = words
-        .iter()
-        .flat_map(|w| w.chars())
-        .filter(char::is_ascii_alphabetic)
-        .count();
-    let id = if letters >= 3
-        && words
-            .first()
-            .is_some_and(|w| w.starts_with(|c: char| c.is_ascii_alphabetic()))
-    {
-        words.join("_")
+    let s = words.join("_");
+    let letters = s.chars().filter(char::is_ascii_alphabetic).count();
+    (letters >= 2 || (s.len() >= 3 && !words.is_empty())).then(|| s.chars().take(48).collect())
+}
+
+/// A unique starting id for layer `layer` of a dataset at `root_relative_path`, not in
+/// `taken` (which it joins): the file name's ASCII words, the layer's name for a file of
+/// several layers, else `layer_N`; `_2`, `_3` … where two would collide.
+pub fn starter_id(
+    ins: &Inspection,
+    layer: usize,
+    root_relative_path: &str,
+    taken: &mut std::collections::BTreeSet<String>,
+) -> String {
+    let stem = Path::new(root_relative_path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let layer_name = ins.layers.get(layer).map_or("", |l| l.name.as_str());
+    let file = slug(&stem);
+    let part = slug(layer_name);
+    let base = match (file, part, ins.layers.len() > 1) {
+        (Some(f), Some(p), true) if f != p => format!("{f}_{p}"),
+        (Some(f), _, _) => f,
+        (None, Some(p), _) => p,
+        (None, None, _) => "layer".to_string(),
+    };
+    let base = if base == "layer" {
+        format!("layer_{}", taken.len() + 1)
     } else {
-        "new_layer".to_string()
+        base
+    };
+    let mut id = base.clone();
+    let mut n = 2;
+    while taken.contains(&id) || crate::config::LayerId::parse(&id).is_err() {
+        id = format!("{base}_{n}");
+        n += 1;
+        if n > 10_000 {
+            id = format!("layer_{}", taken.len() + 1);
+            break;
+        }
+    }
+    taken.insert(id.clone());
+    id
+}
+
+/// A starting `layers/*.toml` for layer `layer` of the inspected file, with id `id`.
+#[must_use]
+pub fn starter_toml(ins: &Inspection, layer: usize, id: &str, root_relative_path: &str) -> String {
+    let mut t = String::new();
+    let Some(l) = ins.layers.get(layer) else {
+        return t;
     };
     let kind = match kind_of(&l.geometry) {
         GeometryKind::Point => "point",
@@ -187,30 +220,36 @@ pub fn starter_toml(ins: &Inspection, root_relative_path: &str) -> String {
     };
     let _ = writeln!(
         t,
-        "# Starting layer file from `chizu inspect`; save as layers/{id}.toml and edit."
+        "# Starting layer file from `chizu inspect`; saved as layers/{id}.toml. Edit the TODOs,\n# then `chizu check` (it warns about every TODO left)."
     );
     let _ = writeln!(t, "id = \"{id}\"");
     let _ = writeln!(
         t,
         "title = {{ ja = \"{}\", en = \"TODO English title\" }}",
-        l.name
+        toml_text(&l.name)
     );
     let _ = writeln!(
         t,
         "category = \"kihon\"  # bousai | toshi-keikaku | douro | shisetsu | kihon"
     );
-    let _ = writeln!(t, "geometry = \"{kind}\"");
+    let _ = writeln!(t, "geometry = \"{kind}\"  # detected: {}", l.geometry);
     let _ = writeln!(
         t,
-        "access = {{ view = \"internal\", roles = [] }}  # publish with {{ view = \"public\" }}"
+        "access = {{ view = \"internal\", roles = [] }}  # TODO: the roles that may see it, or {{ view = \"public\" }}"
     );
     let _ = writeln!(
         t,
         "\n[[source]]\npath = \"{}\"",
-        root_relative_path.replace('\\', "/")
+        toml_text(&root_relative_path.replace('\\', "/"))
     );
+    if ins.layers.len() > 1 {
+        let _ = writeln!(t, "layer = \"{}\"", toml_text(&l.name));
+    }
+    if let Some(e) = &ins.encoding {
+        let _ = writeln!(t, "# encoding detected: {} ({})", e.name, e.origin);
+    }
     if l.crs.starts_with("none") && !l.crs.contains("CSV") {
-        let _ = writeln!(t, "crs = \"EPSG:2450\"  # no .prj: state the CRS");
+        let _ = writeln!(t, "crs = \"EPSG:2450\"  # TODO: no .prj: state the CRS (2443–2461: plane rectangular I–XIX)");
     }
     for (name, ty) in &l.fields {
         let kind = match ty.as_str() {
@@ -218,12 +257,58 @@ pub fn starter_toml(ins: &Inspection, root_relative_path: &str) -> String {
             "Real" => "float",
             _ => "string",
         };
+        let name = toml_text(name);
         let _ = writeln!(
             t,
             "\n[[field]]\nsource = \"{name}\"\ntype = \"{kind}\"\nlabel = {{ ja = \"{name}\", en = \"{name}\" }}"
         );
     }
     t
+}
+
+/// Text safe inside a TOML basic string.
+fn toml_text(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| match c {
+            '"' => vec!['\\', '"'],
+            '\\' => vec!['\\', '\\'],
+            c if c.is_control() => vec![],
+            c => vec![c],
+        })
+        .collect()
+}
+
+/// Extensions of files GDAL reads as vector datasets (sidecars such as `.dbf` excluded).
+const DATASET_EXTENSIONS: [&str; 14] = [
+    "shp", "geojson", "json", "gpkg", "csv", "kml", "kmz", "gml", "gpx", "dxf", "fgb", "tab",
+    "sqlite", "topojson",
+];
+
+/// Every file under `dir` (recursively, sorted) that looks like a vector dataset.
+#[must_use]
+pub fn datasets_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.filter_map(std::result::Result::ok) {
+            let p = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(p);
+            } else if ft.is_file()
+                && p.extension()
+                    .is_some_and(|x| DATASET_EXTENSIONS.iter().any(|d| x.eq_ignore_ascii_case(d)))
+                && !super::is_side_file(&p)
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// For tests and the CLI: the value of a sample attribute, if present.

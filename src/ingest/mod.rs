@@ -5,6 +5,7 @@
 //! filter, and builds the snapshot. Runs on plain threads, never on the async runtime.
 //! A failure here names the file and the layer; it never touches a snapshot already served.
 
+mod codelist;
 mod encoding;
 mod geometry;
 pub mod inspect;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use encoding::{sniff_dbf, DetectedEncoding, EncodingOrigin};
-pub use source::{clean_field_name, describe_srs, CrsInfo, SourceStats};
+pub use source::{clean_field_name, describe_srs, iso_datetime, CrsInfo, SourceStats, EXAMPLE_IDS};
 
 use crate::config::{ConstValue, LayerDef};
 use crate::store::{Feature, FieldDef, FieldType, LayerSnapshot, PartBox, Shape, Value};
@@ -52,6 +53,14 @@ pub enum IngestError {
     /// The CRS is missing or unusable.
     #[error("{}: CRS: {message}", file.display())]
     Crs { file: PathBuf, message: String },
+    /// Every feature read was dropped: usually `geometry` names another kind than the file holds.
+    #[error("{}: {read} features read and none kept ({reasons}); check `geometry = \"{kind}\"` against the file (`chizu inspect`)", layer_file.display())]
+    NothingKept {
+        layer_file: PathBuf,
+        read: usize,
+        kind: String,
+        reasons: String,
+    },
     /// A key of the layer file names a field no source has.
     #[error("{}: key `{key}`: no source file has a field `{field}`; fields are: {}", layer_file.display(), available.join(", "))]
     UnknownField {
@@ -88,13 +97,7 @@ impl IngestReport {
     pub fn totals(&self) -> SourceStats {
         let mut t = SourceStats::default();
         for s in &self.sources {
-            t.read += s.stats.read;
-            t.kept += s.stats.kept;
-            t.repaired += s.stats.repaired;
-            t.dropped += s.stats.dropped;
-            for (k, v) in &s.stats.drop_reasons {
-                *t.drop_reasons.entry(k.clone()).or_default() += v;
-            }
+            t.add(&s.stats);
         }
         t
     }
@@ -113,7 +116,22 @@ pub struct SourceReport {
     pub stats: SourceStats,
 }
 
+/// Files GDAL or editors write beside a source that are not part of its data (GML schema
+/// caches, GDAL's metadata, editor swap files): they never trigger or affect a reload.
+#[must_use]
+pub fn is_side_file(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    [".gfs", ".aux.xml", ".swp", ".swx", ".tmp", "~", ".lock"]
+        .iter()
+        .any(|s| name.ends_with(s))
+        || name.starts_with(".#")
+}
+
 /// Expands a layer's sources into files, in a stable order, paired with their config index.
+
 pub fn source_files(root: &Path, def: &LayerDef) -> Result<Vec<(usize, PathBuf)>> {
     let mut out = Vec::new();
     for (i, s) in def.sources.iter().enumerate() {
@@ -174,7 +192,14 @@ pub fn load_layer(root: &Path, def: Arc<LayerDef>, version: u64) -> Result<Layer
         raws.push((*si, file.clone(), raw));
     }
 
-    let (fields, sources_of) = build_schema(&def, &raws)?;
+    let (mut fields, sources_of) = build_schema(&def, &raws)?;
+    for (i, f) in def.fields.iter().enumerate() {
+        let Some(path) = &f.codelist else { continue };
+        let codes = codelist::read(&root.join(path))?;
+        for (code, label) in codes {
+            fields[i].values.entry(code).or_insert(label);
+        }
+    }
     check_named_field(
         &def,
         &fields,
@@ -226,6 +251,7 @@ pub fn load_layer(root: &Path, def: Arc<LayerDef>, version: u64) -> Result<Layer
             format!("field `{f}`: {n} values did not convert to its type and are served as null")
         })
         .collect();
+    warnings.extend(unmatched_values(&fields, &features));
     for (i, f) in def.fields.iter().enumerate() {
         if def
             .sources
@@ -240,6 +266,26 @@ pub fn load_layer(root: &Path, def: Arc<LayerDef>, version: u64) -> Result<Layer
                 f.source
             ));
         }
+    }
+    let totals = reports.iter().fold(SourceStats::default(), |mut t, r| {
+        t.add(&r.stats);
+        t
+    });
+    if totals.read > 0 && features.is_empty() {
+        return Err(IngestError::NothingKept {
+            layer_file: def.file.clone(),
+            read: totals.read,
+            kind: serde_json::to_value(def.geometry)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            reasons: totals
+                .drop_reasons
+                .iter()
+                .map(|(why, n)| format!("{n} dropped: {why}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
     }
     let report = IngestReport {
         sources: reports,
@@ -309,6 +355,63 @@ fn build_schema(
     Ok((fields, sources_of))
 }
 
+/// A `values` table none of whose codes occurs in the data labels nothing: usually a
+/// spelling difference (第一種 vs 第1種) or codes of another scheme.
+fn unmatched_values(fields: &[FieldDef], features: &[Feature]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, f) in fields.iter().enumerate() {
+        if f.values.is_empty() {
+            continue;
+        }
+        let mut seen: Vec<String> = Vec::new();
+        let mut matched = false;
+        for feat in features {
+            let Some(k) = feat.values[i].key() else {
+                continue;
+            };
+            if f.values.contains_key(&k) {
+                matched = true;
+                break;
+            }
+            if seen.len() < 3 && !seen.contains(&k) {
+                seen.push(k);
+            }
+        }
+        if !matched && !seen.is_empty() {
+            out.push(format!(
+                "field `{}`: none of its {} `values` codes occurs in the data, so no value gets a label (the data has e.g. {})",
+                f.name,
+                f.values.len(),
+                seen.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    out
+}
+
+/// A source value through a field's `map` and `scale`, before its type.
+fn map_value(v: Value, cfg: Option<&crate::config::FieldCfg>) -> Value {
+    let Some(cfg) = cfg else { return v };
+    let v = match v.key().and_then(|k| cfg.map.get(&k)) {
+        Some(c) => const_value(c),
+        None => v,
+    };
+    let Some(s) = cfg.scale else { return v };
+    let x = match &v {
+        Value::Int(i) => *i as f64,
+        Value::Float(f) => *f,
+        Value::Str(t) => match t.trim().parse::<f64>() {
+            Ok(x) => x,
+            Err(_) => return v,
+        },
+        _ => return v,
+    };
+    // 0.6 × 100 is 60.000000000000007 in binary: round away what scaling added.
+    let y = x * s;
+    let r = (y * 1e9).round() / 1e9;
+    Value::Float(r)
+}
+
 /// Turns raw source features into served features: values mapped, coerced and filtered.
 #[allow(clippy::type_complexity)]
 fn assemble(
@@ -341,12 +444,15 @@ fn assemble(
             let values: Box<[Value]> = origins
                 .iter()
                 .zip(fields)
-                .map(|(o, fd)| {
+                .enumerate()
+                .map(|(i, (o, fd))| {
                     let v = match o {
                         Origin::Field(j) => rf.values.get(*j).cloned().unwrap_or(Value::Null),
                         Origin::Constant(v) => v.clone(),
                         Origin::Missing => Value::Null,
                     };
+                    // Configured fields come first in the schema, in their file order.
+                    let v = map_value(v, def.fields.get(i));
                     v.coerce(fd.kind).unwrap_or_else(|| {
                         *unconverted.entry(fd.name.clone()).or_default() += 1;
                         Value::Null

@@ -61,18 +61,55 @@ pub struct RawFeature {
 pub struct SourceStats {
     pub read: usize,
     pub kept: usize,
-    /// Invalid geometries made valid (GEOS), or features that lost unusable parts.
+    /// Invalid geometries made valid by GEOS.
     pub repaired: usize,
+    /// Features kept without some unusable parts (parts of another kind, collapsed rings).
+    pub trimmed: usize,
     pub dropped: usize,
     /// Why features were dropped, with counts.
     pub drop_reasons: BTreeMap<String, usize>,
+    /// The first few feature ids (FIDs in the file) per drop reason, and under `repaired`
+    /// and `trimmed`, so a person can find them in GIS software.
+    pub examples: BTreeMap<String, Vec<u64>>,
 }
 
+/// How many feature ids [`SourceStats::examples`] keeps per reason.
+pub const EXAMPLE_IDS: usize = 5;
+
 impl SourceStats {
-    fn drop(&mut self, why: &str) {
+    fn drop(&mut self, why: &str, fid: u64) {
         self.dropped += 1;
         *self.drop_reasons.entry(why.to_string()).or_default() += 1;
+        self.example(why, fid);
     }
+
+    fn example(&mut self, why: &str, fid: u64) {
+        let ids = self.examples.entry(why.to_string()).or_default();
+        if ids.len() < EXAMPLE_IDS {
+            ids.push(fid);
+        }
+    }
+
+    /// Adds another file's counts (for a layer's totals).
+    pub fn add(&mut self, o: &SourceStats) {
+        self.read += o.read;
+        self.kept += o.kept;
+        self.repaired += o.repaired;
+        self.trimmed += o.trimmed;
+        self.dropped += o.dropped;
+        for (k, v) in &o.drop_reasons {
+            *self.drop_reasons.entry(k.clone()).or_default() += v;
+        }
+        for (k, ids) in &o.examples {
+            let mine = self.examples.entry(k.clone()).or_default();
+            mine.extend(ids.iter().take(EXAMPLE_IDS.saturating_sub(mine.len())));
+        }
+    }
+}
+
+fn is_gml(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gml") || e.eq_ignore_ascii_case("xml"))
 }
 
 fn is_csv(path: &Path) -> bool {
@@ -110,6 +147,11 @@ pub fn open(path: &Path, cfg: &SourceCfg) -> Result<(Dataset, Option<DetectedEnc
         opts.push(format!("Y_POSSIBLE_NAMES={lat}"));
         opts.push("AUTODETECT_TYPE=YES".into());
         opts.push("EMPTY_STRING_AS_NULL=YES".into());
+    }
+    // GDAL's GML driver otherwise writes a `.gfs` schema beside the file: into the city's
+    // `data/` (or fails on a read-only share), and the write would look like a change.
+    if is_gml(path) {
+        opts.push("WRITE_GFS=NO".into());
     }
     let opt_refs: Vec<&str> = opts.iter().map(String::as_str).collect();
     let ds = Dataset::open_ex(
@@ -279,6 +321,14 @@ pub fn read(path: &Path, cfg: &SourceCfg, kind: GeometryKind) -> Result<RawSourc
         })?
     };
     let layer_name = layer.name();
+    if let Some(w) = &cfg.filter {
+        layer
+            .set_attribute_filter(w)
+            .map_err(|e| IngestError::Open {
+                file: path.to_path_buf(),
+                message: format!("`where = \"{w}\"` is not a condition GDAL can apply to layer `{layer_name}`: {e}"),
+            })?;
+    }
     let (srs, crs) = source_srs(path, layer.spatial_ref(), cfg)?;
     let target = web_mercator()?;
     let transform = CoordTransform::new(&srs, &target).map_err(|e| IngestError::Crs {
@@ -304,40 +354,48 @@ pub fn read(path: &Path, cfg: &SourceCfg, kind: GeometryKind) -> Result<RawSourc
         stats.read += 1;
         let fid = feature.fid().unwrap_or(n as u64);
         let Some(geom) = feature.geometry() else {
-            stats.drop("no geometry");
+            stats.drop("no geometry", fid);
             continue;
         };
         if geom.is_empty() {
-            stats.drop("empty geometry");
+            stats.drop("empty geometry", fid);
             continue;
         }
         let (geom, repaired) = match repair(geom, &repair_opts) {
             Ok(Some(fixed)) => (std::borrow::Cow::Owned(fixed), true),
             Ok(None) => (std::borrow::Cow::Borrowed(geom), false),
             Err(()) => {
-                stats.drop("invalid geometry that GEOS could not repair");
+                stats.drop("invalid geometry that GEOS could not repair", fid);
                 continue;
             }
         };
         let Ok(mut projected) = geom.transform(&transform) else {
-            stats.drop("reprojection to EPSG:3857 failed (coordinates outside the CRS's area?)");
+            stats.drop(
+                "reprojection to EPSG:3857 failed (coordinates outside the CRS's area?)",
+                fid,
+            );
             continue;
         };
         // Drop Z (3D polygons of 内水浸水想定区域): the `geo` conversion reads 2D types only.
         projected.flatten_to_2d();
         let Ok(g) = projected.to_geo() else {
-            stats.drop("geometry type chizu cannot read (curve or TIN?)");
+            stats.drop("geometry type chizu cannot read (curve or TIN?)", fid);
             continue;
         };
         let (shape, outcome) = to_shape(g, kind);
         let Some(shape) = shape else {
             if let Outcome::Dropped(why) = outcome {
-                stats.drop(why);
+                stats.drop(why, fid);
             }
             continue;
         };
-        if repaired || outcome == Outcome::Trimmed {
+        if repaired {
             stats.repaired += 1;
+            stats.example("repaired", fid);
+        }
+        if outcome == Outcome::Trimmed {
+            stats.trimmed += 1;
+            stats.example("trimmed", fid);
         }
         stats.kept += 1;
         let values = (0..fields.len()).map(|i| read_value(&feature, i)).collect();
@@ -393,14 +451,73 @@ fn repair(
 }
 
 fn read_value(feature: &gdal::vector::Feature<'_>, i: usize) -> Value {
+    let json = |v: serde_json::Value| Value::Str(v.to_string().into());
     match feature.field(i) {
         Ok(Some(FieldValue::IntegerValue(v))) => Value::Int(i64::from(v)),
         Ok(Some(FieldValue::Integer64Value(v))) => Value::Int(v),
         Ok(Some(FieldValue::RealValue(v))) => Value::Float(v),
         Ok(Some(FieldValue::StringValue(s))) => Value::Str(s.into()),
-        Ok(Some(FieldValue::DateValue(d))) => Value::Str(format!("{d:?}").into()),
-        Ok(Some(FieldValue::DateTimeValue(d))) => Value::Str(format!("{d:?}").into()),
-        Ok(Some(other)) => Value::Str(format!("{other:?}").into()),
+        // MVT has no list type: lists are served as JSON array text, as tippecanoe does.
+        Ok(Some(FieldValue::StringListValue(l))) => json(serde_json::json!(l)),
+        Ok(Some(FieldValue::IntegerListValue(l))) => json(serde_json::json!(l)),
+        Ok(Some(FieldValue::Integer64ListValue(l))) => json(serde_json::json!(l)),
+        Ok(Some(FieldValue::RealListValue(l))) => json(serde_json::json!(l)),
+        Ok(Some(FieldValue::DateValue(d))) => Value::Str(d.to_string().into()),
+        // As written: GDAL's own text keeps a time without a zone naive (a JST 10:00 must
+        // not become 10:00+00:00) and a stated zone as stated.
+        Ok(Some(FieldValue::DateTimeValue(_))) => feature
+            .field_as_string(i)
+            .ok()
+            .flatten()
+            .map_or(Value::Null, |s| Value::Str(iso_datetime(&s).into())),
         Ok(None) | Err(_) => Value::Null,
+    }
+}
+
+/// GDAL's `2024/04/01 10:00:00[.sss][+09]` as ISO 8601 (`2024-04-01T10:00:00[+09:00]`),
+/// without inventing a time zone the data did not state.
+#[must_use]
+pub fn iso_datetime(gdal_text: &str) -> String {
+    let t = gdal_text.trim();
+    let Some((date, rest)) = t.split_once(' ') else {
+        return t.replace('/', "-");
+    };
+    let date = date.replace('/', "-");
+    let split = rest
+        .char_indices()
+        .skip(1)
+        .find(|(_, c)| *c == '+' || *c == '-' || *c == 'Z')
+        .map_or(rest.len(), |(i, _)| i);
+    let (time, zone) = rest.split_at(split);
+    let zone = match zone {
+        "" => String::new(),
+        "Z" | "+00" | "+0000" => "Z".into(),
+        z if z.len() == 3 => format!("{z}:00"),
+        z if z.len() == 5 && !z.contains(':') => format!("{}:{}", &z[..3], &z[3..]),
+        z => z.to_string(),
+    };
+    format!("{date}T{time}{zone}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iso_datetime;
+
+    #[test]
+    fn datetimes_keep_their_zone_or_lack_of_one() {
+        assert_eq!(iso_datetime("2024/04/01 10:00:00"), "2024-04-01T10:00:00");
+        assert_eq!(
+            iso_datetime("2024/04/01 10:00:00+09"),
+            "2024-04-01T10:00:00+09:00"
+        );
+        assert_eq!(
+            iso_datetime("2024/04/01 10:00:00.250+0930"),
+            "2024-04-01T10:00:00.250+09:30"
+        );
+        assert_eq!(
+            iso_datetime("2024/04/01 01:00:00+00"),
+            "2024-04-01T01:00:00Z"
+        );
+        assert_eq!(iso_datetime("2024/04/01"), "2024-04-01");
     }
 }

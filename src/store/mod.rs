@@ -5,6 +5,7 @@
 //! Nothing here mutates a snapshot after it is built, and nothing here knows about GDAL or HTTP.
 
 pub mod generalise;
+pub mod size;
 mod value;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use geo::Coord;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
 
+pub use size::{SizeAtZoom, SizeRules};
 pub use value::{FieldType, Value};
 
 use crate::config::LayerDef;
@@ -320,6 +322,8 @@ pub struct LayerSnapshot {
     /// Per low zoom, the layer generalised for it (built on first use by `tile::overview`;
     /// `None` where it would not save work).
     pub overviews: [OnceLock<Option<Arc<LayerSnapshot>>>; 13],
+    /// Per zoom, features the size rules take out of tiles (empty for overviews).
+    pub size_rules: SizeRules,
 }
 
 impl LayerSnapshot {
@@ -342,7 +346,11 @@ impl LayerSnapshot {
             features.sort_by_cached_key(|f| hilbert_key(&b, &f.bbox));
             features = features.iter().map(Feature::deep_clone).collect();
         }
-        Self::indexed(def, fields, features, bounds, report, version)
+        let size_rules = SizeRules::count(&features, def.tiny_area);
+        Self {
+            size_rules,
+            ..Self::indexed(def, fields, features, bounds, report, version)
+        }
     }
 
     /// A snapshot of features already in Hilbert order and freshly allocated in it (an
@@ -394,6 +402,7 @@ impl LayerSnapshot {
             search,
             budget: BudgetLog::default(),
             overviews: Default::default(),
+            size_rules: SizeRules::default(),
         }
     }
 

@@ -247,13 +247,13 @@ impl TooSmall {
     #[must_use]
     pub fn polygon(&self, b: &PartBox) -> bool {
         let (w, h) = self.size(b);
-        self.tiny_area > 0.0 && w * h < self.tiny_area
+        crate::store::size::polygon_is_tiny(w, h, self.tiny_area)
     }
 
     #[must_use]
     pub fn line(&self, b: &PartBox) -> bool {
         let (w, h) = self.size(b);
-        self.tiny_area > 0.0 && w.hypot(h) < self.tiny_area.sqrt()
+        crate::store::size::line_is_tiny(w, h, self.tiny_area)
     }
 
     /// A polygon's area in tile units².
