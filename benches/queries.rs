@@ -87,7 +87,8 @@ fn main() {
     let mut in_proc = Vec::with_capacity(n);
     for &(lon, lat) in &points {
         let t = Instant::now();
-        let r = report(&layers, &view, lon, lat, Lang::Ja, 3);
+        let coverage = chizu::query::coverage::Coverage::of(&catalog, &view);
+        let r = report(&layers, &view, &coverage, lon, lat, Lang::Ja, 3);
         in_proc.push(t.elapsed());
         inside += usize::from(r.designated);
     }

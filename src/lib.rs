@@ -115,17 +115,34 @@ pub fn load_root(root: &Path, threads: usize) -> Loaded {
         errors.push(format!("layer `{id}`: {e}"));
         failed.insert(id, e.to_string());
     }
-    let (styles, style_errors) = style::load_dir(&root.join("styles"));
-    errors.extend(style_errors);
     let fingerprints = loaded
         .layers
         .iter()
         .map(|l| (l.def.id.to_string(), reload::fingerprint(root, &l.def)))
         .collect();
-    Loaded {
-        catalog: store::Catalog::new(loaded.layers, failed)
-            .with_styles(styles)
-            .with_fingerprints(fingerprints),
-        errors,
-    }
+    let (catalog, more) = assemble_catalog(root, loaded.layers, failed, fingerprints);
+    errors.extend(more);
+    Loaded { catalog, errors }
+}
+
+/// A catalog of loaded layers with the root's `site.toml` and styles (completed and
+/// generated from the layers), for start-up and reload alike; also the problems found in
+/// the site file and styles.
+#[must_use]
+pub fn assemble_catalog(
+    root: &Path,
+    layers: Vec<std::sync::Arc<store::LayerSnapshot>>,
+    failed: BTreeMap<String, String>,
+    fingerprints: BTreeMap<String, u64>,
+) -> (store::Catalog, Vec<String>) {
+    let (root_styles, mut errors) = style::load_dir(&root.join("styles"));
+    let site = config::Site::load(root).unwrap_or_else(|e| {
+        errors.push(e.to_string());
+        config::Site::default()
+    });
+    let catalog = store::Catalog::new(layers, failed)
+        .with_site(site)
+        .with_fingerprints(fingerprints);
+    let styles = style::assemble(root_styles, &catalog);
+    (catalog.with_styles(styles), errors)
 }

@@ -148,13 +148,11 @@ pub fn reload(root: &Path, catalog: &ArcSwap<Catalog>) -> ReloadSummary {
         .map(|l| l.def.id.to_string())
         .filter(|id| !seen.contains(id))
         .collect();
-    let (styles, style_errors) = crate::style::load_dir(&root.join("styles"));
-    for e in style_errors {
+    let (catalog_next, errors) =
+        crate::assemble_catalog(root, next.layers, next.failed, next.fingerprints);
+    for e in errors {
         tracing::error!("{e}");
     }
-    let catalog_next = Catalog::new(next.layers, next.failed)
-        .with_styles(styles)
-        .with_fingerprints(next.fingerprints);
     catalog.store(Arc::new(catalog_next));
     summary
 }

@@ -7,8 +7,8 @@ const KEY_STORE = 'chizu.key';
 
 const TEXT = {
   ja: {
-    title: '焼津市 ハザードマップ', staffTitle: '統合型GIS（職員用）', searchLabel: '町名や避難所名で探す',
-    searchPlaceholder: '町名・避難所名（例：方ノ上）', searchButton: '検索', locate: '現在地', panelTitle: '情報',
+    title: 'ハザードマップ', staffTitle: '統合型GIS（職員用）', searchLabel: '町名や避難所名で探す',
+    searchPlaceholder: '町名・避難所名', searchButton: '検索', locate: '現在地', panelTitle: '情報',
     hint: '地図をタップするか、町名で検索すると、その地点の洪水・土砂災害などの指定区域と近くの避難先を表示します。',
     layers: '表示する情報', layerTree: 'レイヤー', legend: '凡例', embed: 'この地図を埋め込む',
     embedHelp: '次のコードをウェブページに貼り付けてください。', logout: 'ログアウト',
@@ -19,12 +19,11 @@ const TEXT = {
     shelters: '近くの避難先', opens: 'この災害のときに開設', mayNotOpen: 'この災害のときは開設されない場合があります',
     noResults: '見つかりませんでした。', locating: '現在地を調べています…', noLocation: '現在地を取得できませんでした。',
     features: 'クリックした地物', langButton: 'English', langCode: 'en',
-    depth: '洪水の浸水深（想定最大規模）', landslide: '土砂災害', warning: '土砂災害警戒区域', special: '土砂災害特別警戒区域',
-    shelter: '指定避難所', site: '指定緊急避難場所', zoning: '用途地域',
+    outside: 'データの範囲外', check: '確認できる場所', legendEmpty: '表示中の情報はありません。',
   },
   en: {
-    title: 'Yaizu City hazard map', staffTitle: 'Staff GIS', searchLabel: 'Search a town or shelter',
-    searchPlaceholder: 'Town or shelter name (e.g. 方ノ上)', searchButton: 'Search', locate: 'My location', panelTitle: 'Information',
+    title: 'Hazard map', staffTitle: 'Staff GIS', searchLabel: 'Search a town or shelter',
+    searchPlaceholder: 'Town or shelter name', searchButton: 'Search', locate: 'My location', panelTitle: 'Information',
     hint: 'Tap the map or search a town to see the designated flood and landslide areas at that point and the nearest shelters.',
     layers: 'Layers shown', layerTree: 'Layers', legend: 'Legend', embed: 'Embed this map',
     embedHelp: 'Paste this code into a web page.', logout: 'Sign out',
@@ -35,18 +34,25 @@ const TEXT = {
     shelters: 'Nearest shelters', opens: 'Opens for this hazard', mayNotOpen: 'May not open for this hazard',
     noResults: 'Nothing found.', locating: 'Finding your location…', noLocation: 'Could not get your location.',
     features: 'Features here', langButton: '日本語', langCode: 'ja',
-    depth: 'River flood depth (maximum assumed rainfall)', landslide: 'Landslides', warning: 'Landslide warning zone',
-    special: 'Landslide special warning zone', shelter: 'Designated shelter', site: 'Emergency evacuation site', zoning: 'Zoning',
+    outside: 'Outside this data', check: 'Where to check', legendEmpty: 'Nothing is shown.',
   },
 };
-const DEPTH = [['#F7F5A9', '0.5m未満', 'under 0.5 m'], ['#FFD8C0', '0.5〜3.0m', '0.5–3.0 m'], ['#FFB7B7', '3.0〜5.0m', '3.0–5.0 m'],
-  ['#FF9191', '5.0〜10.0m', '5.0–10.0 m'], ['#F285C9', '10.0〜20.0m', '10.0–20.0 m'], ['#DC7ADC', '20.0m以上', '20.0 m or more']];
 
 let lang = localStorage.getItem('chizu.lang') === 'en' ? 'en' : 'ja';
 let catalog = null;
+let site = {};
 let lastPoint = null;
 let popup = null;
-const t = (k) => TEXT[lang][k] ?? k;
+// Titles and the search example come from the city's site.toml (via /catalog), not from code.
+const siteText = (k) => {
+  if (k === 'title' && site.title) return pick(site.title);
+  if (k === 'staffTitle' && site.staff_title) return pick(site.staff_title);
+  if (k === 'searchPlaceholder' && site.search_example) {
+    return lang === 'ja' ? `${TEXT.ja.searchPlaceholder}（例：${pick(site.search_example)}）` : `${TEXT.en.searchPlaceholder} (e.g. ${pick(site.search_example)})`;
+  }
+  return undefined;
+};
+const t = (k) => siteText(k) ?? TEXT[lang][k] ?? k;
 const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
 const pick = (o) => (o && typeof o === 'object' ? o[lang] ?? o.ja : o);
 
@@ -72,7 +78,8 @@ function applyText() {
 
 function renderReport(r) {
   const el = document.getElementById('report');
-  const cls = r.designated ? 'hazard' : 'safe';
+  // Never "safe" colours: not designated in this data is not the same as safe.
+  const cls = r.designated ? 'hazard' : (r.covered === false ? 'outside' : 'neutral');
   let h = `<h3>${lang === 'ja' ? 'この地点のハザード情報' : 'Hazards at this point'}</h3><p class="summary ${cls}">${esc(r.summary)}</p>`;
   if (r.hazards.length) {
     h += '<ol>';
@@ -94,6 +101,12 @@ function renderReport(r) {
       h += `<li><strong>${esc(s.name)}</strong>（${esc(s.layer_title)}、${lang === 'ja' ? '約' : 'about '}${d}）${flag}${s.address ? `<br>${esc(s.address)}` : ''}</li>`;
     }
     h += '</ol>';
+  }
+  if (r.coverage_note) h += `<p class="coverage">${esc(r.coverage_note)}</p>`;
+  if (r.links?.length) {
+    h += `<h3>${t('check')}</h3><ul>`;
+    for (const l of r.links) h += `<li><a href="${esc(l.url)}" rel="noopener" target="_blank">${esc(pick(l.title))}</a></li>`;
+    h += '</ul>';
   }
   h += `<p class="attribution">${esc(r.note)}</p>`;
   el.innerHTML = h;
@@ -166,16 +179,43 @@ function buildToggles(map) {
   box.onchange = (e) => {
     const ids = e.target.dataset.ids?.split(',') ?? [];
     for (const id of ids) map.setLayoutProperty(id, 'visibility', e.target.checked ? 'visible' : 'none');
+    buildLegend(map);
   };
 }
 
-function buildLegend() {
-  const row = (colour, text, round) => `<div class="legend-row"><span class="swatch" style="background:${colour};${round ? 'border-radius:50%;width:1rem' : ''}"></span>${esc(text)}</div>`;
-  let h = `<h3>${t('depth')}</h3>`;
-  for (const [c, ja, en] of DEPTH) h += row(c, lang === 'ja' ? ja : en);
-  h += `<h3>${t('landslide')}</h3>${row('#FFE800', t('warning'))}${row('#FF0000', t('special'))}`;
-  h += `<h3>${t('shelters')}</h3>${row('#2E7D32', t('shelter'), true)}${row('#1565C0', t('site'), true)}`;
-  document.getElementById('legend').innerHTML = h;
+// The legend is made from the style the map draws: each chizu layer's first style layer
+// carries its legend in the colours drawn (generated by the server from the layer files).
+// Only layers drawn now are listed, so the legend and the map cannot disagree.
+function buildLegend(map) {
+  const el = document.getElementById('legend');
+  const style = map?.getStyle?.();
+  if (!el || !style?.layers) return;
+  const row = (kind, colour, opacity, text) => {
+    const shape = kind === 'line' ? `height:0.3rem;background:${colour}` : kind === 'circle' ? `border-radius:50%;width:1rem;background:${colour}` : kind === 'label' ? '' : `background:${colour};opacity:${opacity}`;
+    const sw = kind === 'label' ? '<span class="swatch swatch-text" aria-hidden="true">Aa</span>' : `<span class="swatch" aria-hidden="true" style="${shape}"></span>`;
+    return `<div class="legend-row">${sw}${esc(text)}</div>`;
+  };
+  const drawn = new Set();
+  let h = '';
+  for (const l of style.layers) {
+    const id = l.metadata?.['chizu:layer'];
+    if (!id || drawn.has(id)) continue;
+    const ids = style.layers.filter((x) => x.metadata?.['chizu:layer'] === id).map((x) => x.id);
+    if (!ids.some((x) => map.getLayoutProperty(x, 'visibility') !== 'none')) continue;
+    drawn.add(id);
+    const lg = l.metadata['chizu:legend'];
+    const title = lg ? pick(lg.title) : pick(catalog.layers.find((c) => c.id === id)?.title) ?? id;
+    h += `<div class="legend-layer" data-layer="${esc(id)}"><h3>${esc(title)}</h3>`;
+    if (lg) {
+      for (const it of lg.items) h += row(lg.kind, it.colour, lg.opacity ?? 1, lg.items.length === 1 && pick(it.label) === title ? '' : pick(it.label));
+    } else {
+      const paint = l.paint ?? {};
+      const c = [paint['fill-color'], paint['line-color'], paint['circle-color']].find((x) => typeof x === 'string') ?? '#888';
+      h += row(l.type === 'fill' ? 'fill' : l.type === 'circle' ? 'circle' : 'line', c, paint['fill-opacity'] ?? 1, '');
+    }
+    h += '</div>';
+  }
+  el.innerHTML = h || `<p>${t('legendEmpty')}</p>`;
 }
 
 function updateEmbed(map) {
@@ -183,7 +223,7 @@ function updateEmbed(map) {
   if (!code) return;
   const c = map.getCenter();
   const src = `${location.origin}/#${map.getZoom().toFixed(2)}/${c.lat.toFixed(5)}/${c.lng.toFixed(5)}`;
-  code.value = `<iframe src="${src}" title="${t('title')}" width="100%" height="480" style="border:0"></iframe>\n<!-- MapLibre style: ${location.origin}/styles/public.json -->`;
+  code.value = `<iframe src="${src}" title="${esc(t('title'))}" width="100%" height="480" style="border:0"></iframe>\n<!-- MapLibre style: ${location.origin}/styles/public.json -->`;
 }
 
 async function search(map, q) {
@@ -204,14 +244,16 @@ async function search(map, q) {
 }
 
 async function start() {
-  applyText();
   catalog = await getJson('/catalog');
+  site = catalog.site ?? {};
+  applyText();
+  // Where the map opens: the URL hash, else the site's view (in the style), else the data.
+  const fit = !location.hash && !site.view && site.bounds;
   const map = new maplibregl.Map({
     container: 'map',
     style: `${location.origin}/styles/${VIEW}.json`,
     hash: true,
-    center: [138.305, 34.86],
-    zoom: 12,
+    ...(fit ? { bounds: [[site.bounds[0], site.bounds[1]], [site.bounds[2], site.bounds[3]]], fitBoundsOptions: { padding: 16 } } : {}),
     attributionControl: false,
     transformRequest: (url) => (VIEW === 'internal' && (url.startsWith(location.origin) || url.startsWith('/')) ? { url, headers: authHeaders() } : { url }),
   });
@@ -223,7 +265,8 @@ async function start() {
     map.addLayer({ id: 'report-route', type: 'line', source: 'report', filter: ['==', ['get', 'kind'], 'route'], paint: { 'line-color': '#0b3d91', 'line-width': 3, 'line-dasharray': [2, 1] } });
     map.addLayer({ id: 'report-here', type: 'circle', source: 'report', filter: ['==', ['get', 'kind'], 'here'], paint: { 'circle-color': '#0b3d91', 'circle-radius': 8, 'circle-stroke-color': '#fff', 'circle-stroke-width': 3 } });
     buildToggles(map);
-    const attr = new Set(catalog.layers.map((l) => l.attribution).filter(Boolean));
+    buildLegend(map);
+    const attr = new Set([site.attribution, ...catalog.layers.map((l) => l.attribution)].filter(Boolean));
     document.getElementById('attribution').innerHTML = [...attr].join('<br>');
     document.body.dataset.ready = 'true';
   });
@@ -232,7 +275,6 @@ async function start() {
     identify(map, e.lngLat.lng, e.lngLat.lat);
   });
   map.on('moveend', () => updateEmbed(map));
-  buildLegend();
   updateEmbed(map);
   document.getElementById('search').addEventListener('submit', (e) => { e.preventDefault(); search(map, document.getElementById('q').value); });
   document.getElementById('locate')?.addEventListener('click', () => {
@@ -248,8 +290,7 @@ async function start() {
     lang = lang === 'ja' ? 'en' : 'ja';
     localStorage.setItem('chizu.lang', lang);
     applyText();
-    buildLegend();
-    if (map.isStyleLoaded()) buildToggles(map);
+    if (map.getStyle?.()?.layers) { buildToggles(map); buildLegend(map); }
     updateEmbed(map);
     if (lastPoint) report(map, lastPoint[0], lastPoint[1]);
   });

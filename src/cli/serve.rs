@@ -43,14 +43,6 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let audit = open_audit(&a.audit_log)?;
-    if !a
-        .settings
-        .web_root
-        .join("vendor/maplibre-gl/maplibre-gl.mjs")
-        .exists()
-    {
-        tracing::warn!("the map viewer's packages are missing: run scripts/install-web.sh (the API and tiles work without them)");
-    }
 
     let started = std::time::Instant::now();
     let loaded = chizu::load_root(&a.root, a.threads);

@@ -17,6 +17,7 @@ pub use layer::{
     attribution, Access, Category, ConstValue, Crs, Encoding, FieldCfg, GeometryKind, I18n,
     LayerDef, LayerId, Palette, PublicFilter, SourceCfg, StyleCfg,
 };
+pub use site::Site;
 
 /// Reads every `*.toml` in `dir` (sorted by name). Returns the layers that parsed and,
 /// separately, one error per file that did not, so one bad file cannot hide the others.

@@ -56,7 +56,58 @@ pub async fn catalog(
             })
         })
         .collect();
-    Json(json!({ "layers": layers }))
+    Json(json!({ "site": site_json(&catalog, &view), "layers": layers }))
+}
+
+/// What the viewer needs to know of the root's `site.toml`, completed from the data: the
+/// titles, where to open, the area and hazard kinds covered, and a search example.
+fn site_json(catalog: &crate::store::Catalog, view: &crate::access::View) -> Value {
+    let site = catalog.site();
+    let visible: Vec<&crate::store::LayerSnapshot> = catalog
+        .layers()
+        .filter(|l| view.sees_layer(&l.def))
+        .map(AsRef::as_ref)
+        .collect();
+    let staff = site.name.as_ref().map_or_else(
+        || crate::config::I18n {
+            ja: "統合型GIS（職員用）".into(),
+            en: "Staff GIS".into(),
+        },
+        |n| crate::config::I18n {
+            ja: format!("{} 統合型GIS（職員用）", n.ja),
+            en: format!("{} staff GIS", n.en),
+        },
+    );
+    let example = site.search_example.clone().or_else(|| {
+        // The first searchable name of the first layer that has any (町丁目 before shelters).
+        let mut layers: Vec<&&crate::store::LayerSnapshot> =
+            visible.iter().filter(|l| !l.search.is_empty()).collect();
+        layers.sort_by_key(|l| (l.def.shelter.is_some(), l.def.id.clone()));
+        let l = layers.first()?;
+        let e = l.search.first()?;
+        let v = l
+            .features
+            .get(e.feature as usize)?
+            .values
+            .get(e.field as usize)?
+            .key()?;
+        Some(crate::config::I18n {
+            ja: v.clone(),
+            en: v,
+        })
+    });
+    json!({
+        "name": site.name,
+        "title": site.title(),
+        // The staff map's title is for the staff listener only.
+        "staff_title": (!view.is_public()).then_some(staff),
+        "contact": site.contact,
+        "attribution": site.attribution,
+        "search_example": example,
+        "view": site.view.map(|v| json!({ "center": v.center, "zoom": v.zoom })),
+        "bounds": crate::store::lonlat_union(visible.iter().copied()),
+        "coverage": crate::query::coverage::describe(catalog, view),
+    })
 }
 
 /// Readiness: 200 while at least one layer serves (`ok`, or `degraded` with failures),

@@ -16,6 +16,9 @@ pub enum AppError {
     /// A bug or an unexpected failure; logged, answered with a generic 500.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Something the server needs is missing or down; the message is safe to show.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<crate::tile::TileError> for AppError {
@@ -32,6 +35,10 @@ impl IntoResponse for AppError {
         let (status, message) = match &self {
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not found".to_string()),
+            AppError::Unavailable(m) => {
+                tracing::error!(reason = %m, "request refused");
+                (StatusCode::SERVICE_UNAVAILABLE, m.clone())
+            }
             AppError::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
                 (

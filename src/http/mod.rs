@@ -177,7 +177,7 @@ pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
         .route("/download/{file}", get(ogc::download))
         .route("/styles/{file}", get(viewer::style))
         .route("/admin/reload", axum::routing::post(catalog::reload))
-        .nest_service("/web", viewer::assets(&app.settings.web_root))
+        .route("/web/{*path}", get(viewer::asset))
         .fallback(|| async { AppError::NotFound })
         .with_state(Arc::clone(&app));
     let r = match listener {

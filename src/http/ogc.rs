@@ -68,7 +68,7 @@ pub async fn landing(
     let base = base_url(&app.settings, &headers);
     let Some(Extension(Caller(view))) = caller else {
         // Only the viewer page is served without a key (the internal gate saw to that).
-        return super::viewer::page(&app, side);
+        return super::viewer::page(&app, side, &headers);
     };
     if wants_json(&p, &headers) {
         return Ok(Json(json!({
@@ -89,7 +89,7 @@ pub async fn landing(
         let lang = p.lang()?;
         return Ok(Html(landing_html(&app, &view, &base, lang)).into_response());
     }
-    super::viewer::page(&app, side)
+    super::viewer::page(&app, side, &headers)
 }
 
 /// A plain page listing the layers and their links (the map viewer takes this place).

@@ -70,7 +70,9 @@ pub async fn hazard(
     let form = wants_html(&p, &headers)?;
     let catalog = app.catalog.load_full();
     let layers: Vec<&LayerSnapshot> = catalog.layers().map(AsRef::as_ref).collect();
-    let report = hazard::report(&layers, &view, lon, lat, lang, n);
+    let coverage = crate::query::coverage::Coverage::of(&catalog, &view);
+    let report = hazard::report(&layers, &view, &coverage, lon, lat, lang, n);
+
     Ok(match form {
         Some("html") => Html(report.to_html()).into_response(),
         Some(_) => (

@@ -1,47 +1,237 @@
-//! The map viewer's page and assets (served from `ROOT/web`), and MapLibre styles
-//! rendered for the caller's view (`GET /styles/{id}.json`).
+//! The map viewer's pages and assets, and MapLibre styles rendered for the caller's view
+//! (`GET /styles/{id}.json`).
+//!
+//! The viewer is built into the binary (`build.rs` embeds `web/`), so a city's root needs
+//! only `layers/` and `data/`; a root's own `web/` may override any file. An override is
+//! served only if it resolves inside that `web/` folder: a link out of it is never followed.
+//! Text is sent gzip-compressed when the client accepts it, with a strong ETag.
 
+use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::{Html, IntoResponse, Response};
-use axum::{Extension, Json};
-use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeader;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use bytes::Bytes;
 
 use super::{base_url, cache_control, AppError, AppState, Caller, Side};
 
-/// Static assets under `/web/` (page scripts, styles, and `vendor/` packages from npm).
-pub fn assets(root: &Path) -> SetResponseHeader<ServeDir, HeaderValue> {
-    SetResponseHeader::overriding(
-        ServeDir::new(root).append_index_html_on_directories(false),
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=600"),
-    )
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
 }
 
-/// The viewer page for the listener: the public hazard map or the staff map.
-pub fn page(app: &AppState, side: Side) -> Result<Response, AppError> {
+/// The module MapLibre is loaded from; without it the page cannot draw a map.
+const MAPLIBRE: &str = "vendor/maplibre-gl/maplibre-gl.mjs";
+
+/// One file ready to send: its bytes, their gzip, and an ETag.
+pub struct Asset {
+    pub body: Bytes,
+    pub gzip: Option<Bytes>,
+    pub etag: String,
+    pub content_type: &'static str,
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Whether a body of this type is worth compressing.
+fn compressible(ct: &str) -> bool {
+    ct.starts_with("text/") || ct.contains("json") || ct.contains("svg")
+}
+
+/// gzip at level 9: these bytes are compressed once and sent many times.
+#[must_use]
+pub fn gzip(bytes: &[u8]) -> Option<Bytes> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 3),
+        flate2::Compression::new(9),
+    );
+    enc.write_all(bytes).ok()?;
+    enc.finish().ok().map(Bytes::from)
+}
+
+impl Asset {
+    #[must_use]
+    pub fn new(body: Bytes, content_type: &'static str) -> Self {
+        let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
+        let gzip = (compressible(content_type) && body.len() > 256)
+            .then(|| gzip(&body))
+            .flatten();
+        Self {
+            body,
+            gzip,
+            etag,
+            content_type,
+        }
+    }
+
+    /// The response for a request with `headers`: 304 when the client holds this version,
+    /// gzip when it accepts it.
+    #[must_use]
+    pub fn respond(&self, headers: &HeaderMap, cache: HeaderValue) -> Response {
+        let gz = self.gzip.as_ref().filter(|_| accepts_gzip(headers));
+        let etag = match gz {
+            Some(_) => format!("{}-gz\"", self.etag.trim_end_matches('"')),
+            None => self.etag.clone(),
+        };
+        let fresh = headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        let mut r = if fresh {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            match gz {
+                Some(g) => (
+                    [(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"))],
+                    g.clone(),
+                )
+                    .into_response(),
+                None => self.body.clone().into_response(),
+            }
+        };
+        let h = r.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(self.content_type),
+        );
+        h.insert(header::CACHE_CONTROL, cache);
+        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            h.insert(header::ETAG, v);
+        }
+        r
+    }
+}
+
+/// Whether `Accept-Encoding` allows gzip (and does not refuse it with `q=0`).
+#[must_use]
+pub fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            let mut parts = t.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+/// The built-in files, compressed once on first use.
+fn builtin() -> &'static BTreeMap<&'static str, Asset> {
+    static ASSETS: OnceLock<BTreeMap<&'static str, Asset>> = OnceLock::new();
+    ASSETS.get_or_init(|| {
+        embedded::ASSETS
+            .iter()
+            .map(|(p, b)| (*p, Asset::new(Bytes::from_static(b), content_type(p))))
+            .collect()
+    })
+}
+
+/// A path under `web/` that is safe to look up: relative, no `..`, no hidden parts.
+fn clean(path: &str) -> Option<&str> {
+    let ok = !path.is_empty()
+        && path.len() <= 512
+        && !path.contains(['\\', '\0'])
+        && path
+            .split('/')
+            .all(|s| !s.is_empty() && !s.starts_with('.'));
+    ok.then_some(path)
+}
+
+/// A root's override of `path`, if it has one that stays inside its `web/` folder.
+fn override_file(web_root: &Path, path: &str) -> Option<Vec<u8>> {
+    let base = std::fs::canonicalize(web_root).ok()?;
+    let full = std::fs::canonicalize(base.join(path)).ok()?;
+    if !full.starts_with(&base) || !full.is_file() {
+        return None;
+    }
+    std::fs::read(full).ok()
+}
+
+/// The file at `path` under `web/`: the root's override, else the built-in one.
+fn lookup(app: &AppState, path: &str) -> Option<Arc<Asset>> {
+    let path = clean(path)?;
+    if let Some(bytes) = override_file(&app.settings.web_root, path) {
+        return Some(Arc::new(Asset::new(Bytes::from(bytes), content_type(path))));
+    }
+    builtin().get(path).map(|a| {
+        Arc::new(Asset {
+            body: a.body.clone(),
+            gzip: a.gzip.clone(),
+            etag: a.etag.clone(),
+            content_type: a.content_type,
+        })
+    })
+}
+
+/// `GET /web/{*path}`: a viewer asset.
+pub async fn asset(
+    State(app): State<Arc<AppState>>,
+    UrlPath(path): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let a = lookup(&app, &path).ok_or(AppError::NotFound)?;
+    Ok(a.respond(&headers, HeaderValue::from_static("public, max-age=600")))
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The viewer page for the listener, titled for the root's site: the public hazard map or
+/// the staff map.
+pub fn page(app: &AppState, side: Side, headers: &HeaderMap) -> Result<Response, AppError> {
     let file = match side {
         Side::Public => "public.html",
         Side::Internal => "internal.html",
     };
-    let path = app.settings.web_root.join(file);
-    let html = std::fs::read_to_string(&path)
-        .map_err(|e| AppError::Internal(format!("{}: {e}", path.display())))?;
-    let vendor = app
-        .settings
-        .web_root
-        .join("vendor/maplibre-gl/maplibre-gl.mjs");
-    if !vendor.exists() {
-        return Err(AppError::Internal(format!(
-            "{} is missing: run scripts/install-web.sh to fetch the viewer's packages",
-            vendor.display()
-        )));
+    let html = lookup(app, file).ok_or_else(|| {
+        AppError::Internal(format!(
+            "the viewer page web/{file} is missing from this build"
+        ))
+    })?;
+    if lookup(app, MAPLIBRE).is_none() {
+        return Err(AppError::Unavailable(
+            "the map viewer's packages are missing from this build: run scripts/install-web.sh, then rebuild".into(),
+        ));
     }
-    Ok(Html(html).into_response())
+    let catalog = app.catalog.load_full();
+    let site = catalog.site();
+    let title = site.title();
+    let staff = match &site.name {
+        Some(n) => format!("{} 統合型GIS（職員用）", n.ja),
+        None => "統合型GIS（職員用）".into(),
+    };
+    let text = String::from_utf8_lossy(&html.body)
+        .replace("{{title}}", &esc(&title.ja))
+        .replace("{{staff_title}}", &esc(&staff));
+    let page = Asset::new(Bytes::from(text), "text/html; charset=utf-8");
+    Ok(page.respond(headers, HeaderValue::from_static("no-cache")))
 }
 
 pub async fn style(
@@ -62,9 +252,7 @@ pub async fn style(
         app.settings.raster_basemap.as_ref(),
     )
     .ok_or(AppError::NotFound)?;
-    Ok((
-        [(header::CACHE_CONTROL, cache_control(&app.settings, &view))],
-        Json(rendered),
-    )
-        .into_response())
+    let body = serde_json::to_vec(&rendered).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(Asset::new(Bytes::from(body), "application/json")
+        .respond(&headers, cache_control(&app.settings, &view)))
 }

@@ -115,6 +115,15 @@ pub struct HazardReport {
     pub hazards: Vec<Finding>,
     pub checked: Vec<Checked>,
     pub shelters: Vec<Shelter>,
+    /// Whether the point lies in the area this data covers; outside it nothing is said of
+    /// the place (no "not designated", no shelters tens of km away).
+    pub covered: bool,
+    /// Hazard kinds this data does not cover at all: the report cannot speak for them.
+    pub not_covered: Vec<super::coverage::Uncovered>,
+    /// The sentence saying so, when there is something the data does not cover.
+    pub coverage_note: Option<String>,
+    /// Where to check what this data does not cover.
+    pub links: Vec<crate::config::site::Link>,
     /// What the report does not promise.
     pub note: String,
 }
@@ -312,16 +321,61 @@ fn merge_same_site(list: &mut Vec<Shelter>) {
     *list = merged;
 }
 
-/// The report at (`lon`, `lat`) from every hazard and shelter layer `view` sees.
+/// The report at (`lon`, `lat`) from every hazard and shelter layer `view` sees, within
+/// what `coverage` says the data covers.
 #[must_use]
 pub fn report(
     layers: &[&LayerSnapshot],
     view: &View,
+    coverage: &super::coverage::Coverage<'_>,
     lon: f64,
     lat: f64,
     lang: Lang,
     n_shelters: usize,
 ) -> HazardReport {
+    let not_covered = coverage.uncovered(lang == Lang::En);
+    let links = coverage.links.clone();
+    let note = match lang {
+        Lang::Ja => "この情報は市が公開している指定区域のデータに基づく目安です。区域の外でも災害が起きることがあります。避難情報は市からの発表に従ってください。",
+        Lang::En => "This is a guide based on the designated areas the city publishes. Disasters can happen outside them too. Follow the city's evacuation announcements.",
+    };
+    if !coverage.covers(lon, lat) {
+        let place = coverage.name.as_ref().map(|n| lang.pick(n).to_string());
+        let summary = match (lang, place) {
+            (Lang::Ja, Some(p)) => format!("この地点は、このデータ（{p}）の範囲の外です。ここのハザード情報はこのデータでは分かりません。その地域の市区町村のハザードマップで確認してください。"),
+            (Lang::Ja, None) => "この地点は、このデータの範囲の外です。ここのハザード情報はこのデータでは分かりません。その地域の市区町村のハザードマップで確認してください。".into(),
+            (Lang::En, Some(p)) => format!("This point is outside the area this data ({p}) covers, so it cannot tell the hazards here. Check the hazard map of the municipality there."),
+            (Lang::En, None) => "This point is outside the area this data covers, so it cannot tell the hazards here. Check the hazard map of the municipality there.".into(),
+        };
+        return HazardReport {
+            lon,
+            lat,
+            lang,
+            summary,
+            designated: false,
+            hazards: Vec::new(),
+            checked: Vec::new(),
+            shelters: Vec::new(),
+            covered: false,
+            not_covered: Vec::new(),
+            coverage_note: None,
+            links,
+            note: note.into(),
+        };
+    }
+    let coverage_note = (!not_covered.is_empty()).then(|| {
+        let names: Vec<&str> = not_covered.iter().map(|u| u.label.as_str()).collect();
+        match lang {
+            Lang::Ja => format!(
+                "このデータには{}の情報がありません。これらの危険がないという意味ではありません。市のハザードマップや国の「重ねるハザードマップ」で確認してください。",
+                names.join("・")
+            ),
+            Lang::En => format!(
+                "This data has no information on: {}. That does not mean there is no such risk here; check the city's hazard maps or the national multi-hazard map (重ねるハザードマップ).",
+                names.join(", ")
+            ),
+        }
+    });
     let (x, y) = lonlat_to_mercator(lon, lat);
     let p = Coord { x, y };
     let mut hazards = Vec::new();
@@ -370,10 +424,6 @@ pub fn report(
         n_shelters,
     );
     let summary = summary(&hazards, &checked, lang);
-    let note = match lang {
-        Lang::Ja => "この情報は市が公開している指定区域のデータに基づく目安です。区域の外でも災害が起きることがあります。避難情報は市からの発表に従ってください。",
-        Lang::En => "This is a guide based on the designated areas the city publishes. Disasters can happen outside them too. Follow the city's evacuation announcements.",
-    };
     HazardReport {
         lon,
         lat,
@@ -383,6 +433,10 @@ pub fn report(
         hazards,
         checked,
         shelters,
+        covered: true,
+        not_covered,
+        coverage_note,
+        links,
         note: note.into(),
     }
 }
@@ -539,6 +593,12 @@ impl HazardReport {
                 let _ = writeln!(t);
             }
         }
+        if let Some(c) = &self.coverage_note {
+            let _ = writeln!(t, "{c}");
+        }
+        for l in &self.links {
+            let _ = writeln!(t, "{}: {}", self.lang.pick(&l.title), l.url);
+        }
         let _ = writeln!(t, "{}", self.note);
         t
     }
@@ -614,7 +674,23 @@ impl HazardReport {
             }
             h.push_str("</ol>");
         }
+        if let Some(c) = &self.coverage_note {
+            let _ = write!(h, "<p>{}</p>", esc(c));
+        }
+        if !self.links.is_empty() {
+            h.push_str("<ul>");
+            for l in &self.links {
+                let _ = write!(
+                    h,
+                    "<li><a href=\"{}\">{}</a></li>",
+                    esc(&l.url),
+                    esc(self.lang.pick(&l.title))
+                );
+            }
+            h.push_str("</ul>");
+        }
         let _ = write!(h, "<p>{}</p></main></body></html>", esc(&self.note));
+
         h
     }
 }

@@ -2,6 +2,7 @@
 //! name search, and feature listing with filters and paging (OGC API – Features).
 //! Every function takes the caller's [`View`] and returns only what it may see. No HTTP here.
 
+pub mod coverage;
 pub mod geojson;
 pub mod geom;
 pub mod hazard;

@@ -513,6 +513,8 @@ pub struct Catalog {
     styles: BTreeMap<String, serde_json::Value>,
     /// Fingerprints of each layer's files when loaded (for hot reload).
     fingerprints: BTreeMap<String, u64>,
+    /// The root's `site.toml`.
+    site: Arc<crate::config::Site>,
 }
 
 impl Catalog {
@@ -526,7 +528,21 @@ impl Catalog {
             failed,
             styles: BTreeMap::new(),
             fingerprints: BTreeMap::new(),
+            site: Arc::default(),
         }
+    }
+
+    /// The catalog with this site.
+    #[must_use]
+    pub fn with_site(mut self, site: crate::config::Site) -> Self {
+        self.site = Arc::new(site);
+        self
+    }
+
+    /// The root's `site.toml` (empty when it has none).
+    #[must_use]
+    pub fn site(&self) -> &crate::config::Site {
+        &self.site
     }
 
     /// The catalog with these file fingerprints.

@@ -4,6 +4,8 @@
 //! answered, and an optional raster basemap goes under everything. A style marked
 //! `"metadata": {"chizu:view": "internal"}` does not exist for the public view.
 
+mod generate;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -63,6 +65,35 @@ pub fn load_dir(dir: &Path) -> (BTreeMap<String, Value>, Vec<String>) {
         }
     }
     (styles, errors)
+}
+
+pub use generate::{generate, DEPTH, DURATION, INLAND};
+
+/// The styles a catalog serves: each of the root's own, completed with generated style
+/// layers for the layers it leaves out, and generated `public` and `internal` styles where
+/// the root has none.
+#[must_use]
+pub fn assemble(
+    mut root_styles: BTreeMap<String, Value>,
+    catalog: &Catalog,
+) -> BTreeMap<String, Value> {
+    let layers: Vec<_> = catalog.layers().cloned().collect();
+    let site = catalog.site();
+    for s in root_styles.values_mut() {
+        let public = s["metadata"]["chizu:view"] != "internal";
+        let view_layers: Vec<_> = layers
+            .iter()
+            .filter(|l| !public || l.def.is_public())
+            .cloned()
+            .collect();
+        *s = generate::complete(s, &view_layers, site);
+    }
+    for (id, public) in [("public", true), ("internal", false)] {
+        root_styles
+            .entry(id.to_string())
+            .or_insert_with(|| generate::generate(&layers, site, public));
+    }
+    root_styles
 }
 
 /// The style as `view` may see it, with URLs under `base`; `None` if the view has no such style.

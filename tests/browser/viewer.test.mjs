@@ -3,19 +3,13 @@
 // tests/artifacts/. Run: node --test tests/browser/*.test.mjs (scripts/test.sh does).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { PNG } from 'pngjs';
+import { ROOT, BIN, ART, startServer, launchBrowser, openPage as open, mapReady, axe, assertValidStyle } from './support.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = process.env.CHIZU_BIN ?? path.join(ROOT, 'target/debug/chizu');
-const ART = path.join(ROOT, 'tests/artifacts');
-const AXE = path.join(ROOT, 'node_modules/axe-core/axe.min.js');
 // A point well inside the 方ノ上谷川 土石流 warning zone (箇所番号 212-Ⅰ-003).
 const LANDSLIDE = [138.303654, 34.894408];
 // A point in the 葉梨川 flood area (checked against /hazard in the test).
@@ -33,22 +27,8 @@ before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chizu-browser-'));
   const keys = path.join(tmp, 'keys.toml');
   staffKey = execFileSync(BIN, ['keys', 'add', 'doro-test', '--role', 'doro-kanri', '--keys', keys], { encoding: 'utf8' }).trim();
-  server = spawn(BIN, ['serve', '--root', ROOT, '--public', '127.0.0.1:0', '--internal', '127.0.0.1:0', '--keys', keys, '--audit-log', path.join(tmp, 'audit.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const lines = readline.createInterface({ input: server.stderr });
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('chizu serve did not start')), 60000);
-    lines.on('line', (l) => {
-      const m = l.match(/on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m && l.includes('public view')) publicUrl = m[1];
-      if (m && l.includes('internal view')) internalUrl = m[1];
-      if (publicUrl && internalUrl) { clearTimeout(timer); resolve(); }
-    });
-  });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--use-gl=angle', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
-  });
+  ({ server, publicUrl, internalUrl } = await startServer(ROOT, ['--keys', keys, '--audit-log', path.join(tmp, 'audit.log')]));
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -57,40 +37,13 @@ after(async () => {
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-/** A phone-sized page that records console errors and requests to other hosts. */
-async function openPage(url, viewport = { width: 360, height: 640 }) {
-  const page = await browser.newPage({ viewport, locale: 'ja-JP' });
-  const errors = [];
-  const foreign = [];
-  const host = new URL(url).host;
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('request', (r) => {
-    const u = r.url();
-    if (!u.startsWith('data:') && !u.startsWith('blob:') && new URL(u).host !== host) foreign.push(u);
-  });
-  await page.goto(url);
-  return { page, errors, foreign };
-}
-
-async function mapReady(page) {
-  await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 60000 });
-  await page.waitForFunction(() => window.chizuMap.loaded() && window.chizuMap.areTilesLoaded(), null, { timeout: 60000 });
-  await page.waitForTimeout(500);
-}
+const openPage = (url, viewport) => open(browser, url, viewport);
 
 /** Taps the map at a lon/lat. */
 async function tap(page, [lon, lat]) {
   const p = await page.evaluate(([x, y]) => window.chizuMap.project([x, y]), [lon, lat]);
   const box = await page.locator('#map').boundingBox();
   await page.mouse.click(box.x + p.x, box.y + p.y);
-}
-
-async function axe(page, name) {
-  await page.addScriptTag({ path: AXE });
-  const r = await page.evaluate(async () => window.axe.run(document, { resultTypes: ['violations'] }));
-  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`), [], `${name}: axe found serious or critical violations`);
 }
 
 test('public page renders the flood layer with no errors and no outside requests', async () => {
@@ -203,8 +156,11 @@ test('staff page asks for a key, refuses a wrong one, and shows internal layers 
   await page.close();
 });
 
-test('public style never names internal layers', async () => {
+test('public style never names internal layers; both generated styles are valid', async () => {
   const style = await (await fetch(`${publicUrl}/styles/public.json`)).json();
+  assertValidStyle(style, 'public style');
+  const staff = await (await fetch(`${internalUrl}/styles/internal.json`, { headers: { Authorization: `Bearer ${staffKey}` } })).json();
+  assertValidStyle(staff, 'internal style');
   const text = JSON.stringify(style);
   for (const id of ['kousaten', 'kukakusen', 'shinsui_rireki']) assert.ok(!text.includes(id), id);
   assert.match(style.sources.chizu.url, new RegExp(`^${publicUrl}/tiles/`));
