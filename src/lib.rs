@@ -62,6 +62,9 @@ pub fn par_map<T: Sync, R: Send>(
 pub fn route_gdal_messages() {
     gdal::config::set_error_handler(|class, number, message| {
         use gdal::errors::CplErrType;
+        if repeated(message) {
+            return;
+        }
         match class {
             CplErrType::Failure | CplErrType::Fatal => {
                 tracing::error!(target: "gdal", number, "{message}");
@@ -74,6 +77,27 @@ pub fn route_gdal_messages() {
             _ => tracing::debug!(target: "gdal", number, "{message}"),
         }
     });
+}
+
+/// GDAL repeats one warning per feature (a value its GML driver cannot parse, say): each
+/// distinct message is logged a few times, then once more to say the rest are left out.
+fn repeated(message: &str) -> bool {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    const SHOWN: u32 = 3;
+    static SEEN: OnceLock<Mutex<HashMap<String, u32>>> = OnceLock::new();
+    let Ok(mut seen) = SEEN.get_or_init(|| Mutex::new(HashMap::new())).lock() else {
+        return false;
+    };
+    if seen.len() > 10_000 {
+        seen.clear();
+    }
+    let n = seen.entry(message.to_string()).or_insert(0);
+    *n += 1;
+    if *n == SHOWN + 1 {
+        tracing::warn!(target: "gdal", "the last message repeats; further repeats are not logged");
+    }
+    *n > SHOWN
 }
 
 fn is_validity_note(message: &str) -> bool {

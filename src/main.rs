@@ -170,7 +170,8 @@ enum KeysAction {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> ExitCode {
+/// Logs go to stderr (`RUST_LOG` filters, default `info`), GDAL's messages among them.
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -180,6 +181,10 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     chizu::route_gdal_messages();
+}
+
+fn main() -> ExitCode {
+    init_logging();
     let result = match Cli::parse().command {
         Command::Serve {
             root,

@@ -191,7 +191,7 @@ function buildLegend(map) {
   const style = map?.getStyle?.();
   if (!el || !style?.layers) return;
   const row = (kind, colour, opacity, text) => {
-    const shape = kind === 'line' ? `height:0.3rem;background:${colour}` : kind === 'circle' ? `border-radius:50%;width:1rem;background:${colour}` : kind === 'label' ? '' : `background:${colour};opacity:${opacity}`;
+    const shape = kind === 'line' ? `height:0.3rem;background:${colour}` : kind === 'outline' ? `border:2px dashed ${colour};background:transparent` : kind === 'circle' ? `border-radius:50%;width:1rem;background:${colour}` : kind === 'label' ? '' : `background:${colour};opacity:${opacity}`;
     const sw = kind === 'label' ? '<span class="swatch swatch-text" aria-hidden="true">Aa</span>' : `<span class="swatch" aria-hidden="true" style="${shape}"></span>`;
     return `<div class="legend-row">${sw}${esc(text)}</div>`;
   };

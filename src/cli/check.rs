@@ -5,6 +5,7 @@
 //! Exits non-zero on any error, and with `--strict` on any warning.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -213,19 +214,33 @@ fn print_size_rules(out: &mut impl std::io::Write, l: &LayerSnapshot) -> std::io
         return Ok(());
     }
     let n = l.features.len();
-    let parts: Vec<String> = zooms
-        .iter()
-        .map(|z| {
-            let mut s = format!("z{}:", z.zoom);
-            if z.lines_dropped > 0 {
-                s.push_str(&format!(" {} lines not drawn", z.lines_dropped));
-            }
-            if z.polygons_merged > 0 {
-                s.push_str(&format!(" {} polygons merged", z.polygons_merged));
-            }
-            s
-        })
-        .collect();
+    // Consecutive zooms with the same counts are one range: "z0–5: 27 polygons merged".
+    let mut parts: Vec<String> = Vec::new();
+    let mut k = 0;
+    while k < zooms.len() {
+        let z = &zooms[k];
+        let mut end = k;
+        while end + 1 < zooms.len()
+            && zooms[end + 1].zoom == zooms[end].zoom + 1
+            && (zooms[end + 1].lines_dropped, zooms[end + 1].polygons_merged)
+                == (z.lines_dropped, z.polygons_merged)
+        {
+            end += 1;
+        }
+        let mut s = if end > k {
+            format!("z{}–{}:", z.zoom, zooms[end].zoom)
+        } else {
+            format!("z{}:", z.zoom)
+        };
+        if z.lines_dropped > 0 {
+            let _ = write!(s, " {} lines not drawn", z.lines_dropped);
+        }
+        if z.polygons_merged > 0 {
+            let _ = write!(s, " {} polygons merged", z.polygons_merged);
+        }
+        parts.push(s);
+        k = end + 1;
+    }
     let hint = if zooms.iter().any(|z| z.lines_dropped > 0) {
         "; features under a pixel are not drawn one by one (set `tiny_area = 0` to keep all)"
     } else {

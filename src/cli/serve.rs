@@ -44,6 +44,15 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let audit = open_audit(&a.audit_log)?;
 
+    if !chizu::http::has_maplibre()
+        && !a
+            .settings
+            .web_root
+            .join("vendor/maplibre-gl/maplibre-gl.mjs")
+            .is_file()
+    {
+        tracing::warn!("this build holds no map viewer packages: run scripts/install-web.sh and rebuild (the API and tiles work without them)");
+    }
     let started = std::time::Instant::now();
     let loaded = chizu::load_root(&a.root, a.threads);
     for e in &loaded.errors {

@@ -178,7 +178,6 @@ fn escapes_root(path: &str) -> bool {
 }
 
 /// Served field names must be usable and unique.
-
 fn check_field_names(fields: &[FieldCfg]) -> std::result::Result<(), (String, String)> {
     let mut names = std::collections::BTreeSet::new();
     for (i, f) in fields.iter().enumerate() {

@@ -75,7 +75,7 @@ impl Default for Coverage {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Site {
-    /// The municipality, e.g. `{ ja = "三原市", en = "Mihara City" }`.
+    /// The municipality, e.g. `{ ja = "○○市", en = "○○ City" }`.
     pub name: Option<I18n>,
     /// The public map's title; default: the name followed by ハザードマップ / hazard map.
     pub title: Option<I18n>,
@@ -224,9 +224,9 @@ mod tests {
     #[test]
     fn starter_parses_and_names_make_titles() {
         parse(STARTER).expect("the starter is valid TOML");
-        let s = parse("name = { ja = \"三原市\", en = \"Mihara City\" }").expect("parses");
-        assert_eq!(s.title().ja, "三原市 ハザードマップ");
-        assert_eq!(s.title().en, "Mihara City hazard map");
+        let s = parse("name = { ja = \"○○市\", en = \"Sample City\" }").expect("parses");
+        assert_eq!(s.title().ja, "○○市 ハザードマップ");
+        assert_eq!(s.title().en, "Sample City hazard map");
     }
 
     #[test]

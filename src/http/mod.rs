@@ -26,6 +26,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 pub use audit::AuditLog;
 pub use error::AppError;
 pub use gate::{Caller, InternalGate, Side};
+pub use viewer::has_maplibre;
 
 use crate::access::View;
 use crate::store::{Catalog, LayerSnapshot};

@@ -186,6 +186,13 @@ fn lookup(app: &AppState, path: &str) -> Option<Arc<Asset>> {
     })
 }
 
+/// Whether this build holds MapLibre (it is embedded from `web/vendor/`, which
+/// `scripts/install-web.sh` fills before the build).
+#[must_use]
+pub fn has_maplibre() -> bool {
+    builtin().contains_key(MAPLIBRE)
+}
+
 /// `GET /web/{*path}`: a viewer asset.
 pub async fn asset(
     State(app): State<Arc<AppState>>,

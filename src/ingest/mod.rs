@@ -131,7 +131,6 @@ pub fn is_side_file(path: &Path) -> bool {
 }
 
 /// Expands a layer's sources into files, in a stable order, paired with their config index.
-
 pub fn source_files(root: &Path, def: &LayerDef) -> Result<Vec<(usize, PathBuf)>> {
     let mut out = Vec::new();
     for (i, s) in def.sources.iter().enumerate() {
@@ -200,44 +199,7 @@ pub fn load_layer(root: &Path, def: Arc<LayerDef>, version: u64) -> Result<Layer
             fields[i].values.entry(code).or_insert(label);
         }
     }
-    check_named_field(
-        &def,
-        &fields,
-        "public_filter.field",
-        def.public_filter.as_ref().map(|f| &f.field),
-    )?;
-    if let Some(h) = &def.hazard {
-        check_named_field(&def, &fields, "hazard.rank_field", h.rank_field.as_ref())?;
-        check_named_field(
-            &def,
-            &fields,
-            "hazard.notice_field",
-            h.notice_field.as_ref(),
-        )?;
-        check_named_field(&def, &fields, "hazard.date_field", h.date_field.as_ref())?;
-    }
-    if let Some(sh) = &def.shelter {
-        check_named_field(&def, &fields, "shelter.name_field", Some(&sh.name_field))?;
-        check_named_field(
-            &def,
-            &fields,
-            "shelter.address_field",
-            sh.address_field.as_ref(),
-        )?;
-        for (kind, f) in &sh.opens_for {
-            let key = format!(
-                "shelter.opens_for.{}",
-                serde_json::to_value(kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default()
-            );
-            check_named_field(&def, &fields, &key, Some(f))?;
-        }
-    }
-    for (i, f) in def.search.iter().enumerate() {
-        check_named_field(&def, &fields, &format!("search[{i}]"), Some(f))?;
-    }
+    check_keys(&def, &fields)?;
     let filter = def.public_filter.as_ref().and_then(|f| {
         let idx = fields.iter().position(|d| d.name == f.field)?;
         Some((idx, f.equals.clone()))
@@ -486,6 +448,44 @@ fn assemble(
         });
     }
     (features, reports, unconverted)
+}
+
+/// Every key of the layer file that names a served field names one that exists.
+fn check_keys(def: &LayerDef, fields: &[FieldDef]) -> Result<()> {
+    check_named_field(
+        def,
+        fields,
+        "public_filter.field",
+        def.public_filter.as_ref().map(|f| &f.field),
+    )?;
+    if let Some(h) = &def.hazard {
+        check_named_field(def, fields, "hazard.rank_field", h.rank_field.as_ref())?;
+        check_named_field(def, fields, "hazard.notice_field", h.notice_field.as_ref())?;
+        check_named_field(def, fields, "hazard.date_field", h.date_field.as_ref())?;
+    }
+    if let Some(sh) = &def.shelter {
+        check_named_field(def, fields, "shelter.name_field", Some(&sh.name_field))?;
+        check_named_field(
+            def,
+            fields,
+            "shelter.address_field",
+            sh.address_field.as_ref(),
+        )?;
+        for (kind, f) in &sh.opens_for {
+            let key = format!(
+                "shelter.opens_for.{}",
+                serde_json::to_value(kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            );
+            check_named_field(def, fields, &key, Some(f))?;
+        }
+    }
+    for (i, f) in def.search.iter().enumerate() {
+        check_named_field(def, fields, &format!("search[{i}]"), Some(f))?;
+    }
+    Ok(())
 }
 
 fn check_named_field(

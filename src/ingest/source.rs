@@ -346,57 +346,17 @@ pub fn read(path: &Path, cfg: &SourceCfg, kind: GeometryKind) -> Result<RawSourc
     let mut stats = SourceStats::default();
     let mut features = Vec::new();
     // GEOS's "structure" MakeValid (GEOS ≥ 3.10) rebuilds polygons from their rings;
-    // on the raster-derived 焼津 flood squares it is ~10× faster than the default
+    // on raster-derived flood squares (thousands per layer) it is ~10× faster than the default
     // "linework" method, which nodes every segment against every other.
     let mut repair_opts = CslStringList::new();
     let _ = repair_opts.set_name_value("METHOD", "STRUCTURE");
     for (n, feature) in layer.features().enumerate() {
         stats.read += 1;
         let fid = feature.fid().unwrap_or(n as u64);
-        let Some(geom) = feature.geometry() else {
-            stats.drop("no geometry", fid);
+        let Some(shape) = shape_of(&feature, fid, &repair_opts, &transform, kind, &mut stats)
+        else {
             continue;
         };
-        if geom.is_empty() {
-            stats.drop("empty geometry", fid);
-            continue;
-        }
-        let (geom, repaired) = match repair(geom, &repair_opts) {
-            Ok(Some(fixed)) => (std::borrow::Cow::Owned(fixed), true),
-            Ok(None) => (std::borrow::Cow::Borrowed(geom), false),
-            Err(()) => {
-                stats.drop("invalid geometry that GEOS could not repair", fid);
-                continue;
-            }
-        };
-        let Ok(mut projected) = geom.transform(&transform) else {
-            stats.drop(
-                "reprojection to EPSG:3857 failed (coordinates outside the CRS's area?)",
-                fid,
-            );
-            continue;
-        };
-        // Drop Z (3D polygons of 内水浸水想定区域): the `geo` conversion reads 2D types only.
-        projected.flatten_to_2d();
-        let Ok(g) = projected.to_geo() else {
-            stats.drop("geometry type chizu cannot read (curve or TIN?)", fid);
-            continue;
-        };
-        let (shape, outcome) = to_shape(g, kind);
-        let Some(shape) = shape else {
-            if let Outcome::Dropped(why) = outcome {
-                stats.drop(why, fid);
-            }
-            continue;
-        };
-        if repaired {
-            stats.repaired += 1;
-            stats.example("repaired", fid);
-        }
-        if outcome == Outcome::Trimmed {
-            stats.trimmed += 1;
-            stats.example("trimmed", fid);
-        }
         stats.kept += 1;
         let values = (0..fields.len()).map(|i| read_value(&feature, i)).collect();
         features.push(RawFeature { fid, shape, values });
@@ -412,9 +372,66 @@ pub fn read(path: &Path, cfg: &SourceCfg, kind: GeometryKind) -> Result<RawSourc
     })
 }
 
+/// One feature's geometry, repaired, in EPSG:3857 and of the layer's kind; `None` (and
+/// counted in `stats`) when it has to be dropped.
+fn shape_of(
+    feature: &gdal::vector::Feature<'_>,
+    fid: u64,
+    repair_opts: &CslStringList,
+    transform: &CoordTransform,
+    kind: GeometryKind,
+    stats: &mut SourceStats,
+) -> Option<Shape> {
+    let Some(geom) = feature.geometry() else {
+        stats.drop("no geometry", fid);
+        return None;
+    };
+    if geom.is_empty() {
+        stats.drop("empty geometry", fid);
+        return None;
+    }
+    let (geom, repaired) = match repair(geom, repair_opts) {
+        Ok(Some(fixed)) => (std::borrow::Cow::Owned(fixed), true),
+        Ok(None) => (std::borrow::Cow::Borrowed(geom), false),
+        Err(()) => {
+            stats.drop("invalid geometry that GEOS could not repair", fid);
+            return None;
+        }
+    };
+    let Ok(mut projected) = geom.transform(transform) else {
+        stats.drop(
+            "reprojection to EPSG:3857 failed (coordinates outside the CRS's area?)",
+            fid,
+        );
+        return None;
+    };
+    // Drop Z (3D polygons of 内水浸水想定区域): the `geo` conversion reads 2D types only.
+    projected.flatten_to_2d();
+    let Ok(g) = projected.to_geo() else {
+        stats.drop("geometry type chizu cannot read (curve or TIN?)", fid);
+        return None;
+    };
+    let (shape, outcome) = to_shape(g, kind);
+    let Some(shape) = shape else {
+        if let Outcome::Dropped(why) = outcome {
+            stats.drop(why, fid);
+        }
+        return None;
+    };
+    if repaired {
+        stats.repaired += 1;
+        stats.example("repaired", fid);
+    }
+    if outcome == Outcome::Trimmed {
+        stats.trimmed += 1;
+        stats.example("trimmed", fid);
+    }
+    Some(shape)
+}
+
 /// Makes a geometry valid where GEOS says it is not; `Ok(None)` when it already was.
 ///
-/// A multipolygon is checked part by part: the 焼津 flood layers are thousands of
+/// A multipolygon is checked part by part: flood layers made from rasters are thousands of
 /// raster-derived squares that touch along edges, which makes the multipolygon invalid as
 /// a whole but every square valid — and each polygon is filled on its own in a tile, so
 /// only broken parts need GEOS's (expensive) repair.

@@ -321,6 +321,39 @@ fn merge_same_site(list: &mut Vec<Shelter>) {
     *list = merged;
 }
 
+/// The report for a point outside the area the data covers: it says so, and nothing else.
+fn outside(
+    coverage: &super::coverage::Coverage<'_>,
+    lon: f64,
+    lat: f64,
+    lang: Lang,
+    links: Vec<crate::config::site::Link>,
+    note: &str,
+) -> HazardReport {
+    let place = coverage.name.as_ref().map(|n| lang.pick(n).to_string());
+    let summary = match (lang, place) {
+        (Lang::Ja, Some(p)) => format!("この地点は、このデータ（{p}）の範囲の外です。ここのハザード情報はこのデータでは分かりません。その地域の市区町村のハザードマップで確認してください。"),
+        (Lang::Ja, None) => "この地点は、このデータの範囲の外です。ここのハザード情報はこのデータでは分かりません。その地域の市区町村のハザードマップで確認してください。".into(),
+        (Lang::En, Some(p)) => format!("This point is outside the area this data ({p}) covers, so it cannot tell the hazards here. Check the hazard map of the municipality there."),
+        (Lang::En, None) => "This point is outside the area this data covers, so it cannot tell the hazards here. Check the hazard map of the municipality there.".into(),
+    };
+    HazardReport {
+        lon,
+        lat,
+        lang,
+        summary,
+        designated: false,
+        hazards: Vec::new(),
+        checked: Vec::new(),
+        shelters: Vec::new(),
+        covered: false,
+        not_covered: Vec::new(),
+        coverage_note: None,
+        links,
+        note: note.into(),
+    }
+}
+
 /// The report at (`lon`, `lat`) from every hazard and shelter layer `view` sees, within
 /// what `coverage` says the data covers.
 #[must_use]
@@ -340,28 +373,7 @@ pub fn report(
         Lang::En => "This is a guide based on the designated areas the city publishes. Disasters can happen outside them too. Follow the city's evacuation announcements.",
     };
     if !coverage.covers(lon, lat) {
-        let place = coverage.name.as_ref().map(|n| lang.pick(n).to_string());
-        let summary = match (lang, place) {
-            (Lang::Ja, Some(p)) => format!("この地点は、このデータ（{p}）の範囲の外です。ここのハザード情報はこのデータでは分かりません。その地域の市区町村のハザードマップで確認してください。"),
-            (Lang::Ja, None) => "この地点は、このデータの範囲の外です。ここのハザード情報はこのデータでは分かりません。その地域の市区町村のハザードマップで確認してください。".into(),
-            (Lang::En, Some(p)) => format!("This point is outside the area this data ({p}) covers, so it cannot tell the hazards here. Check the hazard map of the municipality there."),
-            (Lang::En, None) => "This point is outside the area this data covers, so it cannot tell the hazards here. Check the hazard map of the municipality there.".into(),
-        };
-        return HazardReport {
-            lon,
-            lat,
-            lang,
-            summary,
-            designated: false,
-            hazards: Vec::new(),
-            checked: Vec::new(),
-            shelters: Vec::new(),
-            covered: false,
-            not_covered: Vec::new(),
-            coverage_note: None,
-            links,
-            note: note.into(),
-        };
+        return outside(coverage, lon, lat, lang, links, note);
     }
     let coverage_note = (!not_covered.is_empty()).then(|| {
         let names: Vec<&str> = not_covered.iter().map(|u| u.label.as_str()).collect();

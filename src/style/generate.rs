@@ -277,9 +277,8 @@ fn fill_opacity(def: &LayerDef) -> f64 {
                 HazardKind::LandslideWarning | HazardKind::FloodDuration | HazardKind::InlandFlood,
             ) => 0.6,
             Some(HazardKind::HouseCollapse) => 0.45,
-            Some(HazardKind::LandslidePrevention) => 0.35,
             None if def.category == Category::Kihon => 0.15,
-            None => 0.35,
+            Some(HazardKind::LandslidePrevention) | None => 0.35,
         })
 }
 
@@ -290,12 +289,11 @@ fn visible_by_default(def: &LayerDef, public: bool) -> bool {
     )
 }
 
-/// The style layers of one chizu layer; the first carries its legend.
-fn layers_for(layer: &LayerSnapshot, public: bool, n: usize, shelter_n: usize) -> Vec<Json> {
+/// The colours a layer is drawn in: `[style]` first, then 用途地域, the hazard scales, or
+/// one colour of the layer's kind (`n`-th of its kind, `shelter_n`-th shelter layer).
+fn paint_of(layer: &LayerSnapshot, n: usize, shelter_n: usize) -> Paint {
     let def = &layer.def;
-    let id = def.id.as_str();
     let st = &def.style;
-    let visible = visible_by_default(def, public);
     let plain = match def.geometry {
         GeometryKind::Polygon => OTHER_FILLS[n % OTHER_FILLS.len()],
         GeometryKind::Line => OTHER_LINES[n % OTHER_LINES.len()],
@@ -315,7 +313,7 @@ fn layers_for(layer: &LayerSnapshot, public: bool, n: usize, shelter_n: usize) -
     })
     .flatten()
     .filter(|_| def.geometry == GeometryKind::Polygon && hazard.is_none());
-    let paint = if let Some(p) = st
+    if let Some(p) = st
         .colour_by
         .as_deref()
         .and_then(|f| field_paint(layer, f, plain))
@@ -330,22 +328,34 @@ fn layers_for(layer: &LayerSnapshot, public: bool, n: usize, shelter_n: usize) -
             colour: json!(plain),
             legend: vec![item(plain, &def.title)],
         }
-    };
+    }
+}
+
+/// The legend of a layer: its title, how its swatches look, and one row per colour.
+fn legend_of(def: &LayerDef, items: &[Json], opacity: f64) -> Json {
+    let hazard = def.hazard.as_ref().map(|h| h.kind);
+    let st = &def.style;
     let legend_kind = match def.geometry {
+        GeometryKind::Polygon if def.category == Category::Kihon && hazard.is_none() => "outline",
         GeometryKind::Polygon => "fill",
         GeometryKind::Line => "line",
         GeometryKind::Point if st.label_only => "label",
         GeometryKind::Point => "circle",
     };
-    let opacity = fill_opacity(def);
-    let legend = json!({ "title": def.title, "kind": legend_kind, "opacity": if def.geometry == GeometryKind::Polygon { opacity } else { 1.0 }, "items": paint.legend });
-    let label_field = st
-        .label
-        .clone()
-        .or_else(|| def.shelter.as_ref().map(|s| s.name_field.clone()));
-    let mut out = Vec::new();
-    let mut push = |suffix: &str, ty: &str, paint: Json, layout: Json, minzoom: Option<u8>| {
+    json!({ "title": def.title, "kind": legend_kind, "opacity": if def.geometry == GeometryKind::Polygon { opacity } else { 1.0 }, "items": items })
+}
+
+/// The style layers of one chizu layer being made.
+struct Layers<'a> {
+    id: &'a str,
+    visible: bool,
+    out: Vec<Json>,
+}
+
+impl Layers<'_> {
+    fn push(&mut self, suffix: &str, ty: &str, paint: Json, layout: Json, minzoom: u8) {
         let mut l = Map::new();
+        let id = self.id;
         l.insert(
             "id".into(),
             json!(format!("{}-{suffix}", id.replace('_', "-"))),
@@ -355,116 +365,144 @@ fn layers_for(layer: &LayerSnapshot, public: bool, n: usize, shelter_n: usize) -
         l.insert("source-layer".into(), json!(id));
         l.insert("metadata".into(), json!({ "chizu:layer": id }));
         l.insert("paint".into(), paint);
-        let mut lay = layout.as_object().cloned().unwrap_or_default();
-        if !visible {
+        let mut lay = match layout {
+            Json::Object(m) => m,
+            _ => Map::new(),
+        };
+        if !self.visible {
             lay.insert("visibility".into(), json!("none"));
         }
         if !lay.is_empty() {
             l.insert("layout".into(), Json::Object(lay));
         }
-        if let Some(z) = minzoom.filter(|z| *z > 0) {
-            l.insert("minzoom".into(), json!(z));
+        if minzoom > 0 {
+            l.insert("minzoom".into(), json!(minzoom));
         }
-        out.push(Json::Object(l));
+        self.out.push(Json::Object(l));
+    }
+}
+
+/// A polygon layer: its fill, and an outline where one helps.
+fn polygons(ls: &mut Layers<'_>, def: &LayerDef, colour: &Json, opacity: f64) {
+    let hazard = def.hazard.as_ref().map(|h| h.kind);
+    let kihon = def.category == Category::Kihon;
+    ls.push(
+        "fill",
+        "fill",
+        json!({ "fill-color": colour, "fill-opacity": opacity }),
+        json!({}),
+        def.minzoom,
+    );
+    let outline = match hazard {
+        Some(HazardKind::LandslideWarning) => Some(("#E6A800", 1.0)),
+        Some(HazardKind::LandslideSpecialWarning) => Some(("#A00000", 1.2)),
+        Some(_) => None,
+        // Base areas (a city's boundary) are mostly their outline.
+        None if kihon => Some(("#455A64", 1.5)),
+        None => Some(("#6D6D6D", 0.6)),
     };
-    let minzoom = Some(def.minzoom);
-    let width = st.width;
+    if let Some((c, w)) = outline {
+        let mut p = json!({ "line-color": c, "line-width": def.style.width.unwrap_or(w) });
+        if def.style.dashed || kihon {
+            p["line-dasharray"] = json!([3, 2]);
+        }
+        let from = if hazard.is_some() || kihon { 0 } else { 13 };
+        ls.push("line", "line", p, json!({}), def.minzoom.max(from));
+    }
+}
+
+/// A line layer, wider as the map zooms in.
+fn lines(ls: &mut Layers<'_>, def: &LayerDef, colour: &Json) {
+    let kihon = def.category == Category::Kihon;
+    let w = def.style.width.unwrap_or(if kihon { 1.2 } else { 2.0 });
+    let mut p = json!({
+        "line-color": colour,
+        "line-width": ["interpolate", ["linear"], ["zoom"], 8, (w * 0.5).max(0.5), 16, w * 2.0],
+    });
+    if def.style.dashed || kihon {
+        p["line-dasharray"] = json!([3, 2]);
+    }
+    ls.push(
+        "line",
+        "line",
+        p,
+        json!({ "line-cap": "round", "line-join": "round" }),
+        def.minzoom,
+    );
+}
+
+/// A point layer's markers.
+fn points(ls: &mut Layers<'_>, def: &LayerDef, colour: &Json) {
+    let r = def
+        .style
+        .width
+        .unwrap_or(if def.shelter.is_some() { 6.0 } else { 4.5 });
+    let paint = json!({
+        "circle-color": colour,
+        "circle-radius": ["interpolate", ["linear"], ["zoom"], 10, r * 0.7, 16, r * 1.4],
+        "circle-stroke-color": "#FFFFFF",
+        "circle-stroke-width": 2,
+    });
+    ls.push("point", "circle", paint, json!({}), def.minzoom);
+}
+
+/// Labels from `[style] label` or a shelter's name, at 14 px.
+fn labels(ls: &mut Layers<'_>, layer: &LayerSnapshot) {
+    let def = &layer.def;
+    let st = &def.style;
+    let field = st
+        .label
+        .clone()
+        .or_else(|| def.shelter.as_ref().map(|s| s.name_field.clone()));
+    let Some(f) = field.filter(|f| layer.field_index(f).is_some()) else {
+        return;
+    };
+    let marker = def.geometry == GeometryKind::Point && !st.label_only;
+    let mut layout = json!({ "text-field": ["get", f], "text-font": [FONT], "text-size": 14 });
+    if marker {
+        layout["text-offset"] = json!([0, 1.1]);
+        layout["text-anchor"] = json!("top");
+        layout["text-optional"] = json!(true);
+    } else if def.geometry == GeometryKind::Line {
+        layout["symbol-placement"] = json!("line");
+    }
+    let text = if def.shelter.is_some() {
+        "#1B3D1C"
+    } else {
+        "#263238"
+    };
+    let paint = json!({ "text-color": text, "text-halo-color": "#FFFFFF", "text-halo-width": 1.5 });
+    ls.push(
+        "label",
+        "symbol",
+        paint,
+        layout,
+        def.minzoom.max(if marker { 14 } else { 12 }),
+    );
+}
+
+/// The style layers of one chizu layer; the first carries its legend.
+fn layers_for(layer: &LayerSnapshot, public: bool, n: usize, shelter_n: usize) -> Vec<Json> {
+    let def = &layer.def;
+    let paint = paint_of(layer, n, shelter_n);
+    let opacity = fill_opacity(def);
+    let legend = legend_of(def, &paint.legend, opacity);
+    let mut ls = Layers {
+        id: def.id.as_str(),
+        visible: visible_by_default(def, public),
+        out: Vec::new(),
+    };
     match def.geometry {
-        GeometryKind::Polygon => {
-            push(
-                "fill",
-                "fill",
-                json!({ "fill-color": paint.colour, "fill-opacity": opacity }),
-                json!({}),
-                minzoom,
-            );
-            let outline = match hazard {
-                Some(HazardKind::LandslideWarning) => Some(("#E6A800", 1.0)),
-                Some(HazardKind::LandslideSpecialWarning) => Some(("#A00000", 1.2)),
-                Some(_) => None,
-                None => Some(("#6D6D6D", 0.6)),
-            };
-            if let Some((c, w)) = outline {
-                let mut p = json!({ "line-color": c, "line-width": width.unwrap_or(w) });
-                if st.dashed {
-                    p["line-dasharray"] = json!([3, 2]);
-                }
-                push(
-                    "line",
-                    "line",
-                    p,
-                    json!({}),
-                    Some(def.minzoom.max(if hazard.is_some() { 0 } else { 13 })),
-                );
-            }
-        }
-        GeometryKind::Line => {
-            let w = width.unwrap_or(if def.category == Category::Kihon {
-                1.2
-            } else {
-                2.0
-            });
-            let mut p = json!({
-                "line-color": paint.colour,
-                "line-width": ["interpolate", ["linear"], ["zoom"], 8, (w * 0.5).max(0.5), 16, w * 2.0],
-            });
-            if st.dashed || def.category == Category::Kihon {
-                p["line-dasharray"] = json!([3, 2]);
-            }
-            push(
-                "line",
-                "line",
-                p,
-                json!({ "line-cap": "round", "line-join": "round" }),
-                minzoom,
-            );
-        }
-        GeometryKind::Point if st.label_only => {}
-        GeometryKind::Point => {
-            let r = width.unwrap_or(if def.shelter.is_some() { 6.0 } else { 4.5 });
-            push(
-                "point",
-                "circle",
-                json!({
-                    "circle-color": paint.colour,
-                    "circle-radius": ["interpolate", ["linear"], ["zoom"], 10, r * 0.7, 16, r * 1.4],
-                    "circle-stroke-color": "#FFFFFF",
-                    "circle-stroke-width": 2,
-                }),
-                json!({}),
-                minzoom,
-            );
-        }
+        GeometryKind::Polygon => polygons(&mut ls, def, &paint.colour, opacity),
+        GeometryKind::Line => lines(&mut ls, def, &paint.colour),
+        GeometryKind::Point if def.style.label_only => {}
+        GeometryKind::Point => points(&mut ls, def, &paint.colour),
     }
-    if let Some(f) = label_field.filter(|f| layer.field_index(f).is_some()) {
-        let point = def.geometry == GeometryKind::Point;
-        let layout = if point && !st.label_only {
-            json!({ "text-field": ["get", f], "text-font": [FONT], "text-size": 14, "text-offset": [0, 1.1], "text-anchor": "top", "text-optional": true })
-        } else if point {
-            json!({ "text-field": ["get", f], "text-font": [FONT], "text-size": 14 })
-        } else {
-            json!({ "text-field": ["get", f], "text-font": [FONT], "text-size": 14, "symbol-placement": if def.geometry == GeometryKind::Line { "line" } else { "point" } })
-        };
-        let text = if def.shelter.is_some() {
-            "#1B3D1C"
-        } else {
-            "#263238"
-        };
-        push(
-            "label",
-            "symbol",
-            json!({ "text-color": text, "text-halo-color": "#FFFFFF", "text-halo-width": 1.5 }),
-            layout,
-            Some(
-                def.minzoom
-                    .max(if point && !st.label_only { 14 } else { 12 }),
-            ),
-        );
-    }
-    if let Some(first) = out.first_mut() {
+    labels(&mut ls, layer);
+    if let Some(first) = ls.out.first_mut() {
         first["metadata"]["chizu:legend"] = legend;
     }
-    out
+    ls.out
 }
 
 /// Zoom at which `[w, s, e, n]` fits a phone-sized map (360 × 560 CSS px).
@@ -505,7 +543,7 @@ pub fn generate(layers: &[Arc<LayerSnapshot>], site: &Site, public: bool) -> Jso
         }
     }
     style_layers.extend(labels);
-    let bounds = crate::store::lonlat_union(chosen.iter().map(|l| l.as_ref()));
+    let bounds = crate::store::lonlat_union(chosen.iter().map(AsRef::as_ref));
     let (center, zoom) = match (&site.view, bounds) {
         (Some(v), _) => (v.center, v.zoom),
         (None, Some(b)) => (

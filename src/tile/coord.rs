@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn containing_roundtrip() {
-        // 焼津駅 area (lon 138.3181, lat 34.8659) at z14 is tile 14/14487/6497 by the slippy-map formula.
+        // A point at lon 138.3181, lat 34.8659 at z14 is tile 14/14487/6497 by the slippy-map formula.
         let (x, y) = lonlat_to_mercator(138.3181, 34.8659);
         let t = TileCoord::containing(14, x, y);
         assert_eq!((t.x(), t.y()), (14487, 6497));
