@@ -62,6 +62,9 @@ pub fn par_map<T: Sync, R: Send>(
 pub fn route_gdal_messages() {
     gdal::config::set_error_handler(|class, number, message| {
         use gdal::errors::CplErrType;
+        if matches!(class, CplErrType::Failure | CplErrType::Fatal) {
+            ingest::note_gdal_failure(message);
+        }
         if repeated(message) {
             return;
         }
@@ -134,6 +137,11 @@ pub fn load_root(root: &Path, threads: usize) -> Loaded {
         };
         failed.insert(key, e.to_string());
     }
+    let public: std::collections::BTreeSet<String> = defs
+        .iter()
+        .filter(|d| d.is_public())
+        .map(|d| d.id.to_string())
+        .collect();
     let loaded = ingest::load_all(root, defs, threads);
     for (id, e) in loaded.failed {
         errors.push(format!("layer `{id}`: {e}"));
@@ -144,7 +152,13 @@ pub fn load_root(root: &Path, threads: usize) -> Loaded {
         .iter()
         .map(|l| (l.def.id.to_string(), reload::fingerprint(root, &l.def)))
         .collect();
+    let failed_public = failed
+        .keys()
+        .filter(|id| public.contains(*id))
+        .cloned()
+        .collect();
     let (catalog, more) = assemble_catalog(root, loaded.layers, failed, fingerprints);
+    let catalog = catalog.with_failed_public(failed_public);
     errors.extend(more);
     Loaded { catalog, errors }
 }

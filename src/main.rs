@@ -73,6 +73,37 @@ enum Command {
         /// Seconds a request may take before it is answered with 503.
         #[arg(long, default_value_t = 30)]
         request_timeout: u64,
+        /// Percent of its features a layer may lose in one reload; a reload losing more is
+        /// held back (stale) until accepted with `chizu reload --accept LAYER`.
+        #[arg(long, default_value_t = 10.0)]
+        max_shrink: f64,
+        /// Open connections per listener at most (default: from the descriptor limit,
+        /// keeping a reserve for the internal listener).
+        #[arg(long)]
+        max_connections: Option<usize>,
+        /// Seconds a connection may go without sending or reading a byte (idle keep-alive,
+        /// clients that stop reading) before it is closed.
+        #[arg(long, default_value_t = 60)]
+        idle_timeout: u64,
+        /// Seconds a client has to send a request's headers.
+        #[arg(long, default_value_t = 10)]
+        header_timeout: u64,
+        /// Seconds requests in flight get to finish after SIGTERM.
+        #[arg(long, default_value_t = 10)]
+        shutdown_grace: u64,
+    },
+    /// Ask a running server to reload now, optionally accepting layers held back because
+    /// their new files hold far fewer features.
+    Reload {
+        /// A layer whose new snapshot to take however much it shrank (repeatable).
+        #[arg(long = "accept", value_name = "LAYER")]
+        accept: Vec<String>,
+        /// The internal listener.
+        #[arg(long, default_value = "http://127.0.0.1:8081")]
+        url: String,
+        /// An admin key (or set CHIZU_KEY).
+        #[arg(long, env = "CHIZU_KEY", hide_env_values = true)]
+        key: String,
     },
     /// Load every layer without serving; report per layer; exit non-zero on any error.
     Check {
@@ -202,7 +233,16 @@ fn main() -> ExitCode {
             raster_attribution,
             max_concurrent,
             request_timeout,
+            max_shrink,
+            max_connections,
+            idle_timeout,
+            header_timeout,
+            shutdown_grace,
         } => cli::serve::run(cli::serve::ServeArgs {
+            max_connections,
+            idle_timeout: std::time::Duration::from_secs(idle_timeout.max(1)),
+            header_timeout: std::time::Duration::from_secs(header_timeout.max(1)),
+            shutdown_grace: std::time::Duration::from_secs(shutdown_grace),
             keys: keys.unwrap_or_else(|| root.join("keys.toml")),
             settings: HttpSettings {
                 max_age,
@@ -217,6 +257,7 @@ fn main() -> ExitCode {
                 max_concurrent,
                 request_timeout: std::time::Duration::from_secs(request_timeout.max(1)),
                 root: Some(root.clone()),
+                max_shrink: (max_shrink / 100.0).clamp(0.0, 1.0),
             },
             root,
             public,
@@ -235,6 +276,7 @@ fn main() -> ExitCode {
             cli::check::run(&root, &keys, json, strict)
         }
         Command::Init { dir } => cli::init::run(&dir),
+        Command::Reload { accept, url, key } => cli::reload::run(&url, &key, &accept),
         Command::Export {
             out,
             root,

@@ -1,10 +1,13 @@
 //! Hot reload: re-read `layers/` and `styles/`, re-ingest only the layers whose layer file
-//! or source files changed (a fingerprint of names, sizes and modification times), and
-//! swap in a new catalog in one atomic store. A layer that fails to reload keeps serving
-//! its previous snapshot and is reported as stale with the reason; nothing good is lost.
+//! or source files changed (a fingerprint of names, sizes, times, permissions and content),
+//! and swap in a new catalog in one atomic store. Nothing good is lost: a layer that fails
+//! to reload keeps serving its previous snapshot and is reported as stale with the reason;
+//! a new snapshot that holds far fewer features than the one serving is held back the same
+//! way until someone accepts it; an unreadable `layers/` folder changes nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hasher;
+use std::io::Read as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,37 +17,102 @@ use crate::config::{self, ConfigError, LayerDef};
 use crate::ingest;
 use crate::store::Catalog;
 
+/// Default largest share of its features a layer may lose in one reload before it is held
+/// back: 10 %.
+pub const DEFAULT_MAX_SHRINK: f64 = 0.10;
+
+/// Files larger than this are fingerprinted by size, time and their first and last MiB.
+const HASH_WHOLE_BELOW: u64 = 256 << 20;
+
+/// How a reload treats shrinking layers.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadOptions {
+    /// Largest share (0–1) of its features a layer may lose; more is held back.
+    pub max_shrink: f64,
+    /// Layers whose new snapshot is taken however much it shrank (`--accept`).
+    pub accept: BTreeSet<String>,
+}
+
 /// What one reload did.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct ReloadSummary {
     /// Layers re-ingested and swapped in (new snapshot versions).
     pub reloaded: Vec<String>,
-    /// Layers whose new files failed; the previous snapshot (if any) keeps serving.
+    /// Layers whose new files failed or were held back; the previous snapshot (if any)
+    /// keeps serving.
     pub failed: Vec<(String, String)>,
     /// Layers whose layer file was removed.
     pub removed: Vec<String>,
     /// Layers left as they were.
     pub unchanged: usize,
+    /// Why nothing was reloaded at all (the `layers/` folder could not be read).
+    pub aborted: Option<String>,
+}
+
+/// Adds one file to a fingerprint: its name, size, times, permissions, whether this
+/// process can read it, and its content.
+fn stamp(h: &mut xxhash_rust::xxh3::Xxh3, p: &Path) {
+    h.write(p.to_string_lossy().as_bytes());
+    let Ok(m) = std::fs::metadata(p) else {
+        h.write_u8(0);
+        return;
+    };
+    h.write_u64(m.len());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        h.write_u32(m.mode());
+        h.write_i64(m.mtime());
+        h.write_i64(m.mtime_nsec());
+        h.write_i64(m.ctime());
+        h.write_i64(m.ctime_nsec());
+        h.write_u64(m.ino());
+    }
+    #[cfg(not(unix))]
+    if let Ok(t) = m.modified() {
+        h.write(format!("{t:?}").as_bytes());
+    }
+    // The content itself: an edit that keeps size and time (or a copy with `touch -r`) is
+    // still an edit, and a file this process can no longer read is a change to report.
+    let Ok(mut f) = std::fs::File::open(p) else {
+        h.write_u8(1);
+        return;
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = if m.len() < HASH_WHOLE_BELOW {
+        u64::MAX
+    } else {
+        1 << 20
+    };
+    while left > 0 {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                h.write(&buf[..n]);
+                left = left.saturating_sub(n as u64);
+            }
+        }
+    }
+    if m.len() >= HASH_WHOLE_BELOW {
+        use std::io::Seek as _;
+        if f.seek(std::io::SeekFrom::End(-(1 << 20))).is_ok() {
+            if let Ok(n) = f.read(&mut buf) {
+                h.write(&buf[..n]);
+            }
+        }
+    }
 }
 
 /// A fingerprint of a layer's file and all its source files (and their sidecars: `.dbf`,
-/// `.shx`, `.prj`, `.cpg` …): names, sizes and modification times.
+/// `.shx`, `.prj`, `.cpg` …, but not GDAL's own side files such as `.gfs`), and of the
+/// codelists it names.
 #[must_use]
 pub fn fingerprint(root: &Path, def: &LayerDef) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let mut stamp = |p: &Path| {
-        h.write(p.to_string_lossy().as_bytes());
-        if let Ok(m) = std::fs::metadata(p) {
-            h.write_u64(m.len());
-            if let Ok(t) = m.modified().and_then(|t| {
-                t.duration_since(std::time::UNIX_EPOCH)
-                    .map_err(std::io::Error::other)
-            }) {
-                h.write_u128(t.as_nanos());
-            }
-        }
-    };
-    stamp(&def.file);
+    stamp(&mut h, &def.file);
+    for f in def.fields.iter().filter_map(|f| f.codelist.as_ref()) {
+        stamp(&mut h, &root.join(f));
+    }
     match ingest::source_files(root, def) {
         Ok(files) => {
             for (_, f) in files {
@@ -61,7 +129,7 @@ pub fn fingerprint(root: &Path, def: &LayerDef) -> u64 {
                     .collect();
                 siblings.sort();
                 for s in siblings {
-                    stamp(&s);
+                    stamp(&mut h, &s);
                 }
             }
         }
@@ -70,12 +138,20 @@ pub fn fingerprint(root: &Path, def: &LayerDef) -> u64 {
     h.finish()
 }
 
-/// The layer id a broken layer file would have had (its file name).
-fn id_of_file(e: &ConfigError) -> Option<String> {
+/// The layer a broken layer file belongs to: the serving layer loaded from that file (its
+/// `id` may differ from the file name), else the file name.
+fn id_of_file(e: &ConfigError, current: &Catalog) -> Option<String> {
     let (ConfigError::Io { file, .. }
     | ConfigError::Parse { file, .. }
     | ConfigError::Invalid { file, .. }) = e;
-    file.file_stem().map(|s| s.to_string_lossy().into_owned())
+    let same = |a: &Path| {
+        a == file.as_path() || std::fs::canonicalize(a).ok() == std::fs::canonicalize(file).ok()
+    };
+    current
+        .layers()
+        .find(|l| same(&l.def.file))
+        .map(|l| l.def.id.to_string())
+        .or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()))
 }
 
 /// The catalog being assembled by a reload.
@@ -84,14 +160,20 @@ struct Next {
     layers: Vec<Arc<crate::store::LayerSnapshot>>,
     failed: BTreeMap<String, String>,
     fingerprints: BTreeMap<String, u64>,
+    failed_public: BTreeSet<String>,
     summary: ReloadSummary,
 }
 
 impl Next {
     /// Layer `id` could not be (re)loaded: keep its previous snapshot if there is one.
-    fn failure(&mut self, current: &Catalog, id: String, why: &str) {
+    fn failure(&mut self, current: &Catalog, id: String, why: &str, public: bool) {
+        if public || current.get(&id).is_some_and(|o| o.def.is_public()) {
+            self.failed_public.insert(id.clone());
+        }
         if let Some(old) = current.get(&id) {
-            self.layers.push(Arc::clone(old));
+            if !self.layers.iter().any(|l| l.def.id == old.def.id) {
+                self.layers.push(Arc::clone(old));
+            }
             self.fingerprints
                 .insert(id.clone(), current.fingerprint(&id));
             self.failed.insert(
@@ -105,32 +187,69 @@ impl Next {
     }
 }
 
+/// Why a new snapshot of `n` features is held back from replacing one of `old`, if it is.
+fn shrink_reason(id: &str, old: usize, n: usize, opts: &ReloadOptions) -> Option<String> {
+    if opts.accept.contains(id) || old == 0 || n >= old {
+        return None;
+    }
+    let lost = (old - n) as f64 / old as f64;
+    (lost > opts.max_shrink).then(|| {
+        format!(
+            "the new files hold {n} features where {old} are serving ({:.0} % fewer, more than the {:.0} % allowed): held back in case they are partial; if the change is meant, accept it with `chizu reload --accept {id}` (POST /admin/reload?accept={id})",
+            lost * 100.0,
+            opts.max_shrink * 100.0
+        )
+    })
+}
+
 /// Reloads what changed under `root` into `catalog`.
-pub fn reload(root: &Path, catalog: &ArcSwap<Catalog>) -> ReloadSummary {
+pub fn reload(root: &Path, catalog: &ArcSwap<Catalog>, opts: &ReloadOptions) -> ReloadSummary {
     let current = catalog.load_full();
-    let (defs, config_errors) = config::load_dir(&root.join("layers"));
+    let dir = root.join("layers");
+    if let Err(e) = std::fs::read_dir(&dir) {
+        let why = format!(
+            "{}: cannot read ({e}); nothing reloaded, every layer keeps serving",
+            dir.display()
+        );
+        tracing::error!("{why}");
+        return ReloadSummary {
+            aborted: Some(why),
+            unchanged: current.layers().count(),
+            ..ReloadSummary::default()
+        };
+    }
+    let (defs, config_errors) = config::load_dir(&dir);
     let mut next = Next::default();
-    let mut seen = std::collections::BTreeSet::new();
+    let mut seen = BTreeSet::new();
 
     for e in &config_errors {
-        let id = id_of_file(e).unwrap_or_default();
+        let id = id_of_file(e, &current).unwrap_or_default();
         seen.insert(id.clone());
-        next.failure(&current, id, &e.to_string());
+        next.failure(&current, id, &e.to_string(), false);
     }
     for def in defs {
         let id = def.id.to_string();
         seen.insert(id.clone());
         let fp = fingerprint(root, &def);
         let old = current.get(&id);
-        if let Some(old) = old.filter(|_| current.fingerprint(&id) == fp) {
+        let accepted = opts.accept.contains(&id);
+        if let Some(old) = old.filter(|_| current.fingerprint(&id) == fp && !accepted) {
             next.layers.push(Arc::clone(old));
             next.fingerprints.insert(id.clone(), fp);
             next.summary.unchanged += 1;
             continue;
         }
         let version = old.map_or(1, |o| o.version + 1);
+        let public = def.is_public();
         match ingest::load_layer(root, Arc::new(def), version) {
             Ok(snap) => {
+                let held = old
+                    .and_then(|o| shrink_reason(&id, o.features.len(), snap.features.len(), opts));
+                if let Some(why) = held {
+                    tracing::error!(layer = %id, "reload held back: {why}");
+                    next.failure(&current, id, &why, public);
+                    continue;
+                }
                 tracing::info!(layer = %id, version, features = snap.features.len(), "layer reloaded");
                 next.layers.push(Arc::new(snap));
                 next.fingerprints.insert(id.clone(), fp);
@@ -138,7 +257,7 @@ pub fn reload(root: &Path, catalog: &ArcSwap<Catalog>) -> ReloadSummary {
             }
             Err(e) => {
                 tracing::error!(layer = %id, "reload failed: {e}");
-                next.failure(&current, id, &e.to_string());
+                next.failure(&current, id, &e.to_string(), public);
             }
         }
     }
@@ -150,9 +269,29 @@ pub fn reload(root: &Path, catalog: &ArcSwap<Catalog>) -> ReloadSummary {
         .collect();
     let (catalog_next, errors) =
         crate::assemble_catalog(root, next.layers, next.failed, next.fingerprints);
+    let catalog_next = catalog_next.with_failed_public(next.failed_public);
     for e in errors {
         tracing::error!("{e}");
     }
     catalog.store(Arc::new(catalog_next));
     summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrinking_beyond_the_share_is_held_back_unless_accepted() {
+        let mut opts = ReloadOptions {
+            max_shrink: 0.1,
+            accept: BTreeSet::new(),
+        };
+        assert!(shrink_reason("a", 102, 50, &opts).is_some());
+        assert!(shrink_reason("a", 100, 90, &opts).is_none());
+        assert!(shrink_reason("a", 100, 89, &opts).is_some());
+        assert!(shrink_reason("a", 10, 12, &opts).is_none());
+        opts.accept.insert("a".into());
+        assert!(shrink_reason("a", 102, 0, &opts).is_none());
+    }
 }

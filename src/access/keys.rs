@@ -196,9 +196,13 @@ pub fn revoke(path: &Path, name: &str) -> Result<()> {
 #[derive(Debug, Default)]
 struct Loaded {
     entries: Vec<([u8; 32], Principal)>,
-    /// (modified, length) of the file when read; `None` if it did not exist.
-    stamp: Option<(SystemTime, u64)>,
+    /// What the file looked like when read; `None` if it did not exist.
+    stamp: Option<Stamp>,
 }
+
+/// A keys file's identity and times: its change time (`ctime`, which `touch -r` cannot set
+/// back) and inode catch a file replaced with an old modification time.
+type Stamp = (SystemTime, u64, i64, i64, u64);
 
 /// The keys a running server accepts: the keys file, re-read when it changes, plus any
 /// keys held only in memory (the `--demo-key` of `serve`).
@@ -209,9 +213,16 @@ pub struct KeyRing {
     reload: Mutex<()>,
 }
 
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+fn stamp(path: &Path) -> Option<Stamp> {
     let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
+    #[cfg(unix)]
+    let (ctime, ctime_ns, ino) = {
+        use std::os::unix::fs::MetadataExt as _;
+        (m.ctime(), m.ctime_nsec(), m.ino())
+    };
+    #[cfg(not(unix))]
+    let (ctime, ctime_ns, ino) = (0, 0, 0);
+    Some((m.modified().ok()?, m.len(), ctime, ctime_ns, ino))
 }
 
 fn load(path: &Path) -> Result<Loaded> {
@@ -270,8 +281,9 @@ impl KeyRing {
         self.len() == 0
     }
 
-    /// Re-reads the file if it changed since it was read. A file that became unreadable
-    /// keeps the previous keys, except that a deleted file means no file keys.
+    /// Re-reads the file if it changed since it was read. A file that cannot be read or
+    /// parsed refuses every file key (fail closed: a broken edit must not keep revoked keys
+    /// valid), said once per change; a deleted file means no file keys.
     fn refresh(&self) {
         let now = stamp(&self.path);
         if now == self.loaded.load().stamp {
@@ -285,7 +297,13 @@ impl KeyRing {
         }
         match load(&self.path) {
             Ok(l) => self.loaded.store(std::sync::Arc::new(l)),
-            Err(e) => tracing::error!("keys file not reloaded, keeping the previous keys: {e}"),
+            Err(e) => {
+                tracing::error!("keys file is broken: every key is refused until it is fixed: {e}");
+                self.loaded.store(std::sync::Arc::new(Loaded {
+                    entries: Vec::new(),
+                    stamp: now,
+                }));
+            }
         }
     }
 

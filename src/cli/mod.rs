@@ -5,6 +5,7 @@ pub mod export;
 pub mod init;
 pub mod inspect;
 pub mod keys;
+pub mod reload;
 pub mod serve;
 
 /// Threads for loading layers: the given number, or all cores.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use chizu::access::keys::KeyRing;
+use chizu::http::server::{self, ConnLimits, HostPolicy};
 use chizu::http::{router, AppState, AuditLog, HttpSettings, InternalGate, Listener};
 
 /// What `serve` was asked to do.
@@ -21,6 +22,11 @@ pub struct ServeArgs {
     pub demo_key: bool,
     pub threads: usize,
     pub settings: HttpSettings,
+    /// Open connections per listener (public; the internal one keeps its reserve).
+    pub max_connections: Option<usize>,
+    pub idle_timeout: std::time::Duration,
+    pub header_timeout: std::time::Duration,
+    pub shutdown_grace: std::time::Duration,
 }
 
 pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -77,10 +83,28 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     };
 
+    let nofile = server::raise_descriptor_limit();
+    let (public_cap, internal_cap) = server::default_caps(nofile);
+    let limits = |cap| ConnLimits {
+        max_connections: cap,
+        header_timeout: a.header_timeout,
+        idle_timeout: a.idle_timeout,
+        grace: a.shutdown_grace,
+    };
+    let public_limits = limits(a.max_connections.unwrap_or(public_cap));
+    let internal_limits = limits(internal_cap);
+    tracing::info!(
+        nofile,
+        public = public_limits.max_connections,
+        internal = internal_limits.max_connections,
+        "connection caps"
+    );
+    let base_url_set = state.settings.base_url.is_some();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async move {
+    let grace = a.shutdown_grace;
+    let result = rt.block_on(async move {
         let public = tokio::net::TcpListener::bind(a.public)
             .await
             .with_context(|| format!("cannot listen on {} (public view)", a.public))?;
@@ -116,16 +140,26 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             tracing::info!("shutting down: finishing requests in flight");
             let _ = stop_tx.send(true);
         });
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
-        let public_srv = axum::serve(public, router(Arc::clone(&state), Listener::Public))
-            .with_graceful_shutdown(stopped(stop_rx.clone()));
-        let internal_srv = axum::serve(internal, router(state, Listener::Internal(gate)))
-            .with_graceful_shutdown(stopped(stop_rx));
-        tokio::try_join!(public_srv, internal_srv)?;
+        let public_srv = server::serve(
+            public,
+            router(Arc::clone(&state), Listener::Public),
+            public_limits,
+            HostPolicy::for_listener(public_addr, base_url_set),
+            stop_rx.clone(),
+        );
+        let internal_srv = server::serve(
+            internal,
+            router(state, Listener::Internal(gate)),
+            internal_limits,
+            HostPolicy::for_listener(internal_addr, base_url_set),
+            stop_rx,
+        );
+        tokio::join!(public_srv, internal_srv);
         anyhow::Ok(())
-    })?;
+    });
+    // Work still running (a tile being cut) is not waited for beyond the grace period.
+    rt.shutdown_timeout(grace);
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 

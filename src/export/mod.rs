@@ -204,7 +204,7 @@ pub fn export(
     let coords = pyramid(layers, minzoom, maxzoom);
     let tiles = cut_all(layers, view, &coords, threads, progress)?;
     let meta = metadata(layers, view, minzoom, maxzoom);
-    let bounds = crate::store::lonlat_union(layers.iter().map(AsRef::as_ref))
+    let bounds = crate::store::lonlat_union(layers.iter().map(AsRef::as_ref), false)
         .unwrap_or([180.0, 90.0, -180.0, -90.0]);
     let pyramid = Pyramid {
         coords: &coords,

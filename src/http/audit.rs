@@ -53,15 +53,14 @@ impl AuditLog {
         }
     }
 
-    pub fn record(&self, line: &AuditLine<'_>) {
-        let Ok(text) = serde_json::to_string(line) else {
-            return;
-        };
-        if let Ok(mut out) = self.out.lock() {
-            if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
-                tracing::error!("audit log write failed");
-            }
-        }
+    /// Writes one line; an error means it was not written (the caller refuses the request).
+    pub fn record(&self, line: &AuditLine<'_>) -> std::io::Result<()> {
+        let text = serde_json::to_string(line).map_err(std::io::Error::other)?;
+        let mut out = self
+            .out
+            .lock()
+            .map_err(|_| std::io::Error::other("audit log lock poisoned"))?;
+        writeln!(out, "{text}").and_then(|()| out.flush())
     }
 }
 

@@ -23,10 +23,15 @@ pub async fn catalog(
             let fields: Vec<Value> = l
                 .fields
                 .iter()
-                .filter(|f| view.sees_field(&l.def, f))
-                .map(|f| serde_json::to_value(f).unwrap_or(Value::Null))
+                .enumerate()
+                .filter(|(_, f)| view.sees_field(&l.def, f))
+                .map(|(i, f)| {
+                    let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
+                    v["values"] = json!(l.values_for(i, view.is_public()));
+                    v
+                })
                 .collect();
-            let features = l.features.iter().filter(|f| view.sees_feature(f)).count();
+            let features = l.count_for(view.is_public());
             let id = l.def.id.as_str();
             json!({
                 "id": id,
@@ -36,7 +41,7 @@ pub async fn catalog(
                 "geometry": l.def.geometry,
                 "minzoom": l.def.minzoom,
                 "maxzoom": l.def.maxzoom,
-                "bounds": l.lonlat_bounds(),
+                "bounds": l.lonlat_bounds_for(view.is_public()),
                 "features": features,
                 "fields": fields,
                 "attribution": l.def.attribution,
@@ -105,7 +110,7 @@ fn site_json(catalog: &crate::store::Catalog, view: &crate::access::View) -> Val
         "attribution": site.attribution,
         "search_example": example,
         "view": site.view.map(|v| json!({ "center": v.center, "zoom": v.zoom })),
-        "bounds": crate::store::lonlat_union(visible.iter().copied()),
+        "bounds": crate::store::lonlat_union(visible.iter().copied(), view.is_public()),
         "coverage": crate::query::coverage::describe(catalog, view),
     })
 }
@@ -117,27 +122,50 @@ pub async fn health(
     Extension(Caller(view)): Extension<Caller>,
 ) -> (axum::http::StatusCode, Json<Value>) {
     let catalog = app.catalog.load_full();
+    let public = view.is_public();
+    let admin = matches!(view.as_ref(), crate::access::View::Internal(p) if p.is_admin());
     let layers: Vec<Value> = catalog
         .layers()
         .filter(|l| view.sees_layer(&l.def))
         .map(|l| {
             // A layer whose reload failed still serves its previous snapshot.
-            let state = if catalog.failed().contains_key(l.def.id.as_str()) { "stale" } else { "ready" };
-            json!({ "id": l.def.id, "state": state, "version": l.version, "features": l.features.len() })
+            let why = catalog.failed().get(l.def.id.as_str());
+            let state = if why.is_some() { "stale" } else { "ready" };
+            let mut e = json!({ "id": l.def.id, "state": state, "version": l.version, "features": l.count_for(public) });
+            if let (Some(w), false) = (why, public) {
+                e["reason"] = json!(w);
+            }
+            e
         })
         .collect();
-    // Failed layers' ids and reasons are staff information; the public view gets a count.
-    let failed: Vec<Value> = if view.is_public() {
-        Vec::new()
-    } else {
+    // Each caller hears only of the layers it may see: a stale layer among them, and (for
+    // admin keys only) layer files that failed with no snapshot to show for them. The
+    // public view hears of public layers only, with no reasons.
+    let failed: Vec<Value> = if admin {
         catalog
             .failed()
             .iter()
+            .filter(|(id, _)| catalog.get(id).is_none())
             .map(|(id, why)| json!({ "id": id, "state": "failed", "reason": why }))
             .collect()
+    } else {
+        Vec::new()
     };
-    let failed_count = catalog.failed().len();
-    let serving = catalog.layers().next().is_some();
+    let stale = layers.iter().filter(|l| l["state"] == "stale").count();
+    let unloaded = if admin {
+        failed.len()
+    } else if public {
+        // Public layers that failed with nothing to serve: counted, never explained.
+        catalog
+            .failed_public()
+            .iter()
+            .filter(|id| catalog.get(id).is_none())
+            .count()
+    } else {
+        0
+    };
+    let failed_count = stale + unloaded;
+    let serving = !layers.is_empty();
     let (code, status) = match (serving, failed_count) {
         (false, _) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         (true, 0) => (axum::http::StatusCode::OK, "ok"),
@@ -160,12 +188,24 @@ pub async fn live() -> Json<Value> {
 pub async fn reload(
     State(app): State<Arc<AppState>>,
     Extension(Caller(view)): Extension<Caller>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
 ) -> Result<Json<Value>, super::AppError> {
     let admin = matches!(view.as_ref(), crate::access::View::Internal(p) if p.is_admin());
     if !admin {
         return Err(super::AppError::NotFound);
     }
-    let summary = tokio::task::spawn_blocking(move || app.reload())
+    let p = super::params::Params::parse(q.as_deref(), &["accept"], |_| false)?;
+    let mut accept = std::collections::BTreeSet::new();
+    for id in p
+        .get("accept")
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.is_empty())
+    {
+        crate::config::LayerId::parse(id).map_err(super::AppError::BadRequest)?;
+        accept.insert(id.to_string());
+    }
+    let summary = tokio::task::spawn_blocking(move || app.reload_accepting(accept))
         .await
         .map_err(|e| super::AppError::Internal(e.to_string()))?
         .ok_or(super::AppError::NotFound)?;

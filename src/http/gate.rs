@@ -88,7 +88,8 @@ pub async fn internal_gate(
 ) -> Response {
     let started = Instant::now();
     let method = req.method().to_string();
-    let route = req.uri().path().to_string();
+    // A refused path can be kilobytes long: the audit keeps its start.
+    let route: String = req.uri().path().chars().take(512).collect();
     let query = req.uri().query().map(String::from);
     let principal = bearer(&req).and_then(|k| gate.keys.authenticate(k));
     req.extensions_mut().insert(Side::Internal);
@@ -105,7 +106,7 @@ pub async fn internal_gate(
         }
         None => unauthorized(),
     };
-    gate.audit.record(&AuditLine {
+    let written = gate.audit.record(&AuditLine {
         time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
         key: principal.as_ref().map(|p| p.name.as_str()),
         roles: principal
@@ -118,5 +119,36 @@ pub async fn internal_gate(
         status: resp.status().as_u16(),
         ms: started.elapsed().as_secs_f64() * 1000.0,
     });
-    resp
+    // Fail closed: what cannot be audited is not served.
+    if let Err(e) = written {
+        tracing::error!("audit log write failed, refusing the request: {e}");
+        let mut r = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": "the audit log cannot be written: the internal view refuses requests until it can" })),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+        return private(r);
+    }
+    private(resp)
+}
+
+/// Internal answers are for one caller: never stored by a shared cache.
+fn private(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    let value = match h.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()) {
+        Some(v) if v.contains("private") || v.contains("no-store") => return r,
+        Some(v) => v.replace("public", "private"),
+        None => "private, no-cache".to_string(),
+    };
+    let value = if value.contains("private") {
+        value
+    } else {
+        format!("private, {value}")
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    r
 }

@@ -129,8 +129,8 @@ async fn json_errors(
 
 /// Admits a request if a slot is free, else answers 503 + `Retry-After` at once: no
 /// queue can build up behind a slow request.
-async fn shed(app: &AppState, slots: &Semaphore, req: Request, next: Next) -> Response {
-    let Ok(_permit) = slots.try_acquire() else {
+async fn shed(app: &AppState, slots: &Arc<Semaphore>, req: Request, next: Next) -> Response {
+    let Ok(permit) = Arc::clone(slots).try_acquire_owned() else {
         app.metrics.shed.fetch_add(1, Ordering::Relaxed);
         let mut r = (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -141,7 +141,15 @@ async fn shed(app: &AppState, slots: &Semaphore, req: Request, next: Next) -> Re
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return r;
     };
-    next.run(req).await
+    // The slot is held until the last byte of the body is sent (or the connection drops):
+    // a client that does not read keeps its response, and counts against the limit.
+    next.run(req).await.map(|body| {
+        use http_body_util::BodyExt as _;
+        Body::new(body.map_frame(move |f| {
+            let _held = &permit;
+            f
+        }))
+    })
 }
 
 /// Wraps a listener's router in the limits, the JSON errors and the request counter.

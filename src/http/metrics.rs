@@ -92,7 +92,11 @@ pub async fn metrics(
     let mut t = String::new();
     let _ = writeln!(t, "# HELP chizu_requests_total HTTP requests by route, status and view.\n# TYPE chizu_requests_total counter");
     if let Ok(reqs) = m.requests.lock() {
-        for ((route, status, v), n) in reqs.iter() {
+        // The public view counts its own requests only: staff traffic is not its business.
+        for ((route, status, v), n) in reqs
+            .iter()
+            .filter(|((_, _, v), _)| !view.is_public() || *v == "public")
+        {
             let _ = writeln!(
                 t,
                 "chizu_requests_total{{route=\"{route}\",status=\"{status}\",view=\"{v}\"}} {n}"
@@ -182,7 +186,7 @@ fn layer_gauges(t: &mut String, app: &AppState, view: &crate::access::View) {
             t,
             "chizu_layer_features{{layer=\"{}\"}} {}",
             l.def.id,
-            l.features.len()
+            l.count_for(view.is_public())
         );
     }
     let _ = writeln!(t, "# HELP chizu_layer_version Snapshot version per layer (grows with each reload).\n# TYPE chizu_layer_version gauge");
@@ -196,6 +200,13 @@ fn layer_gauges(t: &mut String, app: &AppState, view: &crate::access::View) {
     let _ = writeln!(
         t,
         "# HELP chizu_layers_failed Layers that failed to load.\n# TYPE chizu_layers_failed gauge\nchizu_layers_failed {}",
-        catalog.failed().len()
+        if view.is_public() {
+            visible
+                .iter()
+                .filter(|l| catalog.failed().contains_key(l.def.id.as_str()))
+                .count()
+        } else {
+            catalog.failed().len()
+        }
     );
 }

@@ -12,6 +12,7 @@ mod metrics;
 mod ogc;
 mod params;
 mod query;
+pub mod server;
 mod tiles;
 mod viewer;
 
@@ -54,6 +55,9 @@ pub struct HttpSettings {
     pub request_timeout: std::time::Duration,
     /// The root folder reloads read from; `None` disables `POST /admin/reload`.
     pub root: Option<std::path::PathBuf>,
+    /// Largest share (0–1) of its features a layer may lose in one reload before the new
+    /// snapshot is held back as stale (`--max-shrink`).
+    pub max_shrink: f64,
 }
 
 impl Default for HttpSettings {
@@ -68,12 +72,17 @@ impl Default for HttpSettings {
             max_concurrent: 512,
             request_timeout: std::time::Duration::from_secs(30),
             root: None,
+            max_shrink: crate::reload::DEFAULT_MAX_SHRINK,
         }
     }
 }
 
 /// What every handler shares.
 pub struct AppState {
+    /// Heavy work (cutting tiles, building item pages and downloads) of each listener runs
+    /// on blocking threads, at most this many at once per listener: public load can never
+    /// occupy the async workers that answer the internal listener, nor all its slots.
+    heavy: [Arc<tokio::sync::Semaphore>; 2],
     pub catalog: ArcSwap<Catalog>,
     pub settings: HttpSettings,
     pub cache: TileCache,
@@ -86,7 +95,10 @@ impl AppState {
     #[must_use]
     pub fn new(catalog: Catalog, settings: HttpSettings) -> Arc<Self> {
         let cache = TileCache::new(settings.cache_bytes);
+        let n = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let pool = || Arc::new(tokio::sync::Semaphore::new(n));
         Arc::new(Self {
+            heavy: [pool(), pool()],
             catalog: ArcSwap::from_pointee(catalog),
             settings,
             cache,
@@ -99,9 +111,21 @@ impl AppState {
     /// Cached tiles of replaced layers are never served again: their keys hold the old
     /// snapshot versions.
     pub fn reload(&self) -> Option<crate::reload::ReloadSummary> {
+        self.reload_accepting(std::collections::BTreeSet::new())
+    }
+
+    /// Reloads, taking the new snapshots of `accept` however much they shrank.
+    pub fn reload_accepting(
+        &self,
+        accept: std::collections::BTreeSet<String>,
+    ) -> Option<crate::reload::ReloadSummary> {
         let root = self.settings.root.as_ref()?;
         let _one = self.reload_lock.lock().ok()?;
-        let summary = crate::reload::reload(root, &self.catalog);
+        let opts = crate::reload::ReloadOptions {
+            max_shrink: self.settings.max_shrink,
+            accept,
+        };
+        let summary = crate::reload::reload(root, &self.catalog, &opts);
         self.metrics.reloads.fetch_add(
             summary.reloaded.len() as u64,
             std::sync::atomic::Ordering::Relaxed,
@@ -115,6 +139,25 @@ impl AppState {
 }
 
 /// Which listener a router serves.
+/// Runs `f` on a blocking thread once the listener's heavy-work pool has room.
+pub(crate) async fn heavy<T: Send + 'static>(
+    app: &AppState,
+    side: Side,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    let pool = &app.heavy[usize::from(side == Side::Internal)];
+    let permit = Arc::clone(pool)
+        .acquire_owned()
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f()
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))
+}
+
 pub enum Listener {
     /// 公開型GIS: anonymous, public view only.
     Public,
@@ -189,7 +232,10 @@ pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
                 .expose_headers([header::ETAG, header::CONTENT_ENCODING]),
         ),
         Listener::Internal(g) => {
-            let r = r.layer(axum::middleware::from_fn_with_state(g, gate::internal_gate));
+            // The gate is outside the limits, so what they refuse (413, 414, 431, a NUL in
+            // the path, 503 when shedding or timing out) is audited too.
+            let r = limits::apply(r, Arc::clone(&app), side)
+                .layer(axum::middleware::from_fn_with_state(g, gate::internal_gate));
             let origins: Vec<HeaderValue> = internal_cors
                 .iter()
                 .filter_map(|o| HeaderValue::from_str(o).ok())
@@ -207,7 +253,10 @@ pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
             }
         }
     };
-    limits::apply(r, app, side)
+    match side {
+        Side::Public => limits::apply(r, app, side),
+        Side::Internal => r,
+    }
 }
 
 /// Base URL for links in responses.

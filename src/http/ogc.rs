@@ -141,7 +141,7 @@ pub async fn conformance() -> Json<Value> {
     }))
 }
 
-fn collection_json(layer: &LayerSnapshot, base: &str, lang: Lang) -> Value {
+fn collection_json(layer: &LayerSnapshot, base: &str, lang: Lang, public: bool) -> Value {
     let id = layer.def.id.as_str();
     let mut links = vec![
         json!({ "href": format!("{base}/collections/{id}"), "rel": "self", "type": "application/json", "title": "this collection" }),
@@ -156,7 +156,7 @@ fn collection_json(layer: &LayerSnapshot, base: &str, lang: Lang) -> Value {
         );
     }
     let bbox = layer
-        .lonlat_bounds()
+        .lonlat_bounds_for(public)
         .unwrap_or([-180.0, -90.0, 180.0, 90.0]);
     json!({
         "id": id,
@@ -186,7 +186,7 @@ pub async fn collections(
     let cols: Vec<Value> = catalog
         .layers()
         .filter(|l| view.sees_layer(&l.def))
-        .map(|l| collection_json(l, &base, lang))
+        .map(|l| collection_json(l, &base, lang, view.is_public()))
         .collect();
     Ok(Json(json!({
         "links": [{ "href": format!("{base}/collections"), "rel": "self", "type": "application/json", "title": "collections" }],
@@ -216,6 +216,7 @@ pub async fn collection(
         &layer,
         &base_url(&app.settings, &headers),
         p.lang()?,
+        view.is_public(),
     ))
     .into_response())
 }
@@ -223,6 +224,7 @@ pub async fn collection(
 pub async fn items(
     State(app): State<Arc<AppState>>,
     Extension(Caller(view)): Extension<Caller>,
+    Extension(side): Extension<super::Side>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
@@ -269,13 +271,19 @@ pub async fn items(
             })
         })
         .collect();
-    let matched = crate::query::select(&layer, &view, bbox.as_ref(), &filters);
-    let page: Vec<Value> = matched
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|&i| geojson::feature(&layer, &layer.features[i], &view))
-        .collect();
+    // Selecting and serialising up to 1,000 features is real work: off the async workers.
+    let (job_layer, job_view) = (Arc::clone(&layer), Arc::clone(&view));
+    let (matched, page) = super::heavy(&app, side, move || {
+        let matched = crate::query::select(&job_layer, &job_view, bbox.as_ref(), &filters);
+        let page: Vec<Value> = matched
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|&i| geojson::feature(&job_layer, &job_layer.features[i], &job_view))
+            .collect();
+        (matched.len(), page)
+    })
+    .await?;
     let base = base_url(&app.settings, &headers);
     let self_q = |off: usize| -> String {
         let mut s = form_urlencoded::Serializer::new(String::new());
@@ -290,7 +298,7 @@ pub async fn items(
         json!({ "href": self_q(offset), "rel": "self", "type": GEOJSON, "title": "this page" }),
         json!({ "href": format!("{base}/collections/{id}"), "rel": "collection", "type": "application/json", "title": "the collection" }),
     ];
-    if offset + page.len() < matched.len() {
+    if offset + page.len() < matched {
         links.push(json!({ "href": self_q(offset + limit), "rel": "next", "type": GEOJSON, "title": "next page" }));
     }
     if offset > 0 {
@@ -300,7 +308,7 @@ pub async fn items(
     let mut resp = geojson_response(&json!({
         "type": "FeatureCollection",
         "features": page,
-        "numberMatched": matched.len(),
+        "numberMatched": matched,
         "numberReturned": returned,
         "timeStamp": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         "links": links,
@@ -335,6 +343,7 @@ const CHUNK: usize = 256;
 pub async fn download(
     State(app): State<Arc<AppState>>,
     Extension(Caller(view)): Extension<Caller>,
+    Extension(side): Extension<super::Side>,
     Path(file): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, AppError> {
@@ -372,28 +381,45 @@ pub async fn download(
     } else {
         "\n]}\n".to_string()
     };
-    let view = Arc::clone(&view);
-    let layer2 = Arc::clone(&layer);
-    let body = futures_util::stream::iter(
-        std::iter::once(head)
-            .chain(chunks.into_iter().enumerate().map(move |(ci, chunk)| {
-                let mut out = String::new();
-                for (k, &i) in chunk.iter().enumerate() {
-                    let f = &layer2.features[i];
-                    if csv {
-                        out.push_str(&csv_row(f, &visible, lonlat_cols));
-                    } else {
-                        if ci > 0 || k > 0 {
-                            out.push_str(",\n");
-                        }
-                        out.push_str(&geojson::feature(&layer2, f, &view).to_string());
+    // Each chunk is serialised on the listener's heavy-work pool, one at a time as the
+    // client reads: a slow reader costs a held slot, never a busy async worker.
+    let visible = Arc::new(visible);
+    let public = view.is_public();
+    let make = move |ci: usize, chunk: Vec<usize>| {
+        let (layer, view, visible) = (Arc::clone(&layer), Arc::clone(&view), Arc::clone(&visible));
+        move || {
+            let mut out = String::new();
+            for (k, &i) in chunk.iter().enumerate() {
+                let f = &layer.features[i];
+                if csv {
+                    out.push_str(&csv_row(&layer, f, &visible, lonlat_cols, public));
+                } else {
+                    if ci > 0 || k > 0 {
+                        out.push_str(",\n");
                     }
+                    out.push_str(&geojson::feature(&layer, f, &view).to_string());
                 }
-                out
-            }))
-            .chain(std::iter::once(tail))
-            .map(|s| Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(s))),
-    );
+            }
+            out
+        }
+    };
+    use futures_util::StreamExt as _;
+    let body = futures_util::stream::once(async move { Ok(axum::body::Bytes::from(head)) })
+        .chain(
+            futures_util::stream::iter(chunks.into_iter().enumerate()).then(move |(ci, chunk)| {
+                let job = make(ci, chunk);
+                let app = Arc::clone(&app);
+                async move {
+                    super::heavy(&app, side, job)
+                        .await
+                        .map(axum::body::Bytes::from)
+                        .map_err(|e| std::io::Error::other(e.to_string()))
+                }
+            }),
+        )
+        .chain(futures_util::stream::once(async move {
+            Ok(axum::body::Bytes::from(tail))
+        }));
     let (ctype, name) = if csv {
         ("text/csv; charset=utf-8", format!("{id}.csv"))
     } else {
@@ -439,8 +465,14 @@ fn csv_header(layer: &LayerSnapshot, visible: &[usize], lonlat: bool, bom: bool)
     )
 }
 
-fn csv_row(f: &crate::store::Feature, visible: &[usize], lonlat: bool) -> String {
-    let mut cols: Vec<String> = vec![f.id.to_string()];
+fn csv_row(
+    layer: &LayerSnapshot,
+    f: &crate::store::Feature,
+    visible: &[usize],
+    lonlat: bool,
+    public: bool,
+) -> String {
+    let mut cols: Vec<String> = vec![layer.served_id(f, public).to_string()];
     cols.extend(
         visible
             .iter()

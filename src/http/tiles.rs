@@ -64,6 +64,7 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
 pub async fn tile(
     State(app): State<Arc<AppState>>,
     Extension(Caller(view)): Extension<Caller>,
+    Extension(side): Extension<super::Side>,
     Path((layers, z, x, y)): Path<(String, String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
@@ -75,7 +76,10 @@ pub async fn tile(
     let y: u32 = parse_num(y, "y")?;
     let coord = TileCoord::new(z, x, y)?;
     let catalog = app.catalog.load_full();
-    let layers = resolve_layers(&catalog, &view, &layers)?;
+    let mut layers = resolve_layers(&catalog, &view, &layers)?;
+    // One composite, one cache entry: `a,b` and `b,a` are the same tile (MVT layers are
+    // named, so their order in the tile does not matter to clients).
+    layers.sort_by(|a, b| a.def.id.cmp(&b.def.id));
     let key = TileKey {
         view: view.key(),
         layers: layers
@@ -99,9 +103,8 @@ pub async fn tile(
             .get_or_make(key, async move {
                 made_flag.store(true, Ordering::Relaxed);
                 let started = std::time::Instant::now();
-                let t = tokio::task::spawn_blocking(move || make_tile(&layers, &make_view, coord))
-                    .await
-                    .map_err(|e| AppError::Internal(e.to_string()))?;
+                let t = super::heavy(&timed, side, move || make_tile(&layers, &make_view, coord))
+                    .await?;
                 timed.metrics.tile_time(started);
                 t
             })
@@ -226,12 +229,8 @@ pub async fn tilejson(
         .map(|l| l.def.maxzoom)
         .max()
         .unwrap_or(crate::tile::MAX_ZOOM);
-    let b = crate::store::lonlat_union(layers.iter().map(AsRef::as_ref)).unwrap_or([
-        -180.0,
-        -85.051_129,
-        180.0,
-        85.051_129,
-    ]);
+    let b = crate::store::lonlat_union(layers.iter().map(AsRef::as_ref), view.is_public())
+        .unwrap_or([-180.0, -85.051_129, 180.0, 85.051_129]);
     let center_zoom = minzoom.max(12).min(maxzoom);
     let name = layers
         .iter()

@@ -17,7 +17,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use encoding::{sniff_dbf, DetectedEncoding, EncodingOrigin};
-pub use source::{clean_field_name, describe_srs, iso_datetime, CrsInfo, SourceStats, EXAMPLE_IDS};
+pub use source::{
+    clean_field_name, describe_srs, iso_datetime, note_gdal_failure, CrsInfo, SourceStats,
+    EXAMPLE_IDS,
+};
 
 use crate::config::{ConstValue, LayerDef};
 use crate::store::{Feature, FieldDef, FieldType, LayerSnapshot, PartBox, Shape, Value};

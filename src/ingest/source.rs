@@ -126,6 +126,10 @@ pub fn open(path: &Path, cfg: &SourceCfg) -> Result<(Dataset, Option<DetectedEnc
         });
     }
     check_dbf(path)?;
+    check_shapefile(path)?;
+    if is_csv(path) {
+        check_csv(path)?;
+    }
     let enc = encoding::detect(path, cfg.encoding).map_err(|e| IngestError::Open {
         file: path.to_path_buf(),
         message: format!("cannot read the DBF to decide its encoding: {e}"),
@@ -216,6 +220,208 @@ fn check_dbf(path: &Path) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// A big-endian `u32` at `at` of a header.
+fn be32(b: &[u8], at: usize) -> u64 {
+    u64::from(u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]))
+}
+
+/// A Shapefile's three parts must agree: the `.shp` and `.shx` as long as their headers
+/// say, the `.shx` index pointing inside the `.shp`, and the `.dbf` holding as many records
+/// as the `.shx` indexes. GDAL reads a truncated `.shp` (or a `.dbf` whose record count
+/// was edited to match its cut) without complaint, serving part of the layer as if whole.
+fn check_shapefile(path: &Path) -> Result<()> {
+    if !path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("shp"))
+    {
+        return Ok(());
+    }
+    let find = |ext: &str| {
+        [ext.to_string(), ext.to_ascii_uppercase()]
+            .iter()
+            .map(|e| path.with_extension(e))
+            .find(|p| p.exists())
+    };
+    let bad = |file: &Path, message: String| {
+        Err(IngestError::Open {
+            file: file.to_path_buf(),
+            message,
+        })
+    };
+    let io = |file: &Path, e: std::io::Error| IngestError::Open {
+        file: file.to_path_buf(),
+        message: e.to_string(),
+    };
+    let header = |file: &Path| -> Result<(Vec<u8>, u64)> {
+        use std::io::Read as _;
+        let mut f = std::fs::File::open(file).map_err(|e| io(file, e))?;
+        let size = f.metadata().map_err(|e| io(file, e))?.len();
+        let mut h = vec![0u8; 100];
+        if size < 100 {
+            return Ok((Vec::new(), size));
+        }
+        f.read_exact(&mut h).map_err(|e| io(file, e))?;
+        Ok((h, size))
+    };
+    let (shp_head, shp_size) = header(path)?;
+    if shp_head.is_empty() {
+        return bad(
+            path,
+            format!("truncated .shp: {shp_size} bytes, shorter than its 100-byte header"),
+        );
+    }
+    let shp_len = be32(&shp_head, 24) * 2;
+    if shp_size < shp_len {
+        return bad(
+            path,
+            format!("truncated .shp: its header says {shp_len} bytes but the file has {shp_size}"),
+        );
+    }
+    let Some(shx) = find("shx") else {
+        return Ok(());
+    };
+    let (shx_head, shx_size) = header(&shx)?;
+    if shx_head.is_empty() {
+        return bad(
+            &shx,
+            format!("truncated .shx: {shx_size} bytes, shorter than its 100-byte header"),
+        );
+    }
+    let shx_len = be32(&shx_head, 24) * 2;
+    if shx_size < shx_len || (shx_len - 100) % 8 != 0 {
+        return bad(
+            &shx,
+            format!("truncated .shx: its header says {shx_len} bytes but the file has {shx_size}"),
+        );
+    }
+    let records = (shx_len - 100) / 8;
+    if records > 0 {
+        use std::io::{Read as _, Seek as _};
+        let mut f = std::fs::File::open(&shx).map_err(|e| io(&shx, e))?;
+        f.seek(std::io::SeekFrom::Start(100 + (records - 1) * 8))
+            .map_err(|e| io(&shx, e))?;
+        let mut last = [0u8; 8];
+        f.read_exact(&mut last).map_err(|e| io(&shx, e))?;
+        let end = be32(&last, 0) * 2 + 8 + be32(&last, 4) * 2;
+        if end > shp_size {
+            return bad(path, format!("truncated .shp: record {records} ends at byte {end} but the file has {shp_size}"));
+        }
+    }
+    if let Some(dbf) = find("dbf") {
+        use std::io::Read as _;
+        let mut f = std::fs::File::open(&dbf).map_err(|e| io(&dbf, e))?;
+        let mut h = [0u8; 8];
+        if f.read_exact(&mut h).is_ok() {
+            let in_dbf = u64::from(u32::from_le_bytes([h[4], h[5], h[6], h[7]]));
+            if in_dbf != records {
+                return bad(&dbf, format!("the .dbf holds {in_dbf} records but the .shx indexes {records} shapes: one of the files is partial or from another version"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fields in one CSV line, and whether it ends inside a quoted field.
+fn csv_fields(line: &str, mut quoted: bool) -> (usize, bool) {
+    let mut n = 1;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => n += 1,
+            _ => {}
+        }
+    }
+    (n, quoted)
+}
+
+/// A CSV must end at the end of a record: a file cut in the middle (a copy still being
+/// written, a disk that filled up) leaves a last line with fewer fields, or a quote open.
+fn check_csv(path: &Path) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| IngestError::Open {
+        file: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
+    let Some(header) = lines.next() else {
+        return Ok(());
+    };
+    let (want, _) = csv_fields(header, false);
+    let (mut number, mut last) = (1usize, None);
+    let mut quoted = false;
+    let mut got = 0;
+    for line in lines {
+        number += 1;
+        if line.is_empty() && !quoted {
+            continue;
+        }
+        let (n, q) = csv_fields(line, quoted);
+        got = if quoted { got + n - 1 } else { n };
+        quoted = q;
+        if !quoted {
+            last = Some((number, got));
+        }
+    }
+    let bad = |message: String| {
+        Err(IngestError::Open {
+            file: path.to_path_buf(),
+            message,
+        })
+    };
+    if quoted {
+        return bad(format!(
+            "the CSV ends inside a quoted field (line {number}): the file is cut short"
+        ));
+    }
+    match last {
+        Some((line, n)) if n < want => bad(format!(
+            "the CSV ends mid-record: line {line} has {n} of the header's {want} fields; the file is cut short"
+        )),
+        _ => Ok(()),
+    }
+}
+
+thread_local! {
+    /// GDAL failures reported on this thread since the last [`take_gdal_failures`].
+    static GDAL_FAILURES: std::cell::RefCell<(usize, Option<String>)> = const { std::cell::RefCell::new((0, None)) };
+}
+
+/// Notes a GDAL failure (`CE_Failure`) on the calling thread: reads in progress on it
+/// fail instead of serving what was read before the error.
+pub fn note_gdal_failure(message: &str) {
+    GDAL_FAILURES.with(|f| {
+        let mut f = f.borrow_mut();
+        f.0 += 1;
+        if f.1.is_none() {
+            f.1 = Some(message.to_string());
+        }
+    });
+}
+
+/// How many GDAL failures this thread has seen since the last take.
+fn gdal_failure_mark() -> usize {
+    GDAL_FAILURES.with(|f| f.borrow().0)
+}
+
+/// Forgets failures after `mark`: those raised by chizu's own calls on one feature
+/// (a repair or reprojection GDAL refused, already counted as a dropped feature).
+fn forget_gdal_failures_since(mark: usize) {
+    GDAL_FAILURES.with(|f| {
+        let mut f = f.borrow_mut();
+        if f.0 > mark {
+            f.0 = mark;
+            if mark == 0 {
+                f.1 = None;
+            }
+        }
+    });
+}
+
+/// GDAL failures on this thread since the last call: how many, and the first message.
+fn take_gdal_failures() -> (usize, Option<String>) {
+    GDAL_FAILURES.with(|f| std::mem::take(&mut *f.borrow_mut()))
 }
 
 /// A field name as decoded, minus the tail of a multi-byte character cut at DBF's
@@ -350,16 +556,32 @@ pub fn read(path: &Path, cfg: &SourceCfg, kind: GeometryKind) -> Result<RawSourc
     // "linework" method, which nodes every segment against every other.
     let mut repair_opts = CslStringList::new();
     let _ = repair_opts.set_name_value("METHOD", "STRUCTURE");
+    let _ = take_gdal_failures();
     for (n, feature) in layer.features().enumerate() {
         stats.read += 1;
+        // Failures from here to the end of this feature are chizu's own calls on it.
+        let mark = gdal_failure_mark();
         let fid = feature.fid().unwrap_or(n as u64);
-        let Some(shape) = shape_of(&feature, fid, &repair_opts, &transform, kind, &mut stats)
-        else {
+        let shape = shape_of(&feature, fid, &repair_opts, &transform, kind, &mut stats);
+        forget_gdal_failures_since(mark);
+        let Some(shape) = shape else {
             continue;
         };
         stats.kept += 1;
         let values = (0..fields.len()).map(|i| read_value(&feature, i)).collect();
         features.push(RawFeature { fid, shape, values });
+    }
+    // A read error part-way (`Error in fread()` on a cut file) ends GDAL's feature loop
+    // early as if the layer were done: what was read must not pass for the whole file.
+    if let (n @ 1.., first) = take_gdal_failures() {
+        return Err(IngestError::Open {
+            file: path.to_path_buf(),
+            message: format!(
+                "GDAL reported {n} read error(s) after {} features: {}",
+                stats.read,
+                first.unwrap_or_default()
+            ),
+        });
     }
     Ok(RawSource {
         driver,

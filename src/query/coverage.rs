@@ -63,9 +63,8 @@ impl<'a> Coverage<'a> {
         let area = match (layer, c.bbox) {
             (Some(l), _) => Area::Layer(l, c.margin_m),
             (None, Some(b)) => Area::Box(b),
-            (None, None) => {
-                crate::store::lonlat_union(visible.iter().copied()).map_or(Area::Nothing, Area::Box)
-            }
+            (None, None) => crate::store::lonlat_union(visible.iter().copied(), view.is_public())
+                .map_or(Area::Nothing, Area::Box),
         };
         let kinds = match &c.hazards {
             Some(k) => HazardKind::ALL
@@ -156,7 +155,7 @@ pub fn describe(catalog: &Catalog, view: &View) -> Json {
     let (area, bbox) = match &c.area {
         Area::Layer(l, m) => (
             json!({ "layer": l.def.id, "margin_m": m }),
-            l.lonlat_bounds(),
+            l.lonlat_bounds_for(view.is_public()),
         ),
         Area::Box(b) => (json!("bbox"), Some(*b)),
         Area::Nothing => (json!(null), None),

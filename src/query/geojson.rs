@@ -98,7 +98,7 @@ pub fn feature(layer: &LayerSnapshot, f: &Feature, view: &View) -> Json {
 pub fn feature_with(layer: &LayerSnapshot, f: &Feature, view: &View, geometry: Json) -> Json {
     let mut m = Map::new();
     m.insert("type".into(), "Feature".into());
-    m.insert("id".into(), f.id.into());
+    m.insert("id".into(), layer.served_id(f, view.is_public()).into());
     m.insert("geometry".into(), geometry);
     m.insert(
         "properties".into(),

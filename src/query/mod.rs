@@ -119,5 +119,5 @@ pub fn by_id(layer: &LayerSnapshot, view: &View, id: u64) -> Option<usize> {
     layer
         .features
         .iter()
-        .position(|f| f.id == id && view.sees_feature(f))
+        .position(|f| view.sees_feature(f) && layer.served_id(f, view.is_public()) == id)
 }

@@ -324,6 +324,13 @@ pub struct LayerSnapshot {
     pub overviews: [OnceLock<Option<Arc<LayerSnapshot>>>; 13],
     /// Per zoom, features the size rules take out of tiles (empty for overviews).
     pub size_rules: SizeRules,
+    /// Features the public view sees (all, without a `public_filter`).
+    pub public_count: usize,
+    /// Union of the boxes of those features: hidden features never widen public bounds.
+    pub public_bounds: Option<PartBox>,
+    /// Per field, the codes of its `values` table that occur among public features: the
+    /// label of a class only hidden features have is never shown publicly.
+    public_codes: Vec<Option<std::collections::BTreeSet<String>>>,
 }
 
 impl LayerSnapshot {
@@ -351,6 +358,7 @@ impl LayerSnapshot {
             size_rules,
             ..Self::indexed(def, fields, features, bounds, report, version)
         }
+        .with_public_facts()
     }
 
     /// A snapshot of features already in Hilbert order and freshly allocated in it (an
@@ -403,6 +411,9 @@ impl LayerSnapshot {
             budget: BudgetLog::default(),
             overviews: Default::default(),
             size_rules: SizeRules::default(),
+            public_count: 0,
+            public_bounds: None,
+            public_codes: Vec::new(),
         }
     }
 
@@ -423,6 +434,78 @@ impl LayerSnapshot {
     #[must_use]
     pub fn field_index(&self, name: &str) -> Option<usize> {
         self.fields.iter().position(|f| f.name == name)
+    }
+
+    /// What the public view may know: its count, bounds and code tables.
+    fn with_public_facts(mut self) -> Self {
+        let public: Vec<&Feature> = self.features.iter().filter(|f| f.public).collect();
+        self.public_count = public.len();
+        self.public_bounds = public.iter().map(|f| f.bbox).reduce(|a, b| a.union(&b));
+        self.public_codes = self
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, fd)| {
+                (self.def.public_filter.is_some() && !fd.values.is_empty()).then(|| {
+                    public
+                        .iter()
+                        .filter_map(|f| f.values[i].key())
+                        .filter(|k| fd.values.contains_key(k))
+                        .collect()
+                })
+            })
+            .collect();
+        self
+    }
+
+    /// Features the view sees (`public`: the public view).
+    #[must_use]
+    pub fn count_for(&self, public: bool) -> usize {
+        if public {
+            self.public_count
+        } else {
+            self.features.len()
+        }
+    }
+
+    /// The id a view knows a feature by. Where a `public_filter` hides features, the
+    /// public view gets ids that reveal nothing about them (no gaps to count): a keyed
+    /// hash of the feature's own id, stable across loads, within JavaScript's safe range.
+    #[must_use]
+    pub fn served_id(&self, f: &Feature, public: bool) -> u64 {
+        if public && self.def.public_filter.is_some() {
+            let seed = xxhash_rust::xxh3::xxh3_64(self.def.id.as_str().as_bytes());
+            xxhash_rust::xxh3::xxh3_64_with_seed(&f.id.to_le_bytes(), seed) & ((1 << 53) - 1)
+        } else {
+            f.id
+        }
+    }
+
+    /// The code → label table of field `i` as the view may see it.
+    #[must_use]
+    pub fn values_for(&self, i: usize, public: bool) -> BTreeMap<String, crate::config::I18n> {
+        let all = &self.fields[i].values;
+        match self.public_codes.get(i) {
+            Some(Some(codes)) if public => all
+                .iter()
+                .filter(|(k, _)| codes.contains(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            _ => all.clone(),
+        }
+    }
+
+    /// Bounds of what the view sees, as WGS84 `[west, south, east, north]`.
+    #[must_use]
+    pub fn lonlat_bounds_for(&self, public: bool) -> Option<[f64; 4]> {
+        let b = if public {
+            self.public_bounds
+        } else {
+            self.bounds
+        }?;
+        let (w, s) = crate::tile::mercator_to_lonlat(b.min.x, b.min.y);
+        let (e, n) = crate::tile::mercator_to_lonlat(b.max.x, b.max.y);
+        Some([w, s, e, n])
     }
 
     /// Layer bounds as WGS84 `[west, south, east, north]`.
@@ -489,10 +572,13 @@ fn hilbert_key(extent: &PartBox, b: &PartBox) -> u64 {
 }
 
 /// Union of the layers' WGS84 bounds `[west, south, east, north]`; `None` if none has features.
-pub fn lonlat_union<'a>(layers: impl IntoIterator<Item = &'a LayerSnapshot>) -> Option<[f64; 4]> {
+pub fn lonlat_union<'a>(
+    layers: impl IntoIterator<Item = &'a LayerSnapshot>,
+    public: bool,
+) -> Option<[f64; 4]> {
     layers
         .into_iter()
-        .filter_map(LayerSnapshot::lonlat_bounds)
+        .filter_map(|l| l.lonlat_bounds_for(public))
         .reduce(|a, b| {
             [
                 a[0].min(b[0]),
@@ -515,6 +601,9 @@ pub struct Catalog {
     fingerprints: BTreeMap<String, u64>,
     /// The root's `site.toml`.
     site: Arc<crate::config::Site>,
+    /// Failed layers known to be public (their layer file parsed): the public view may
+    /// hear that they failed, never why.
+    failed_public: std::collections::BTreeSet<String>,
 }
 
 impl Catalog {
@@ -529,7 +618,21 @@ impl Catalog {
             styles: BTreeMap::new(),
             fingerprints: BTreeMap::new(),
             site: Arc::default(),
+            failed_public: std::collections::BTreeSet::new(),
         }
+    }
+
+    /// The catalog knowing which failed layers are public.
+    #[must_use]
+    pub fn with_failed_public(mut self, ids: std::collections::BTreeSet<String>) -> Self {
+        self.failed_public = ids;
+        self
+    }
+
+    /// Failed layers known to be public.
+    #[must_use]
+    pub fn failed_public(&self) -> &std::collections::BTreeSet<String> {
+        &self.failed_public
     }
 
     /// The catalog with this site.

@@ -543,7 +543,7 @@ pub fn generate(layers: &[Arc<LayerSnapshot>], site: &Site, public: bool) -> Jso
         }
     }
     style_layers.extend(labels);
-    let bounds = crate::store::lonlat_union(chosen.iter().map(AsRef::as_ref));
+    let bounds = crate::store::lonlat_union(chosen.iter().map(AsRef::as_ref), public);
     let (center, zoom) = match (&site.view, bounds) {
         (Some(v), _) => (v.center, v.zoom),
         (None, Some(b)) => (

@@ -167,7 +167,7 @@ fn render_layer<'a>(layer: &'a LayerSnapshot, view: &View, coord: TileCoord) -> 
         let attrs = visible
             .iter()
             .map(|&i| (i, layer.fields[i].name.as_str(), &feature.values[i]));
-        builder.add(feature.id, &geom, attrs);
+        builder.add(layer.served_id(feature, view.is_public()), &geom, attrs);
     }
     builder
 }

@@ -142,7 +142,7 @@ async fn a_truncated_dbf_keeps_the_old_data_serving() {
         .expect("layer")
         .clone();
     assert_eq!(l["state"], "stale");
-    let reason = h["failed"][0]["reason"].as_str().expect("reason");
+    let reason = l["reason"].as_str().expect("reason");
     assert!(
         reason.contains("serving version 1") && reason.contains("土砂災害警戒区域"),
         "{reason}"
