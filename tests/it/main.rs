@@ -13,6 +13,7 @@ mod cli;
 mod common;
 mod export;
 mod generalise;
+mod hardening;
 mod http_routes;
 mod leak;
 mod props;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::common::{bearer, get, internal_router_with, root};
 
 /// A small root: the shelters CSV and the landslide warning zones, copied to a temp dir.
-fn small_root() -> (tempfile::TempDir, PathBuf) {
+pub fn small_root() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let r = dir.path().to_path_buf();
     for (layer, data) in [
@@ -29,7 +29,7 @@ fn small_root() -> (tempfile::TempDir, PathBuf) {
     (dir, r)
 }
 
-fn app_for(r: &Path) -> Arc<chizu::http::AppState> {
+pub fn app_for(r: &Path) -> Arc<chizu::http::AppState> {
     let loaded = chizu::load_root(r, 2);
     let settings = chizu::http::HttpSettings {
         root: Some(r.to_path_buf()),
