@@ -28,7 +28,13 @@ command -v wrk >/dev/null || need_apt+=(wrk)
 command -v ogr2ogr >/dev/null || need_apt+=(gdal-bin)
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 [ -n "$pgbin" ] || need_apt+=(postgresql)
-ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || need_apt+=(postgis)
+# `postgis` alone, without recommends, leaves out the extension itself
+# (postgresql-N-postgis-3): name it for the server's major version.
+if ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then
+  pgmajor=$(basename "$(dirname "$pgbin")" 2>/dev/null)
+  [ -n "$pgbin" ] || pgmajor=15
+  need_apt+=(postgis "postgresql-$pgmajor-postgis-3")
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing ${need_apt[*]}" >&2
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
@@ -63,32 +69,10 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 
 # ---------------------------------------------------------------- the inputs
-echo "writing the synthetic city" >&2
+# shellcheck source=bench/city.sh
+source "$repo/bench/city.sh"
 city=$work/city
-mkdir -p "$city/layers" "$city/data"
-"$bin/examples/bench_city" "$city/csv" 2>/dev/null
-list=$city/csv/tiles.txt
-for l in buildings roads floods; do
-  update=(); [ -f "$city/data/city.gpkg" ] && update=(-update)
-  ogr2ogr -f GPKG "$city/data/city.gpkg" "$city/csv/$l.csv" -nln "$l" "${update[@]}" -a_srs EPSG:3857 \
-    -oo GEOM_POSSIBLE_NAMES=wkt -oo KEEP_GEOM_COLUMNS=NO -oo AUTODETECT_TYPE=YES
-done
-write_layer() { # id geometry
-  cat >"$city/layers/$1.toml" <<TOML
-title = { ja = "$1", en = "$1" }
-category = "kihon"
-geometry = "$2"
-access = { view = "public" }
-minzoom = 0
-[[source]]
-path = "data/city.gpkg"
-layer = "$1"
-TOML
-}
-write_layer buildings polygon
-write_layer roads line
-write_layer floods polygon
-composite="buildings,roads,floods"
+write_city "$city" "$bin"
 
 # ---------------------------------------------------------------- PostGIS
 echo "starting PostgreSQL + PostGIS in a temporary cluster" >&2

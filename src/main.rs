@@ -22,76 +22,80 @@ struct Cli {
     command: Command,
 }
 
+/// `chizu serve`'s options.
+#[derive(clap::Args)]
+struct ServeOpts {
+    /// Folder holding `layers/`, `styles/` and `data/`.
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    /// Address of the public listener; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    public: SocketAddr,
+    /// Address of the internal listener (Bearer keys); port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    internal: SocketAddr,
+    /// Keys file (default: ROOT/keys.toml).
+    #[arg(long)]
+    keys: Option<PathBuf>,
+    /// Where the internal listener's audit lines go: a file (appended), or `-` for stdout.
+    #[arg(long, default_value = "-")]
+    audit_log: String,
+    /// Also accept a random admin key for this run only, printed at start (for trying chizu out).
+    #[arg(long)]
+    demo_key: bool,
+    /// Origin allowed to call the internal listener from a browser (repeatable; default none).
+    #[arg(long = "internal-cors", value_name = "ORIGIN")]
+    internal_cors: Vec<String>,
+    /// Tile cache size in MiB (0 disables it).
+    #[arg(long, default_value_t = 256)]
+    cache_size: u64,
+    /// Cache-Control max-age for tiles and TileJSON, in seconds.
+    #[arg(long, default_value_t = 300)]
+    max_age: u32,
+    /// Base URL written into TileJSON (default: http:// + the request's Host).
+    #[arg(long)]
+    base_url: Option<String>,
+    /// Threads used to load layers at start (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// A raster basemap under every style, as an XYZ URL template (e.g. 地理院タイル's
+    /// cyberjapandata.gsi.go.jp/xyz/pale/{z}/{x}/{y}.png with its https scheme); off by
+    /// default so the map works on a closed network.
+    #[arg(long, value_name = "URL")]
+    raster_basemap: Option<String>,
+    /// Attribution shown for --raster-basemap.
+    #[arg(long, default_value = "地理院タイル")]
+    raster_attribution: String,
+    /// Requests handled at once per listener; beyond it chizu answers 503 + Retry-After.
+    #[arg(long, default_value_t = 512)]
+    max_concurrent: usize,
+    /// Seconds a request may take before it is answered with 503.
+    #[arg(long, default_value_t = 30)]
+    request_timeout: u64,
+    /// Percent of its features a layer may lose in one reload; a reload losing more is
+    /// held back (stale) until accepted with `chizu reload --accept LAYER`.
+    #[arg(long, default_value_t = 10.0)]
+    max_shrink: f64,
+    /// Open connections per listener at most (default: from the descriptor limit,
+    /// keeping a reserve for the internal listener).
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Seconds a connection may go without sending or reading a byte (idle keep-alive,
+    /// clients that stop reading) before it is closed.
+    #[arg(long, default_value_t = 60)]
+    idle_timeout: u64,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, default_value_t = 10)]
+    header_timeout: u64,
+    /// Seconds requests in flight get to finish after SIGTERM.
+    #[arg(long, default_value_t = 10)]
+    shutdown_grace: u64,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the layers under --root: the public view (公開型GIS) and the internal view (統合型GIS).
-    Serve {
-        /// Folder holding `layers/`, `styles/` and `data/`.
-        #[arg(long, default_value = ".")]
-        root: PathBuf,
-        /// Address of the public listener; port 0 picks a free port.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        public: SocketAddr,
-        /// Address of the internal listener (Bearer keys); port 0 picks a free port.
-        #[arg(long, default_value = "127.0.0.1:8081")]
-        internal: SocketAddr,
-        /// Keys file (default: ROOT/keys.toml).
-        #[arg(long)]
-        keys: Option<PathBuf>,
-        /// Where the internal listener's audit lines go: a file (appended), or `-` for stdout.
-        #[arg(long, default_value = "-")]
-        audit_log: String,
-        /// Also accept a random admin key for this run only, printed at start (for trying chizu out).
-        #[arg(long)]
-        demo_key: bool,
-        /// Origin allowed to call the internal listener from a browser (repeatable; default none).
-        #[arg(long = "internal-cors", value_name = "ORIGIN")]
-        internal_cors: Vec<String>,
-        /// Tile cache size in MiB (0 disables it).
-        #[arg(long, default_value_t = 256)]
-        cache_size: u64,
-        /// Cache-Control max-age for tiles and TileJSON, in seconds.
-        #[arg(long, default_value_t = 300)]
-        max_age: u32,
-        /// Base URL written into TileJSON (default: http:// + the request's Host).
-        #[arg(long)]
-        base_url: Option<String>,
-        /// Threads used to load layers at start (default: all cores).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// A raster basemap under every style, as an XYZ URL template (e.g. 地理院タイル's
-        /// cyberjapandata.gsi.go.jp/xyz/pale/{z}/{x}/{y}.png with its https scheme); off by
-        /// default so the map works on a closed network.
-        #[arg(long, value_name = "URL")]
-        raster_basemap: Option<String>,
-        /// Attribution shown for --raster-basemap.
-        #[arg(long, default_value = "地理院タイル")]
-        raster_attribution: String,
-        /// Requests handled at once per listener; beyond it chizu answers 503 + Retry-After.
-        #[arg(long, default_value_t = 512)]
-        max_concurrent: usize,
-        /// Seconds a request may take before it is answered with 503.
-        #[arg(long, default_value_t = 30)]
-        request_timeout: u64,
-        /// Percent of its features a layer may lose in one reload; a reload losing more is
-        /// held back (stale) until accepted with `chizu reload --accept LAYER`.
-        #[arg(long, default_value_t = 10.0)]
-        max_shrink: f64,
-        /// Open connections per listener at most (default: from the descriptor limit,
-        /// keeping a reserve for the internal listener).
-        #[arg(long)]
-        max_connections: Option<usize>,
-        /// Seconds a connection may go without sending or reading a byte (idle keep-alive,
-        /// clients that stop reading) before it is closed.
-        #[arg(long, default_value_t = 60)]
-        idle_timeout: u64,
-        /// Seconds a client has to send a request's headers.
-        #[arg(long, default_value_t = 10)]
-        header_timeout: u64,
-        /// Seconds requests in flight get to finish after SIGTERM.
-        #[arg(long, default_value_t = 10)]
-        shutdown_grace: u64,
-    },
+    Serve(ServeOpts),
     /// Ask a running server to reload now, optionally accepting layers held back because
     /// their new files hold far fewer features.
     Reload {
@@ -101,7 +105,7 @@ enum Command {
         /// The internal listener.
         #[arg(long, default_value = "http://127.0.0.1:8081")]
         url: String,
-        /// An admin key (or set CHIZU_KEY).
+        /// An admin key (or set `CHIZU_KEY`).
         #[arg(long, env = "CHIZU_KEY", hide_env_values = true)]
         key: String,
     },
@@ -201,6 +205,60 @@ enum KeysAction {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Runs `chizu serve` with its options.
+fn serve(o: ServeOpts) -> anyhow::Result<ExitCode> {
+    let ServeOpts {
+        root,
+        public,
+        internal,
+        keys,
+        audit_log,
+        demo_key,
+        internal_cors,
+        cache_size,
+        max_age,
+        base_url,
+        threads,
+        raster_basemap,
+        raster_attribution,
+        max_concurrent,
+        request_timeout,
+        max_shrink,
+        max_connections,
+        idle_timeout,
+        header_timeout,
+        shutdown_grace,
+    } = o;
+    cli::serve::run(cli::serve::ServeArgs {
+        max_connections,
+        idle_timeout: std::time::Duration::from_secs(idle_timeout.max(1)),
+        header_timeout: std::time::Duration::from_secs(header_timeout.max(1)),
+        shutdown_grace: std::time::Duration::from_secs(shutdown_grace),
+        keys: keys.unwrap_or_else(|| root.join("keys.toml")),
+        settings: HttpSettings {
+            max_age,
+            base_url,
+            internal_cors,
+            cache_bytes: cache_size << 20,
+            web_root: root.join("web"),
+            raster_basemap: raster_basemap.map(|url| chizu::style::RasterBasemap {
+                url,
+                attribution: raster_attribution,
+            }),
+            max_concurrent,
+            request_timeout: std::time::Duration::from_secs(request_timeout.max(1)),
+            root: Some(root.clone()),
+            max_shrink: (max_shrink / 100.0).clamp(0.0, 1.0),
+        },
+        root,
+        public,
+        internal,
+        audit_log,
+        demo_key,
+        threads: cli::threads(threads),
+    })
+}
+
 /// Logs go to stderr (`RUST_LOG` filters, default `info`), GDAL's messages among them.
 fn init_logging() {
     tracing_subscriber::fmt()
@@ -217,55 +275,7 @@ fn init_logging() {
 fn main() -> ExitCode {
     init_logging();
     let result = match Cli::parse().command {
-        Command::Serve {
-            root,
-            public,
-            internal,
-            keys,
-            audit_log,
-            demo_key,
-            internal_cors,
-            cache_size,
-            max_age,
-            base_url,
-            threads,
-            raster_basemap,
-            raster_attribution,
-            max_concurrent,
-            request_timeout,
-            max_shrink,
-            max_connections,
-            idle_timeout,
-            header_timeout,
-            shutdown_grace,
-        } => cli::serve::run(cli::serve::ServeArgs {
-            max_connections,
-            idle_timeout: std::time::Duration::from_secs(idle_timeout.max(1)),
-            header_timeout: std::time::Duration::from_secs(header_timeout.max(1)),
-            shutdown_grace: std::time::Duration::from_secs(shutdown_grace),
-            keys: keys.unwrap_or_else(|| root.join("keys.toml")),
-            settings: HttpSettings {
-                max_age,
-                base_url,
-                internal_cors,
-                cache_bytes: cache_size << 20,
-                web_root: root.join("web"),
-                raster_basemap: raster_basemap.map(|url| chizu::style::RasterBasemap {
-                    url,
-                    attribution: raster_attribution,
-                }),
-                max_concurrent,
-                request_timeout: std::time::Duration::from_secs(request_timeout.max(1)),
-                root: Some(root.clone()),
-                max_shrink: (max_shrink / 100.0).clamp(0.0, 1.0),
-            },
-            root,
-            public,
-            internal,
-            audit_log,
-            demo_key,
-            threads: cli::threads(threads),
-        }),
+        Command::Serve(o) => serve(o),
         Command::Check {
             root,
             json,

@@ -36,18 +36,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             a.root.display()
         );
     }
-    let mut keys = KeyRing::open(&a.keys)?;
-    let demo = if a.demo_key {
-        Some(keys.add_ephemeral("demo", &["admin"])?)
-    } else {
-        None
-    };
-    if keys.is_empty() {
-        tracing::warn!(
-            "no API keys in {}: the internal view refuses every request until you run `chizu keys add NAME --role ROLE`",
-            a.keys.display()
-        );
-    }
+    let (keys, demo) = open_keys(&a.keys, a.demo_key)?;
     let audit = open_audit(&a.audit_log)?;
 
     if !chizu::http::has_maplibre()
@@ -70,6 +59,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         ms = started.elapsed().as_millis() as u64,
         "layers loaded"
     );
+    let (public_limits, internal_limits) = conn_limits(&a);
     let state = AppState::new(loaded.catalog, a.settings);
     let gate = Arc::new(InternalGate { keys, audit });
     // Kept alive for the life of the server.
@@ -83,22 +73,6 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     };
 
-    let nofile = server::raise_descriptor_limit();
-    let (public_cap, internal_cap) = server::default_caps(nofile);
-    let limits = |cap| ConnLimits {
-        max_connections: cap,
-        header_timeout: a.header_timeout,
-        idle_timeout: a.idle_timeout,
-        grace: a.shutdown_grace,
-    };
-    let public_limits = limits(a.max_connections.unwrap_or(public_cap));
-    let internal_limits = limits(internal_cap);
-    tracing::info!(
-        nofile,
-        public = public_limits.max_connections,
-        internal = internal_limits.max_connections,
-        "connection caps"
-    );
     let base_url_set = state.settings.base_url.is_some();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -121,19 +95,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
                 "demo key for http://{internal_addr} (role admin, this run only):\n  Authorization: Bearer {key}"
             );
         }
-        #[cfg(unix)]
-        {
-            let app = Arc::clone(&state);
-            tokio::spawn(async move {
-                use tokio::signal::unix::{signal, SignalKind};
-                let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
-                while hup.recv().await.is_some() {
-                    tracing::info!("SIGHUP: reloading");
-                    let app = Arc::clone(&app);
-                    let _ = tokio::task::spawn_blocking(move || log_reload(app.reload())).await;
-                }
-            });
-        }
+        reload_on_hangup(Arc::clone(&state));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -161,6 +123,64 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     rt.shutdown_timeout(grace);
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The keys file, plus the `--demo-key` if asked for (returned to be printed).
+fn open_keys(path: &Path, demo_key: bool) -> anyhow::Result<(KeyRing, Option<String>)> {
+    let mut keys = KeyRing::open(path)?;
+    let demo = if demo_key {
+        Some(keys.add_ephemeral("demo", &["admin"])?)
+    } else {
+        None
+    };
+    if keys.is_empty() {
+        tracing::warn!(
+            "no API keys in {}: the internal view refuses every request until you run `chizu keys add NAME --role ROLE`",
+            path.display()
+        );
+    }
+    Ok((keys, demo))
+}
+
+/// Both listeners' connection limits, from the descriptor limit (raised to its maximum).
+fn conn_limits(a: &ServeArgs) -> (ConnLimits, ConnLimits) {
+    let nofile = server::raise_descriptor_limit();
+    let (public_cap, internal_cap) = server::default_caps(nofile);
+    let limits = |cap| ConnLimits {
+        max_connections: cap,
+        header_timeout: a.header_timeout,
+        idle_timeout: a.idle_timeout,
+        grace: a.shutdown_grace,
+    };
+    let (public, internal) = (
+        limits(a.max_connections.unwrap_or(public_cap)),
+        limits(internal_cap),
+    );
+    tracing::info!(
+        nofile,
+        public = public.max_connections,
+        internal = internal.max_connections,
+        "connection caps"
+    );
+    (public, internal)
+}
+
+/// SIGHUP reloads what changed.
+fn reload_on_hangup(app: Arc<AppState>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading");
+            let app = Arc::clone(&app);
+            let _ = tokio::task::spawn_blocking(move || log_reload(app.reload())).await;
+        }
+    });
+    #[cfg(not(unix))]
+    drop(app);
 }
 
 fn log_reload(s: Option<chizu::reload::ReloadSummary>) {

@@ -5,6 +5,8 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use futures_util::StreamExt as _;
+
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -272,8 +274,17 @@ pub async fn items(
         })
         .collect();
     // Selecting and serialising up to 1,000 features is real work: off the async workers.
+    let base = base_url(&app.settings, &headers);
+    let pairs: Vec<(String, String)> = p
+        .pairs()
+        .filter(|(k, _)| *k != "offset" && *k != "limit")
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let id = id.clone();
     let (job_layer, job_view) = (Arc::clone(&layer), Arc::clone(&view));
-    let (matched, page) = super::heavy(&app, side, move || {
+    // Selecting and serialising up to 1,000 features is real work: off the async workers,
+    // down to the bytes sent.
+    let body = super::heavy(&app, side, move || {
         let matched = crate::query::select(&job_layer, &job_view, bbox.as_ref(), &filters);
         let page: Vec<Value> = matched
             .iter()
@@ -281,38 +292,38 @@ pub async fn items(
             .take(limit)
             .map(|&i| geojson::feature(&job_layer, &job_layer.features[i], &job_view))
             .collect();
-        (matched.len(), page)
-    })
-    .await?;
-    let base = base_url(&app.settings, &headers);
-    let self_q = |off: usize| -> String {
-        let mut s = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in p.pairs().filter(|(k, _)| *k != "offset" && *k != "limit") {
-            s.append_pair(k, v);
+        let self_q = |off: usize| -> String {
+            let mut s = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &pairs {
+                s.append_pair(k, v);
+            }
+            s.append_pair("limit", &limit.to_string());
+            s.append_pair("offset", &off.to_string());
+            format!("{base}/collections/{id}/items?{}", s.finish())
+        };
+        let mut links = vec![
+            json!({ "href": self_q(offset), "rel": "self", "type": GEOJSON, "title": "this page" }),
+            json!({ "href": format!("{base}/collections/{id}"), "rel": "collection", "type": "application/json", "title": "the collection" }),
+        ];
+        if offset + page.len() < matched.len() {
+            links.push(json!({ "href": self_q(offset + limit), "rel": "next", "type": GEOJSON, "title": "next page" }));
         }
-        s.append_pair("limit", &limit.to_string());
-        s.append_pair("offset", &off.to_string());
-        format!("{base}/collections/{id}/items?{}", s.finish())
-    };
-    let mut links = vec![
-        json!({ "href": self_q(offset), "rel": "self", "type": GEOJSON, "title": "this page" }),
-        json!({ "href": format!("{base}/collections/{id}"), "rel": "collection", "type": "application/json", "title": "the collection" }),
-    ];
-    if offset + page.len() < matched {
-        links.push(json!({ "href": self_q(offset + limit), "rel": "next", "type": GEOJSON, "title": "next page" }));
-    }
-    if offset > 0 {
-        links.push(json!({ "href": self_q(offset.saturating_sub(limit)), "rel": "prev", "type": GEOJSON, "title": "previous page" }));
-    }
-    let returned = page.len();
-    let mut resp = geojson_response(&json!({
-        "type": "FeatureCollection",
-        "features": page,
-        "numberMatched": matched,
-        "numberReturned": returned,
-        "timeStamp": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        "links": links,
-    }));
+        if offset > 0 {
+            links.push(json!({ "href": self_q(offset.saturating_sub(limit)), "rel": "prev", "type": GEOJSON, "title": "previous page" }));
+        }
+        let returned = page.len();
+        serde_json::to_vec(&json!({
+            "type": "FeatureCollection",
+            "features": page,
+            "numberMatched": matched.len(),
+            "numberReturned": returned,
+            "timeStamp": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            "links": links,
+        }))
+    })
+    .await?
+    .map_err(|e| AppError::Internal(e.to_string()))?;
+    let mut resp = ([(header::CONTENT_TYPE, GEOJSON)], body).into_response();
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, cache_control(&app.settings, &view));
     Ok(resp)
@@ -403,7 +414,6 @@ pub async fn download(
             out
         }
     };
-    use futures_util::StreamExt as _;
     let body = futures_util::stream::once(async move { Ok(axum::body::Bytes::from(head)) })
         .chain(
             futures_util::stream::iter(chunks.into_iter().enumerate()).then(move |(ci, chunk)| {

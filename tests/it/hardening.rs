@@ -331,12 +331,23 @@ async fn a_response_not_yet_read_holds_its_slot() {
     };
     let first = public.clone().oneshot(req()).await.expect("answer");
     let second = public.clone().oneshot(req()).await.expect("answer");
-    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
     let third = public.clone().oneshot(req()).await.expect("answer");
-    assert_eq!(third.status().as_u16(), 503, "two unread bodies hold both slots");
+    assert_eq!(
+        third.status().as_u16(),
+        503,
+        "two unread bodies hold both slots"
+    );
     drop(first);
     let fourth = public.clone().oneshot(req()).await.expect("answer");
-    assert_eq!(fourth.status().as_u16(), 200, "a dropped body frees its slot");
+    assert_eq!(
+        fourth.status().as_u16(),
+        200,
+        "a dropped body frees its slot"
+    );
     drop(second);
 }
 
