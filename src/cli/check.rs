@@ -328,21 +328,17 @@ fn print_layer(out: &mut impl std::io::Write, l: &LayerSnapshot) -> std::io::Res
             "      {} read, {} kept, {} repaired, {} trimmed, {} dropped",
             s.stats.read, s.stats.kept, s.stats.repaired, s.stats.trimmed, s.stats.dropped
         )?;
-        if s.stats.repaired > 0 {
-            writeln!(
-                out,
-                "        repaired {} (invalid geometry made valid by GEOS){}",
+        for (n, key, what) in [
+            (
                 s.stats.repaired,
-                ids(&s.stats, "repaired")
-            )?;
-        }
-        if s.stats.trimmed > 0 {
-            writeln!(
-                out,
-                "        trimmed {} (unusable parts removed){}",
-                s.stats.trimmed,
-                ids(&s.stats, "trimmed")
-            )?;
+                "repaired",
+                "invalid geometry made valid by GEOS",
+            ),
+            (s.stats.trimmed, "trimmed", "unusable parts removed"),
+        ] {
+            if n > 0 {
+                writeln!(out, "        {key} {n} ({what}){}", ids(&s.stats, key))?;
+            }
         }
         for (why, n) in &s.stats.drop_reasons {
             writeln!(out, "        dropped {n}: {why}{}", ids(&s.stats, why))?;

@@ -31,6 +31,16 @@ fn run(args: &[&str], root: &Path) -> (bool, String) {
     )
 }
 
+/// The element of a JSON array whose `key` is `value`.
+fn find(list: &serde_json::Value, key: &str, value: &str) -> serde_json::Value {
+    list.as_array()
+        .expect("an array")
+        .iter()
+        .find(|x| x[key] == value)
+        .unwrap_or_else(|| panic!("no element with {key} = {value}"))
+        .clone()
+}
+
 fn mihara() -> PathBuf {
     common::root().join("cities/mihara")
 }
@@ -392,13 +402,7 @@ async fn plateau_codes_are_labelled_from_codelists_and_ratios_are_percent() {
         "dates as written: {f}"
     );
     let style = get(&r, "/styles/public.json", &[]).await.json();
-    let zoning = style["layers"]
-        .as_array()
-        .expect("layers")
-        .iter()
-        .find(|l| l["source-layer"] == "takeo_youto_chiiki")
-        .expect("drawn")
-        .clone();
+    let zoning = find(&style["layers"], "source-layer", "takeo_youto_chiiki");
     let legend: Vec<&str> = zoning["metadata"]["chizu:legend"]["items"]
         .as_array()
         .expect("items")
@@ -640,13 +644,7 @@ async fn short_lines_dropped_for_size_are_said_per_zoom() {
         "{rules:?}"
     );
     let cat = get(&common::public_router(), "/catalog", &[]).await.json();
-    let entry = cat["layers"]
-        .as_array()
-        .expect("layers")
-        .iter()
-        .find(|x| x["id"] == "gyousei_kuikikai")
-        .expect("listed")
-        .clone();
+    let entry = find(&cat["layers"], "id", "gyousei_kuikikai");
     assert!(!entry["size_rules"].as_array().expect("rules").is_empty());
     let (_, text) = run(&["check"], &common::root());
     assert!(text.contains("lines not drawn"), "{text}");
