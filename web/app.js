@@ -3,6 +3,8 @@
 import * as maplibregl from '/web/vendor/maplibre-gl/maplibre-gl.mjs';
 
 const VIEW = document.body.dataset.view; // "public" | "internal"
+// `?embed=map`: the map alone, for an iframe on another site.
+if (new URLSearchParams(location.search).get('embed') === 'map') document.body.classList.add('map-only');
 const KEY_STORE = 'chizu.key';
 
 const TEXT = {
@@ -19,7 +21,8 @@ const TEXT = {
     shelters: '近くの避難先', opens: 'この災害のときに開設', mayNotOpen: 'この災害のときは開設されない場合があります',
     noResults: '見つかりませんでした。', locating: '現在地を調べています…', noLocation: '現在地を取得できませんでした。',
     features: 'クリックした地物', langButton: 'English', langCode: 'en',
-    outside: 'データの範囲外', check: '確認できる場所', legendEmpty: '表示中の情報はありません。',
+    skip: '地図を飛ばして情報へ', centre: '地図の中心を調べる', more: 'もっと見る',
+    zoomIn: '拡大', zoomOut: '縮小', outside: 'データの範囲外', check: '確認できる場所', legendEmpty: '表示中の情報はありません。',
   },
   en: {
     title: 'Hazard map', staffTitle: 'Staff GIS', searchLabel: 'Search a town or shelter',
@@ -34,11 +37,15 @@ const TEXT = {
     shelters: 'Nearest shelters', opens: 'Opens for this hazard', mayNotOpen: 'May not open for this hazard',
     noResults: 'Nothing found.', locating: 'Finding your location…', noLocation: 'Could not get your location.',
     features: 'Features here', langButton: '日本語', langCode: 'ja',
-    outside: 'Outside this data', check: 'Where to check', legendEmpty: 'Nothing is shown.',
+    skip: 'Skip the map to the information', centre: 'Check the map centre', more: 'Show more',
+    zoomIn: 'Zoom in', zoomOut: 'Zoom out', outside: 'Outside this data', check: 'Where to check', legendEmpty: 'Nothing is shown.',
   },
 };
 
-let lang = localStorage.getItem('chizu.lang') === 'en' ? 'en' : 'ja';
+// The language chosen before, else `?lang=`, else the browser's.
+const urlLang = new URLSearchParams(location.search).get('lang');
+let lang = localStorage.getItem('chizu.lang') ?? (urlLang === 'en' || urlLang === 'ja' ? urlLang : null)
+  ?? ((navigator.languages ?? [navigator.language]).find((l) => /^(ja|en)/i.test(l))?.slice(0, 2).toLowerCase() === 'en' ? 'en' : 'ja');
 let catalog = null;
 let site = {};
 let lastPoint = null;
@@ -76,11 +83,12 @@ function applyText() {
   document.title = VIEW === 'public' ? `${t('title')}` : t('staffTitle');
 }
 
-function renderReport(r) {
+function renderReport(r, place) {
   const el = document.getElementById('report');
   // Never "safe" colours: not designated in this data is not the same as safe.
   const cls = r.designated ? 'hazard' : (r.covered === false ? 'outside' : 'neutral');
-  let h = `<h3>${lang === 'ja' ? 'この地点のハザード情報' : 'Hazards at this point'}</h3><p class="summary ${cls}">${esc(r.summary)}</p>`;
+  const where = place ? (lang === 'ja' ? `${place}のハザード情報` : `Hazards at ${place}`) : (lang === 'ja' ? 'この地点のハザード情報' : 'Hazards at this point');
+  let h = `<h3 id="report-heading" tabindex="-1">${esc(where)}</h3><p class="summary ${cls}">${esc(r.summary)}</p>`;
   if (r.hazards.length) {
     h += '<ol>';
     for (const z of r.hazards) {
@@ -93,12 +101,12 @@ function renderReport(r) {
     }
     h += '</ol>';
   }
+  if (r.hint) h += `<p class="hint">${esc(r.hint)}</p>`;
   if (r.shelters.length) {
     h += `<h3>${t('shelters')}</h3><ol>`;
     for (const s of r.shelters) {
-      const d = s.distance_m >= 1000 ? `${(s.distance_m / 1000).toFixed(1)} km` : `${s.distance_m} m`;
-      const flag = s.opens_for_found === true ? `<br>✔ ${t('opens')}` : s.opens_for_found === false ? `<br>⚠ ${t('mayNotOpen')}` : '';
-      h += `<li><strong>${esc(s.name)}</strong>（${esc(s.layer_title)}、${lang === 'ja' ? '約' : 'about '}${d}）${flag}${s.address ? `<br>${esc(s.address)}` : ''}</li>`;
+      const flag = s.opens_for_found === true ? `<br>✔ ${t('opens')}` : s.caution ? `<br>⚠ ${esc(s.caution)}` : '';
+      h += `<li><strong>${esc(s.name)}</strong>（${esc(s.layer_title)}）<br>${esc(s.guidance)}${flag}${s.address ? `<br>${esc(s.address)}` : ''}</li>`;
     }
     h += '</ol>';
   }
@@ -108,24 +116,42 @@ function renderReport(r) {
     for (const l of r.links) h += `<li><a href="${esc(l.url)}" rel="noopener" target="_blank">${esc(pick(l.title))}</a></li>`;
     h += '</ul>';
   }
-  h += `<p class="attribution">${esc(r.note)}</p>`;
+  h += `<p class="disclaimer">${esc(r.note)}</p>`;
+  h += `<p><a href="/hazard?lon=${r.lon}&amp;lat=${r.lat}&amp;lang=${lang}&amp;f=html">${lang === 'ja' ? '文字だけの版で見る' : 'Text-only version'}</a></p>`;
   el.innerHTML = h;
+  // A new report starts at its top, and a keyboard or screen-reader user lands on it.
+  el.closest('.panel')?.scrollTo?.({ top: 0 });
+  el.scrollIntoView?.({ block: 'start' });
+  document.getElementById('report-heading')?.focus({ preventScroll: true });
 }
 
 function drawReport(map, lon, lat, r) {
   const features = [{ type: 'Feature', properties: { kind: 'here' }, geometry: { type: 'Point', coordinates: [lon, lat] } }];
-  const s = r.shelters[0];
+  // The way is drawn only to a site that opens for what was found here (the server lists
+  // it first); never to one that may not open.
+  const s = r.shelters.find((x) => x.opens_for_found !== false);
   if (s) features.push({ type: 'Feature', properties: { kind: 'route' }, geometry: { type: 'LineString', coordinates: [[lon, lat], [s.lon, s.lat]] } });
-  map.getSource('report').setData({ type: 'FeatureCollection', features });
+  map.getSource('report')?.setData({ type: 'FeatureCollection', features });
+  // Every hazard the report names is drawn while it is shown.
+  for (const z of r.hazards) {
+    for (const l of map.getStyle().layers.filter((x) => x.metadata?.['chizu:layer'] === z.layer)) {
+      if (map.getLayoutProperty(l.id, 'visibility') === 'none') map.setLayoutProperty(l.id, 'visibility', 'visible');
+    }
+  }
+  if (r.hazards.length) { buildToggles(map); buildLegend(map); }
+  // The point and the shelter both in view.
+  if (s) {
+    map.fitBounds([[Math.min(lon, s.lon), Math.min(lat, s.lat)], [Math.max(lon, s.lon), Math.max(lat, s.lat)]], { padding: 48, maxZoom: 16, duration: 600 });
+  }
 }
 
-async function report(map, lon, lat) {
-  lastPoint = [lon, lat];
+async function report(map, lon, lat, place) {
+  lastPoint = [lon, lat, place];
   const el = document.getElementById('report');
   el.innerHTML = `<p>${t('loading')}</p>`;
   try {
     const r = await getJson(`/hazard?lon=${lon.toFixed(6)}&lat=${lat.toFixed(6)}&lang=${lang}`);
-    renderReport(r);
+    renderReport(r, place);
     drawReport(map, lon, lat, r);
   } catch (e) {
     el.innerHTML = `<p class="error">${t('failed')}</p>`;
@@ -218,27 +244,38 @@ function buildLegend(map) {
   el.innerHTML = h || `<p>${t('legendEmpty')}</p>`;
 }
 
+/** MapLibre's zoom buttons, named in the page's language. */
+function nameControls() {
+  for (const [sel, k] of [['.maplibregl-ctrl-zoom-in', 'zoomIn'], ['.maplibregl-ctrl-zoom-out', 'zoomOut']]) {
+    const b = document.querySelector(sel);
+    if (b) { b.title = t(k); b.setAttribute('aria-label', t(k)); }
+  }
+}
+
 function updateEmbed(map) {
   const code = document.getElementById('embed-code');
   if (!code) return;
   const c = map.getCenter();
   const src = `${location.origin}/#${map.getZoom().toFixed(2)}/${c.lat.toFixed(5)}/${c.lng.toFixed(5)}`;
-  code.value = `<iframe src="${src}" title="${esc(t('title'))}" width="100%" height="480" style="border:0"></iframe>\n<!-- MapLibre style: ${location.origin}/styles/public.json -->`;
+  code.value = `<iframe src="${src.replace('/#', `/?lang=${lang}&embed=map#`)}" title="${esc(t('title'))}" width="100%" height="480" style="border:0" allow="geolocation"></iframe>\n<!-- MapLibre style: ${location.origin}/styles/public.json -->`;
 }
 
-async function search(map, q) {
+async function search(map, q, limit = 10) {
   const list = document.getElementById('results');
   list.innerHTML = '';
   if (!q.trim()) return;
-  const r = await getJson(`/search?q=${encodeURIComponent(q.trim())}`).catch(() => ({ results: [] }));
+  const r = await getJson(`/search?q=${encodeURIComponent(q.trim())}&limit=${limit + 1}`).catch(() => ({ results: [] }));
   if (!r.results.length) { list.innerHTML = `<li>${t('noResults')}</li>`; return; }
-  list.innerHTML = r.results.map((x, i) => `<li><button type="button" data-i="${i}">${esc(x.name)}（${esc(pick(x.layer_title))}）</button></li>`).join('');
+  const shown = r.results.slice(0, limit);
+  list.innerHTML = shown.map((x, i) => `<li><button type="button" data-i="${i}">${esc(x.name)}（${esc(pick(x.layer_title))}）</button></li>`).join('')
+    + (r.results.length > limit && limit < 50 ? `<li><button type="button" class="more" data-more="1">${t('more')}</button></li>` : '');
   list.onclick = (e) => {
-    const x = r.results[e.target.dataset.i];
+    if (e.target.dataset.more) { search(map, q, 50); return; }
+    const x = shown[e.target.dataset.i];
     if (!x) return;
     list.innerHTML = '';
     map.flyTo({ center: [x.lon, x.lat], zoom: Math.max(map.getZoom(), 15) });
-    report(map, x.lon, x.lat);
+    report(map, x.lon, x.lat, x.name);
   };
   if (r.results[0].match === 'exact') list.querySelector('button').focus();
 }
@@ -259,6 +296,7 @@ async function start() {
   });
   window.chizuMap = map; // for tests and for embedding pages that want to script the map
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
+  nameControls();
   map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }));
   map.on('load', () => {
     map.addSource('report', { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
@@ -277,6 +315,11 @@ async function start() {
   map.on('moveend', () => updateEmbed(map));
   updateEmbed(map);
   document.getElementById('search').addEventListener('submit', (e) => { e.preventDefault(); search(map, document.getElementById('q').value); });
+  // A keyboard way to ask about any point: move the map, then ask about its centre.
+  document.getElementById('centre')?.addEventListener('click', () => {
+    const c = map.getCenter();
+    report(map, c.lng, c.lat);
+  });
   document.getElementById('locate')?.addEventListener('click', () => {
     const el = document.getElementById('report');
     el.innerHTML = `<p>${t('locating')}</p>`;
@@ -290,9 +333,12 @@ async function start() {
     lang = lang === 'ja' ? 'en' : 'ja';
     localStorage.setItem('chizu.lang', lang);
     applyText();
+    nameControls();
     if (map.getStyle?.()?.layers) { buildToggles(map); buildLegend(map); }
     updateEmbed(map);
-    if (lastPoint) report(map, lastPoint[0], lastPoint[1]);
+    if (lastPoint) report(map, lastPoint[0], lastPoint[1], lastPoint[2]);
+    const list = document.getElementById('results');
+    if (list && !list.querySelector('button')) list.innerHTML = '';
   });
 }
 

@@ -111,4 +111,8 @@ pub struct ShelterCfg {
     /// Hazard kind → the boolean served field telling whether the site opens for it.
     #[serde(default)]
     pub opens_for: BTreeMap<HazardKind, String>,
+    /// The only hazards every site of this layer is for (津波避難ビル: `["tsunami"]`):
+    /// for any other hazard found, the report says the site is not meant for it.
+    #[serde(default)]
+    pub only_for: Vec<HazardKind>,
 }

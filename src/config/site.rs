@@ -87,6 +87,9 @@ pub struct Site {
     pub search_example: Option<I18n>,
     /// Where the map opens; default: fitted to the data's bounds.
     pub view: Option<StartView>,
+    /// A line the report adds when it finds a hazard (e.g. 「警戒レベル3 高齢者等避難が出たら、
+    /// 高齢の方は避難を始めてください」).
+    pub evacuation_hint: Option<I18n>,
     #[serde(default)]
     pub coverage: Coverage,
 }

@@ -144,12 +144,67 @@ async fn shed(app: &AppState, slots: &Arc<Semaphore>, req: Request, next: Next) 
     // The slot is held until the last byte of the body is sent (or the connection drops):
     // a client that does not read keeps its response, and counts against the limit.
     next.run(req).await.map(|body| {
-        use http_body_util::BodyExt as _;
-        Body::new(body.map_frame(move |f| {
-            let _held = &permit;
-            f
-        }))
+        Body::new(HeldBody {
+            inner: body,
+            _permit: permit,
+        })
     })
+}
+
+/// A body that holds its request's slot until it is dropped (sent, or the client gone),
+/// and otherwise is its inner body: frames, end and size hint.
+struct HeldBody {
+    inner: Body,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl http_body::Body for HeldBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Largest answer compressed on the fly: compressing runs on the async workers, so a big
+/// body (a 10 MB item page) is sent as it is rather than hold a worker for milliseconds.
+const MAX_COMPRESSED: u64 = 1 << 20;
+
+/// gzip or brotli (as the client accepts) for JSON, HTML and text answers not yet
+/// compressed: the catalog, TileJSON, reports, search, item pages. Tiles, pages and viewer
+/// assets arrive compressed already and pass through.
+fn compression(
+) -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::predicate::{DefaultPredicate, Predicate as _};
+    tower_http::compression::CompressionLayer::new()
+        .quality(tower_http::CompressionLevel::Fastest)
+        .compress_when(DefaultPredicate::new().and(Small))
+}
+
+/// Answers whose body is known to be at most [`MAX_COMPRESSED`] bytes.
+#[derive(Clone, Copy)]
+struct Small;
+
+impl tower_http::compression::Predicate for Small {
+    fn should_compress<B: http_body::Body>(&self, response: &axum::http::Response<B>) -> bool {
+        response
+            .body()
+            .size_hint()
+            .upper()
+            .is_some_and(|n| n <= MAX_COMPRESSED)
+    }
 }
 
 /// Wraps a listener's router in the limits, the JSON errors and the request counter.
@@ -167,4 +222,5 @@ pub fn apply(r: Router, app: Arc<AppState>, side: Side) -> Router {
             async move { guard(app, side, slots, req, next).await }
         },
     ))
+    .layer(compression())
 }

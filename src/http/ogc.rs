@@ -66,7 +66,19 @@ pub async fn landing(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let p = Params::parse(q.as_deref(), &["f", "lang"], |_| false)?;
+    let p = Params::parse(q.as_deref(), &["f", "lang", "q", "embed"], |_| false)?;
+    // The search form without JavaScript lands here: answer with the places found.
+    if let (Some(text), false) = (p.get("q"), wants_json(&p, &headers)) {
+        let view = caller.as_ref().map_or_else(
+            || Arc::new(View::Public),
+            |Extension(Caller(v))| Arc::clone(v),
+        );
+        if side == super::Side::Public || caller.is_some() {
+            return Ok(
+                Html(super::query::search_page(&app, &view, text, p.lang()?)).into_response(),
+            );
+        }
+    }
     let base = base_url(&app.settings, &headers);
     let Some(Extension(Caller(view))) = caller else {
         // Only the viewer page is served without a key (the internal gate saw to that).

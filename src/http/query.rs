@@ -1,5 +1,6 @@
 //! `GET /hazard`, `GET /query` (identify) and `GET /search`.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
@@ -151,6 +152,74 @@ pub async fn identify(
         .into_response())
 }
 
+/// The search form's answer without JavaScript (`/?q=` from a page whose script has not
+/// loaded, or a browser without it): the places found, each a link to its text report.
+pub(crate) fn search_page(app: &AppState, view: &View, q: &str, lang: hazard::Lang) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let ja = lang == hazard::Lang::Ja;
+    let catalog = app.catalog.load_full();
+    let layers: Vec<&LayerSnapshot> = catalog.layers().map(AsRef::as_ref).collect();
+    let q: String = q.trim().chars().take(100).collect();
+    let hits = if q.is_empty() {
+        Vec::new()
+    } else {
+        search::search(&layers, view, &q, 50)
+    };
+    let title = if ja { "検索結果" } else { "Search results" };
+    let mut h = format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title></head><body><main><h1>{title}：{}</h1>",
+        if ja { "ja" } else { "en" },
+        esc(&q)
+    );
+    h.push_str("<form action=\"/\" method=\"get\"><label>");
+    h.push_str(if ja {
+        "町名や避難所名"
+    } else {
+        "Town or shelter"
+    });
+    let _ = write!(
+        h,
+        " <input name=\"q\" value=\"{}\"></label> <button>{}</button></form>",
+        esc(&q),
+        if ja { "検索" } else { "Search" }
+    );
+    if hits.is_empty() {
+        h.push_str(if ja {
+            "<p>見つかりませんでした。</p>"
+        } else {
+            "<p>Nothing found.</p>"
+        });
+    } else {
+        h.push_str("<ol>");
+        for hit in &hits {
+            let layer = layers[hit.layer];
+            let [lon, lat] = geojson::representative_lonlat(&layer.features[hit.feature]);
+            let _ = write!(h,
+                "<li><a href=\"/hazard?lon={lon:.6}&amp;lat={lat:.6}&amp;lang={}&amp;f=html\">{}</a>（{}）</li>",
+                if ja { "ja" } else { "en" },
+                esc(&hit.name),
+                esc(lang.pick(&layer.def.title))
+            );
+        }
+        h.push_str("</ol>");
+    }
+    let _ = write!(
+        h,
+        "<p><a href=\"/\">{}</a></p></main></body></html>",
+        if ja {
+            "地図に戻る"
+        } else {
+            "Back to the map"
+        }
+    );
+    h
+}
+
 pub async fn search_names(
     State(app): State<Arc<AppState>>,
     Extension(Caller(view)): Extension<Caller>,
@@ -178,7 +247,7 @@ pub async fn search_names(
                 "layer": layer.def.id,
                 "layer_title": layer.def.title,
                 "field": layer.fields[h.field].name,
-                "id": f.id,
+                "id": layer.served_id(f, view.is_public()),
                 "lon": lon,
                 "lat": lat,
                 "bbox": geojson::bbox_lonlat(f),

@@ -31,6 +31,8 @@ pub struct Coverage<'a> {
     pub links: Vec<crate::config::site::Link>,
     /// The municipality's name, for "outside 〇〇市's data".
     pub name: Option<I18n>,
+    /// The site's evacuation hint, for reports that find a hazard.
+    pub hint: Option<I18n>,
 }
 
 /// A hazard kind the data does not cover.
@@ -87,6 +89,7 @@ impl<'a> Coverage<'a> {
             kinds,
             links: c.links.clone(),
             name: site.name.clone(),
+            hint: site.evacuation_hint.clone(),
         }
     }
 

@@ -35,7 +35,9 @@ impl Lang {
         }
     }
 
-    fn pick(self, t: &I18n) -> &str {
+    /// The text of `t` in this language.
+    #[must_use]
+    pub fn pick(self, t: &I18n) -> &str {
         match self {
             Lang::Ja => &t.ja,
             Lang::En => &t.en,
@@ -100,6 +102,14 @@ pub struct Shelter {
     /// Whether it opens for every hazard found here; `None` when nothing was found or the
     /// data does not say.
     pub opens_for_found: Option<bool>,
+    /// Which way it lies, in eight compass points, in the report's language.
+    pub direction: String,
+    /// Direction and straight-line distance in words: 「北東へ約1.4km（直線距離）」.
+    pub guidance: String,
+    /// Why it is not the first choice for the hazards found here, if it is not.
+    pub caution: Option<String>,
+    /// The hazards it is only meant for (津波避難ビル), if the layer says so.
+    pub only_for: Vec<HazardKind>,
 }
 
 /// The whole report.
@@ -124,6 +134,8 @@ pub struct HazardReport {
     pub coverage_note: Option<String>,
     /// Where to check what this data does not cover.
     pub links: Vec<crate::config::site::Link>,
+    /// The site's evacuation hint, when a hazard was found.
+    pub hint: Option<String>,
     /// What the report does not promise.
     pub note: String,
 }
@@ -250,9 +262,13 @@ fn shelters(
             };
             let [lon, lat] = representative_lonlat(f);
             let opens = |k: &HazardKind| -> Option<bool> {
-                let field = cfg.opens_for.get(k)?;
-                let i = layer.field_index(field)?;
-                Some(matches!(f.values[i], Value::Bool(true)))
+                let said = cfg
+                    .opens_for
+                    .get(k)
+                    .and_then(|field| layer.field_index(field))
+                    .map(|i| matches!(f.values[i], Value::Bool(true)));
+                // A site meant only for some hazards (津波避難ビル) is not for the others.
+                said.or_else(|| (!cfg.only_for.is_empty()).then(|| cfg.only_for.contains(k)))
             };
             let opens_for = HazardKind::ALL
                 .iter()
@@ -268,6 +284,8 @@ fn shelters(
                     .collect::<Option<Vec<bool>>>()
                     .map(|v| v.into_iter().all(|b| b))
             };
+            let distance_m = Haversine.distance(here, Point::new(lon, lat)).round() as u32;
+            let direction = compass(here, Point::new(lon, lat), lang);
             out.push(Shelter {
                 name,
                 address: field_text(layer, f, view, cfg.address_field.as_ref()),
@@ -275,16 +293,99 @@ fn shelters(
                 layer_title: lang.pick(&layer.def.title).to_string(),
                 lon,
                 lat,
-                distance_m: Haversine.distance(here, Point::new(lon, lat)).round() as u32,
+                distance_m,
                 opens_for,
                 opens_for_found,
+                guidance: guidance(&direction, distance_m, lang),
+                direction,
+                caution: None,
+                only_for: cfg.only_for.clone(),
             });
         }
     }
     out.sort_by(|a, b| a.distance_m.cmp(&b.distance_m).then(a.name.cmp(&b.name)));
     merge_same_site(&mut out);
+    // Where a hazard was found, the nearest site that opens for every one of them comes
+    // first (it is the one the map draws the way to), then the sites the data says nothing
+    // about, then those that may not open; each keeps its distance order.
+    if !found.is_empty() {
+        out.sort_by_key(|s| match s.opens_for_found {
+            Some(true) => 0,
+            None => 1,
+            Some(false) => 2,
+        });
+    }
     out.truncate(n);
+    if !found.is_empty() {
+        for s in &mut out {
+            s.caution = caution(s, lang);
+        }
+    }
     out
+}
+
+/// The eight compass points from `a` to `b`, in words.
+fn compass(a: Point<f64>, b: Point<f64>, lang: Lang) -> String {
+    let dx = (b.x() - a.x()) * a.y().to_radians().cos();
+    let dy = b.y() - a.y();
+    let deg = dx.atan2(dy).to_degrees().rem_euclid(360.0);
+    let i = ((deg + 22.5) / 45.0).floor() as usize % 8;
+    let (ja, en) = [
+        ("北", "north"),
+        ("北東", "northeast"),
+        ("東", "east"),
+        ("南東", "southeast"),
+        ("南", "south"),
+        ("南西", "southwest"),
+        ("西", "west"),
+        ("北西", "northwest"),
+    ][i];
+    match lang {
+        Lang::Ja => ja.into(),
+        Lang::En => en.into(),
+    }
+}
+
+/// 「北東へ約1.4km（直線距離）」 / "about 1.4 km northeast (straight line)".
+fn guidance(direction: &str, m: u32, lang: Lang) -> String {
+    match lang {
+        Lang::Ja => format!("{direction}へ{}（直線距離）", distance_words(m, lang)),
+        Lang::En => format!("{} {direction} (straight line)", distance_words(m, lang)),
+    }
+}
+
+/// Why a listed site is not the one to go to for the hazards found here, if it is not.
+fn caution(s: &Shelter, lang: Lang) -> Option<String> {
+    let ja = lang == Lang::Ja;
+    let only: Vec<String> = s
+        .only_for
+        .iter()
+        .map(|k| lang.pick(&k.label()).to_string())
+        .collect();
+    match s.opens_for_found {
+        Some(true) => None,
+        Some(false) if !only.is_empty() => Some(if ja {
+            format!(
+                "{}のときの避難先です。ここで見つかった災害のときの避難先ではありません。",
+                only.join("・")
+            )
+        } else {
+            format!(
+                "For {} only: not a shelter for the hazards found here.",
+                only.join(", ")
+            )
+        }),
+        Some(false) => Some(if ja {
+            "ここで見つかった災害のときは開設されない場合があります。".into()
+        } else {
+            "May not open for the hazards found here.".into()
+        }),
+        None => Some(if ja {
+            "どの災害のときに開設されるか、このデータには記載がありません。".into()
+        } else {
+            "This data does not say for which hazards it opens.".into()
+        }),
+    }
 }
 
 /// One building is often both a 指定避難所 and a 指定緊急避難場所: list it once, with both
@@ -313,6 +414,18 @@ fn merge_same_site(list: &mut Vec<Shelter>) {
             };
             if m.address.is_none() {
                 m.address = s.address;
+            }
+            // Only-for-some-hazards holds only if every designation of the site says so.
+            if s.only_for.is_empty() {
+                m.only_for.clear();
+            } else if !m.only_for.is_empty() {
+                m.only_for.extend(
+                    s.only_for
+                        .iter()
+                        .filter(|k| !m.only_for.contains(k))
+                        .copied()
+                        .collect::<Vec<_>>(),
+                );
             }
             continue;
         }
@@ -350,6 +463,7 @@ fn outside(
         not_covered: Vec::new(),
         coverage_note: None,
         links,
+        hint: None,
         note: note.into(),
     }
 }
@@ -436,6 +550,11 @@ pub fn report(
         n_shelters,
     );
     let summary = summary(&hazards, &checked, lang);
+    let hint = coverage
+        .hint
+        .as_ref()
+        .filter(|_| !hazards.is_empty())
+        .map(|h| lang.pick(h).to_string());
     HazardReport {
         lon,
         lat,
@@ -449,6 +568,7 @@ pub fn report(
         not_covered,
         coverage_note,
         links,
+        hint,
         note: note.into(),
     }
 }
@@ -577,6 +697,9 @@ impl HazardReport {
             }
             let _ = writeln!(t);
         }
+        if let Some(h) = &self.hint {
+            let _ = writeln!(t, "{h}");
+        }
         if !self.shelters.is_empty() {
             let _ = writeln!(
                 t,
@@ -594,9 +717,9 @@ impl HazardReport {
                     i + 1,
                     s.name,
                     s.layer_title,
-                    distance_words(s.distance_m, self.lang)
+                    s.guidance
                 );
-                if let Some(w) = opens_words(s, self.lang) {
+                if let Some(w) = s.caution.as_deref().or_else(|| opens_words(s, self.lang)) {
                     let _ = write!(t, "{}{w}", if ja { "。" } else { ". " });
                 }
                 if let Some(a) = &s.address {
@@ -661,6 +784,9 @@ impl HazardReport {
             }
             h.push_str("</ol>");
         }
+        if let Some(hint) = &self.hint {
+            let _ = write!(h, "<p><strong>{}</strong></p>", esc(hint));
+        }
         if !self.shelters.is_empty() {
             let _ = write!(
                 h,
@@ -677,10 +803,10 @@ impl HazardReport {
                     "<li>{}（{}、{}）",
                     esc(&s.name),
                     esc(&s.layer_title),
-                    distance_words(s.distance_m, self.lang)
+                    esc(&s.guidance)
                 );
-                if let Some(w) = opens_words(s, self.lang) {
-                    let _ = write!(h, "<br>{w}");
+                if let Some(w) = s.caution.as_deref().or_else(|| opens_words(s, self.lang)) {
+                    let _ = write!(h, "<br>{}", esc(w));
                 }
                 h.push_str("</li>");
             }

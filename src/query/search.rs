@@ -2,6 +2,7 @@
 //! their kana readings …), prefix and partial, insensitive to width (NFKC), case and
 //! hiragana/katakana.
 
+use std::fmt::Write as _;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::access::View;
@@ -107,19 +108,109 @@ pub fn search(layers: &[&LayerSnapshot], view: &View, q: &str, limit: usize) -> 
             });
         }
     }
-    hits.sort_by(|a, b| {
-        a.matched
-            .cmp(&b.matched)
-            .then(a.name.chars().count().cmp(&b.name.chars().count()))
-            .then(a.name.cmp(&b.name))
-    });
+    // Best match first; among equals, places (町丁目, the base layers) before facilities,
+    // then in natural order: 一丁目, 二丁目 … 十丁目, not the code-point order 一, 三, 二.
+    let place = |h: &Hit| layers[h.layer].def.category != crate::config::Category::Kihon;
+    hits.sort_by_cached_key(|h| (h.matched, place(h), natural_key(&h.name)));
     hits.truncate(limit);
     hits
+}
+
+/// A name with its numbers (ASCII, full-width or kanji numerals up to 9,999) replaced by
+/// zero-padded digits, so names sort as people count.
+#[must_use]
+pub fn natural_key(name: &str) -> String {
+    fn kanji_digit(c: char) -> Option<u32> {
+        "〇一二三四五六七八九"
+            .chars()
+            .position(|k| k == c)
+            .map(|i| i as u32)
+    }
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::with_capacity(name.len() + 8);
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let digit = c.to_digit(10).or_else(|| {
+            let n = u32::from(c);
+            (0xFF10..=0xFF19).contains(&n).then(|| n - 0xFF10)
+        });
+        if digit.is_some() {
+            let mut n: u64 = 0;
+            while let Some(d) = chars.get(i).and_then(|c| {
+                c.to_digit(10).or_else(|| {
+                    let n = u32::from(*c);
+                    (0xFF10..=0xFF19).contains(&n).then(|| n - 0xFF10)
+                })
+            }) {
+                n = n.saturating_mul(10).saturating_add(u64::from(d));
+                i += 1;
+            }
+            let _ = write!(out, "{n:010}");
+            continue;
+        }
+        if kanji_digit(c).is_some() || matches!(c, '十' | '百' | '千') {
+            // 二十三 = 23, 十 = 10, 百五 = 105.
+            let (mut total, mut current) = (0u64, 0u64);
+            let mut any = false;
+            while let Some(&k) = chars.get(i) {
+                if let Some(d) = kanji_digit(k) {
+                    current = current * 10 + u64::from(d);
+                } else if let Some(m) = match k {
+                    '十' => Some(10),
+                    '百' => Some(100),
+                    '千' => Some(1000),
+                    _ => None,
+                } {
+                    total += current.max(1) * m;
+                    current = 0;
+                } else {
+                    break;
+                }
+                any = true;
+                i += 1;
+            }
+            if any {
+                let _ = write!(out, "{:010}", total + current);
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_sort_as_people_count() {
+        let mut v = vec![
+            "本町十丁目",
+            "本町三丁目",
+            "本町二丁目",
+            "本町一丁目",
+            "本町",
+            "本町11",
+            "本町２",
+        ];
+        v.sort_by_key(|s| natural_key(s));
+        assert_eq!(
+            v,
+            [
+                "本町",
+                "本町一丁目",
+                "本町２",
+                "本町二丁目",
+                "本町三丁目",
+                "本町十丁目",
+                "本町11"
+            ]
+        );
+        assert_eq!(natural_key("二十三番"), format!("{:010}番", 23));
+    }
 
     #[test]
     fn folding() {

@@ -88,7 +88,7 @@ test('tapping a landslide zone shows its report, and the language switch works',
   await page.screenshot({ path: path.join(ART, 'public-english.png'), fullPage: true });
   await page.click('#lang');
   await page.locator('h1').getByText('焼津市 ハザードマップ').waitFor();
-  assert.match(page.url(), /#16(\.\d+)?\/34\.89/, 'the view is kept in the URL hash (permalink)');
+  assert.match(page.url(), /#\d+(\.\d+)?\/34\.89/, 'the view is kept in the URL hash (permalink)');
   assert.deepEqual(errors, []);
   assert.deepEqual(foreign, []);
   await axe(page, 'public page with a report');
@@ -104,10 +104,11 @@ test('searching a town flies there and reports', async () => {
   await first.waitFor();
   assert.match(await first.innerText(), /方ノ上/);
   await first.click();
-  await page.locator('#report').getByText('この地点のハザード情報').waitFor({ timeout: 20000 });
+  // The report names the place chosen.
+  await page.locator('#report').getByText(/方ノ上.*のハザード情報/).waitFor({ timeout: 20000 });
   await page.waitForFunction(() => window.chizuMap.getZoom() >= 14 && !window.chizuMap.isMoving(), null, { timeout: 20000 });
   const embed = await page.locator('#embed-code').inputValue();
-  assert.match(embed, /<iframe src="http:\/\/127\.0\.0\.1:\d+\/#/);
+  assert.match(embed, /<iframe src="http:\/\/127\.0\.0\.1:\d+\/\?lang=ja&embed=map#[^"]+" [^>]*allow="geolocation"/);
   assert.deepEqual(errors, []);
   await page.close();
 });
@@ -165,4 +166,32 @@ test('public style never names internal layers; both generated styles are valid'
   for (const id of ['kousaten', 'kukakusen', 'shinsui_rireki']) assert.ok(!text.includes(id), id);
   assert.match(style.sources.chizu.url, new RegExp(`^${publicUrl}/tiles/`));
   assert.equal((await fetch(`${publicUrl}/styles/internal.json`)).status, 404);
+});
+
+test('at a 家屋倒壊 point the way goes to a shelter that opens for it; focus and scroll follow the report', async () => {
+  const HOUSE = [138.256, 34.789];
+  const rep = await (await fetch(`${publicUrl}/hazard?lon=${HOUSE[0]}&lat=${HOUSE[1]}`)).json();
+  const suitable = rep.shelters.find((s) => s.opens_for_found === true);
+  assert.ok(suitable, 'the data lists a shelter that opens for the hazards here');
+  const { page, errors } = await openPage(`${publicUrl}/#14/${HOUSE[1]}/${HOUSE[0]}`);
+  await mapReady(page);
+  await tap(page, HOUSE);
+  await page.locator('#report-heading').waitFor({ timeout: 20000 });
+  await page.waitForTimeout(1000);
+  const info = await page.evaluate(() => ({
+    focused: document.activeElement?.id,
+    height: document.documentElement.scrollHeight,
+    route: window.chizuMap.getSource('report').serialize().data.features.find((f) => f.properties.kind === 'route')?.geometry.coordinates,
+  }));
+  assert.equal(info.focused, 'report-heading');
+  assert.ok(info.height <= 640, `one scroll area: the page is ${info.height} px on a 640 px screen`);
+  const [, end] = info.route;
+  assert.ok(Math.abs(end[0] - suitable.lon) < 1e-6 && Math.abs(end[1] - suitable.lat) < 1e-6, 'the line ends at the suitable shelter');
+  const text = await page.locator('#report').innerText();
+  assert.match(text, /（直線距離）/);
+  assert.match(text, /警戒レベル/);
+  await page.screenshot({ path: path.join(ART, 'public-house-collapse-report.png') });
+  await axe(page, 'report at a house-collapse point');
+  assert.deepEqual(errors, []);
+  await page.close();
 });

@@ -92,9 +92,30 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// The body as sent, decoded from gzip or brotli as its `Content-Encoding` says.
+    pub fn decoded(&self) -> Vec<u8> {
+        use std::io::Read as _;
+        let mut out = Vec::new();
+        match self.header("content-encoding") {
+            Some("gzip") => {
+                flate2::read::GzDecoder::new(&self.body[..])
+                    .read_to_end(&mut out)
+                    .expect("gzip");
+            }
+            Some("br") => {
+                brotli::Decompressor::new(&self.body[..], 4096)
+                    .read_to_end(&mut out)
+                    .expect("brotli");
+            }
+            _ => out.clone_from(&self.body),
+        }
+        out
+    }
+
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        let body = self.decoded();
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&body)))
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())

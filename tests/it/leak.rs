@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 
 use chizu::store::Value;
 
@@ -102,14 +102,7 @@ fn readable(r: &Resp) -> String {
     for (k, v) in &r.headers {
         let _ = writeln!(out, "{k}: {}", v.to_str().unwrap_or(""));
     }
-    let mut body = r.body.clone();
-    if r.header("content-encoding") == Some("gzip") {
-        let mut raw = Vec::new();
-        flate2::read::GzDecoder::new(&body[..])
-            .read_to_end(&mut raw)
-            .expect("gzip");
-        body = raw;
-    }
+    let body = r.decoded();
     if r.header("content-type") == Some("application/vnd.mapbox-vector-tile") {
         for l in crate::common::decode(&body) {
             out.push_str(&l.name);

@@ -21,5 +21,6 @@ mod queries;
 mod real_tiles;
 mod reliability;
 mod reload;
+mod report;
 mod reproject;
 mod views;
