@@ -281,14 +281,16 @@ async function search(map, q, limit = 10) {
 }
 
 async function start() {
-  catalog = await getJson('/catalog');
+  // The public page carries the catalog and the style; the staff page fetches them.
+  const boot = JSON.parse(document.getElementById('chizu-boot')?.textContent ?? 'null');
+  catalog = boot?.catalog ?? await getJson('/catalog');
   site = catalog.site ?? {};
   applyText();
   // Where the map opens: the URL hash, else the site's view (in the style), else the data.
   const fit = !location.hash && !site.view && site.bounds;
   const map = new maplibregl.Map({
     container: 'map',
-    style: `${location.origin}/styles/${VIEW}.json`,
+    style: boot?.style ?? `${location.origin}/styles/${VIEW}.json`,
     hash: true,
     ...(fit ? { bounds: [[site.bounds[0], site.bounds[1]], [site.bounds[2], site.bounds[3]]], fitBoundsOptions: { padding: 16 } } : {}),
     attributionControl: false,
@@ -340,6 +342,8 @@ async function start() {
     const list = document.getElementById('results');
     if (list && !list.querySelector('button')) list.innerHTML = '';
   });
+  // Every button works from here on, while the map may still be loading its tiles.
+  document.body.dataset.interactive = 'true';
 }
 
 async function startStaff() {

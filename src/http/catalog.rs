@@ -16,6 +16,15 @@ pub async fn catalog(
 ) -> Json<Value> {
     let catalog = app.catalog.load_full();
     let base = base_url(&app.settings, &headers);
+    Json(catalog_json(&catalog, &view, &base))
+}
+
+/// The catalog as `view` sees it, with URLs under `base` (also put into the public page).
+pub(crate) fn catalog_json(
+    catalog: &crate::store::Catalog,
+    view: &crate::access::View,
+    base: &str,
+) -> Value {
     let layers: Vec<Value> = catalog
         .layers()
         .filter(|l| view.sees_layer(&l.def))
@@ -61,7 +70,7 @@ pub async fn catalog(
             })
         })
         .collect();
-    Json(json!({ "site": site_json(&catalog, &view), "layers": layers }))
+    json!({ "site": site_json(catalog, view), "layers": layers })
 }
 
 /// What the viewer needs to know of the root's `site.toml`, completed from the data: the

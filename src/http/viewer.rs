@@ -193,14 +193,55 @@ pub fn has_maplibre() -> bool {
     builtin().contains_key(MAPLIBRE)
 }
 
-/// `GET /web/{*path}`: a viewer asset.
+/// The version tag of an asset: the start of its ETag.
+fn version(a: &Asset) -> String {
+    a.etag.trim_matches('"').chars().take(12).collect()
+}
+
+/// `/web/{path}?v=…`: a URL that changes whenever the file does, so it can be cached for a
+/// year (`immutable`) and a new release is still fetched at once.
+fn versioned(app: &AppState, path: &str) -> String {
+    let asset = if path == "app.js" {
+        script(app)
+    } else {
+        lookup(app, path)
+    };
+    asset.map_or_else(
+        || format!("/web/{path}"),
+        |a| format!("/web/{path}?v={}", version(&a)),
+    )
+}
+
+/// The viewer script, with its import of MapLibre pointing at the versioned file.
+fn script(app: &AppState) -> Option<Arc<Asset>> {
+    let js = lookup(app, "app.js")?;
+    let text = String::from_utf8_lossy(&js.body).replace(
+        &format!("'/web/{MAPLIBRE}'"),
+        &format!("'{}'", versioned(app, MAPLIBRE)),
+    );
+    Some(Arc::new(Asset::new(Bytes::from(text), js.content_type)))
+}
+
+/// `GET /web/{*path}`: a viewer asset; cached for a year when asked for by its version.
 pub async fn asset(
     State(app): State<Arc<AppState>>,
     UrlPath(path): UrlPath<String>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let a = lookup(&app, &path).ok_or(AppError::NotFound)?;
-    Ok(a.respond(&headers, HeaderValue::from_static("public, max-age=600")))
+    let a = if path == "app.js" {
+        script(&app)
+    } else {
+        lookup(&app, &path)
+    }
+    .ok_or(AppError::NotFound)?;
+    let asked = q.as_deref().and_then(|q| q.strip_prefix("v="));
+    let cache = if asked == Some(version(&a).as_str()) {
+        HeaderValue::from_static("public, max-age=31536000, immutable")
+    } else {
+        HeaderValue::from_static("public, max-age=600")
+    };
+    Ok(a.respond(&headers, cache))
 }
 
 fn esc(s: &str) -> String {
@@ -234,9 +275,41 @@ pub fn page(app: &AppState, side: Side, headers: &HeaderMap) -> Result<Response,
         Some(n) => format!("{} 統合型GIS（職員用）", n.ja),
         None => "統合型GIS（職員用）".into(),
     };
-    let text = String::from_utf8_lossy(&html.body)
+    let mut text = String::from_utf8_lossy(&html.body)
         .replace("{{title}}", &esc(&title.ja))
         .replace("{{staff_title}}", &esc(&staff));
+    for path in ["vendor/maplibre-gl/maplibre-gl.css", "app.css", "app.js"] {
+        text = text.replace(
+            &format!("\"/web/{path}\""),
+            &format!("\"{}\"", versioned(app, path)),
+        );
+    }
+    // The public page carries what the map needs first (the catalog and the style), and
+    // asks for MapLibre at once: three round trips less before a phone shows a map.
+    if side == Side::Public {
+        let base = base_url(&app.settings, headers);
+        let view = crate::access::View::Public;
+        let style = catalog.style("public").and_then(|s| {
+            crate::style::render(
+                s,
+                &view,
+                &catalog,
+                &base,
+                app.settings.raster_basemap.as_ref(),
+            )
+        });
+        let boot = serde_json::json!({
+            "catalog": super::catalog::catalog_json(&catalog, &view, &base),
+            "style": style,
+        })
+        .to_string()
+        .replace("</", "<\\/");
+        let head = format!(
+            "<link rel=\"modulepreload\" href=\"{}\">\n<script id=\"chizu-boot\" type=\"application/json\">{boot}</script>\n</head>",
+            versioned(app, MAPLIBRE)
+        );
+        text = text.replacen("</head>", &head, 1);
+    }
     let page = Asset::new(Bytes::from(text), "text/html; charset=utf-8");
     Ok(page.respond(headers, HeaderValue::from_static("no-cache")))
 }

@@ -167,10 +167,13 @@ fn hazard_paint(def: &LayerDef, layer: &LayerSnapshot, kind: HazardKind) -> Pain
         HazardKind::Flood | HazardKind::StormSurge | HazardKind::Tsunami => &DEPTH,
         HazardKind::FloodDuration => &DURATION,
         HazardKind::InlandFlood => &INLAND,
-        HazardKind::HouseCollapse => &["#E60000", "#8B0000"],
-        HazardKind::LandslideWarning => &["#FFE800"],
+        // Chosen so that every pair of fills drawn together differs by CIEDE2000 ≥ 20 at
+        // the opacity drawn (tests/it/report.rs): 家屋倒壊 is not one more red among the
+        // flood pinks, and 警戒区域 amber is not the pale yellow of the shallowest flood.
+        HazardKind::HouseCollapse => &["#4A148C", "#12005E"],
+        HazardKind::LandslideWarning => &["#FFAB00"],
         HazardKind::LandslideSpecialWarning => &["#E8001C"],
-        HazardKind::LandslidePrevention => &["#A0522D"],
+        HazardKind::LandslidePrevention => &["#5D4037"],
     };
     let base = scale[scale.len() / 2];
     let title = kind.label();
@@ -272,13 +275,12 @@ fn fill_opacity(def: &LayerDef) -> f64 {
         .opacity
         .unwrap_or(match def.hazard.as_ref().map(|h| h.kind) {
             Some(HazardKind::Flood | HazardKind::StormSurge | HazardKind::Tsunami) => 0.75,
-            Some(HazardKind::LandslideSpecialWarning) => 0.7,
-            Some(
-                HazardKind::LandslideWarning | HazardKind::FloodDuration | HazardKind::InlandFlood,
-            ) => 0.6,
-            Some(HazardKind::HouseCollapse) => 0.45,
+            Some(HazardKind::LandslideSpecialWarning) => 0.85,
+            Some(HazardKind::LandslideWarning) => 0.9,
+            Some(HazardKind::HouseCollapse | HazardKind::LandslidePrevention) => 0.7,
+            Some(HazardKind::FloodDuration | HazardKind::InlandFlood) => 0.6,
             None if def.category == Category::Kihon => 0.15,
-            Some(HazardKind::LandslidePrevention) | None => 0.35,
+            None => 0.35,
         })
 }
 
@@ -361,7 +363,12 @@ impl Layers<'_> {
             json!(format!("{}-{suffix}", id.replace('_', "-"))),
         );
         l.insert("type".into(), json!(ty));
-        l.insert("source".into(), json!("chizu"));
+        // Layers hidden when the map opens come from a second source, which MapLibre only
+        // fetches once one of them is shown: the first tiles hold only what is drawn.
+        l.insert(
+            "source".into(),
+            json!(if self.visible { "chizu" } else { "chizu-more" }),
+        );
         l.insert("source-layer".into(), json!(id));
         l.insert("metadata".into(), json!({ "chizu:layer": id }));
         l.insert("paint".into(), paint);
@@ -552,6 +559,14 @@ pub fn generate(layers: &[Arc<LayerSnapshot>], site: &Site, public: bool) -> Jso
         ),
         (None, None) => ([137.0, 36.0], 4.0),
     };
+    let mut sources = serde_json::Map::new();
+    sources.insert("chizu".into(), json!({ "type": "vector", "url": "chizu:" }));
+    if style_layers.iter().any(|l| l["source"] == "chizu-more") {
+        sources.insert(
+            "chizu-more".into(),
+            json!({ "type": "vector", "url": "chizu:" }),
+        );
+    }
     let name = site.name.as_ref().map_or_else(
         || {
             if public {
@@ -578,7 +593,7 @@ pub fn generate(layers: &[Arc<LayerSnapshot>], site: &Site, public: bool) -> Jso
         "metadata": { "chizu:view": if public { "public" } else { "internal" }, "chizu:generated": true },
         "center": center,
         "zoom": zoom,
-        "sources": { "chizu": { "type": "vector", "url": "chizu:" } },
+        "sources": sources,
         "layers": style_layers,
     })
 }

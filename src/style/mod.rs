@@ -150,7 +150,25 @@ pub fn render(
                         ids.iter()
                             .filter_map(|id| catalog.get(id).map(|l| l.def.as_ref())),
                     );
-                    sources.insert(name.clone(), json!({ "type": "vector", "url": format!("{base}/tiles/{}.json", ids.join(",")), "attribution": attribution }));
+                    // The tiles inline rather than a TileJSON URL: one round trip less
+                    // before the first tile (750 ms on a phone over 3G).
+                    let layers: Vec<&crate::store::LayerSnapshot> = ids
+                        .iter()
+                        .filter_map(|id| catalog.get(id).map(AsRef::as_ref))
+                        .collect();
+                    let minzoom = layers.iter().map(|l| l.def.minzoom).min().unwrap_or(0);
+                    let maxzoom = layers.iter().map(|l| l.def.maxzoom).max().unwrap_or(18);
+                    let bounds =
+                        crate::store::lonlat_union(layers.iter().copied(), view.is_public())
+                            .unwrap_or([-180.0, -85.051_129, 180.0, 85.051_129]);
+                    sources.insert(name.clone(), json!({
+                        "type": "vector",
+                        "tiles": [format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", ids.join(","))],
+                        "minzoom": minzoom,
+                        "maxzoom": maxzoom,
+                        "bounds": bounds,
+                        "attribution": attribution,
+                    }));
                 }
                 None => {
                     sources.remove(name);

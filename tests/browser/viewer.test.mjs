@@ -164,7 +164,7 @@ test('public style never names internal layers; both generated styles are valid'
   assertValidStyle(staff, 'internal style');
   const text = JSON.stringify(style);
   for (const id of ['kousaten', 'kukakusen', 'shinsui_rireki']) assert.ok(!text.includes(id), id);
-  assert.match(style.sources.chizu.url, new RegExp(`^${publicUrl}/tiles/`));
+  assert.match(style.sources.chizu.tiles[0], new RegExp(`^${publicUrl}/tiles/`));
   assert.equal((await fetch(`${publicUrl}/styles/internal.json`)).status, 404);
 });
 

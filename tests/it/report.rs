@@ -151,3 +151,134 @@ async fn json_answers_are_compressed_when_the_client_accepts_it() {
     .await;
     assert_eq!(tile.header("content-encoding"), Some("gzip"));
 }
+
+/// sRGB `#rrggbb` drawn at `alpha` over `bg`, as CIELAB (D65).
+fn lab_over(hex: &str, alpha: f64, bg: &str) -> [f64; 3] {
+    let rgb = |h: &str| -> [f64; 3] {
+        let h = h.trim_start_matches('#');
+        let c = |i: usize| f64::from(u8::from_str_radix(&h[i..i + 2], 16).expect("hex")) / 255.0;
+        [c(0), c(2), c(4)]
+    };
+    let (f, b) = (rgb(hex), rgb(bg));
+    let lin = |u: f64| {
+        if u <= 0.04045 {
+            u / 12.92
+        } else {
+            ((u + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let [r, g, bl] = [0, 1, 2].map(|i| lin(alpha * f[i] + (1.0 - alpha) * b[i]));
+    let x = (0.4124 * r + 0.3576 * g + 0.1805 * bl) / 0.95047;
+    let y = 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+    let z = (0.0193 * r + 0.1192 * g + 0.9505 * bl) / 1.08883;
+    let t = |v: f64| {
+        if v > 0.008_856 {
+            v.cbrt()
+        } else {
+            7.787 * v + 16.0 / 116.0
+        }
+    };
+    [
+        116.0 * t(y) - 16.0,
+        500.0 * (t(x) - t(y)),
+        200.0 * (t(y) - t(z)),
+    ]
+}
+
+/// CIEDE2000 colour difference.
+fn ciede2000(l1: [f64; 3], l2: [f64; 3]) -> f64 {
+    let [lt1, a1, b1] = l1;
+    let [lt2, a2, b2] = l2;
+    let cm = f64::midpoint(a1.hypot(b1), a2.hypot(b2));
+    let g = 0.5 * (1.0 - (cm.powi(7) / (cm.powi(7) + 25f64.powi(7))).sqrt());
+    let (a1p, a2p) = ((1.0 + g) * a1, (1.0 + g) * a2);
+    let (c1, c2) = (a1p.hypot(b1), a2p.hypot(b2));
+    let hue = |b: f64, a: f64| b.atan2(a).to_degrees().rem_euclid(360.0);
+    let (h1, h2) = (hue(b1, a1p), hue(b2, a2p));
+    let mut dh = h2 - h1;
+    if c1 * c2 == 0.0 {
+        dh = 0.0;
+    } else if dh > 180.0 {
+        dh -= 360.0;
+    } else if dh < -180.0 {
+        dh += 360.0;
+    }
+    let d_hh = 2.0 * (c1 * c2).sqrt() * (dh / 2.0).to_radians().sin();
+    let (lm, cpm) = (f64::midpoint(lt1, lt2), f64::midpoint(c1, c2));
+    let hm = if c1 * c2 == 0.0 {
+        h1 + h2
+    } else if (h1 - h2).abs() <= 180.0 {
+        f64::midpoint(h1, h2)
+    } else if h1 + h2 < 360.0 {
+        (h1 + h2 + 360.0) / 2.0
+    } else {
+        (h1 + h2 - 360.0) / 2.0
+    };
+    let t = 1.0 - 0.17 * (hm - 30.0).to_radians().cos()
+        + 0.24 * (2.0 * hm).to_radians().cos()
+        + 0.32 * (3.0 * hm + 6.0).to_radians().cos()
+        - 0.20 * (4.0 * hm - 63.0).to_radians().cos();
+    let dth = 30.0 * (-((hm - 275.0) / 25.0).powi(2)).exp();
+    let rc = 2.0 * (cpm.powi(7) / (cpm.powi(7) + 25f64.powi(7))).sqrt();
+    let sl = 1.0 + 0.015 * (lm - 50.0).powi(2) / (20.0 + (lm - 50.0).powi(2)).sqrt();
+    let (sc, sh) = (1.0 + 0.045 * cpm, 1.0 + 0.015 * cpm * t);
+    let rt = -(2.0 * dth).to_radians().sin() * rc;
+    let (dl, dc, dhh) = ((lt2 - lt1) / sl, (c2 - c1) / sc, d_hh / sh);
+    (dl * dl + dc * dc + dhh * dhh + rt * dc * dhh).sqrt()
+}
+
+#[test]
+fn ciede2000_matches_the_published_test_pair() {
+    // Sharma, Wu & Dalal (2005), pair 1: ΔE00 = 2.0425.
+    let d = ciede2000([50.0, 2.6772, -79.7751], [50.0, 0.0, -82.7485]);
+    assert!((d - 2.0425).abs() < 1e-3, "{d}");
+}
+
+#[tokio::test]
+async fn fills_drawn_together_on_the_public_map_cannot_be_taken_for_each_other() {
+    let style = get(&public_router(), "/styles/public.json", &[])
+        .await
+        .json();
+    let bg = style["layers"][0]["paint"]["background-color"]
+        .as_str()
+        .expect("background")
+        .to_string();
+    // Every colour each default-visible fill layer can draw, at its opacity.
+    let mut fills: Vec<(String, String, [f64; 3])> = Vec::new();
+    for l in style["layers"].as_array().expect("layers") {
+        if l["type"] != "fill" || l["layout"]["visibility"] == "none" {
+            continue;
+        }
+        let alpha = l["paint"]["fill-opacity"].as_f64().unwrap_or(1.0);
+        let mut colours = Vec::new();
+        let mut stack = vec![l["paint"]["fill-color"].clone()];
+        while let Some(v) = stack.pop() {
+            match v {
+                serde_json::Value::String(s) if s.starts_with('#') && s.len() == 7 => {
+                    colours.push(s);
+                }
+                serde_json::Value::Array(a) => stack.extend(a),
+                _ => {}
+            }
+        }
+        for c in colours {
+            let lab = lab_over(&c, alpha, &bg);
+            fills.push((l["source-layer"].as_str().unwrap_or("").to_string(), c, lab));
+        }
+    }
+    let layers: std::collections::BTreeSet<&str> = fills.iter().map(|f| f.0.as_str()).collect();
+    assert!(layers.len() >= 4, "{layers:?}");
+    let mut worst = (f64::MAX, String::new());
+    for (i, a) in fills.iter().enumerate() {
+        for b in &fills[i + 1..] {
+            if a.0 == b.0 {
+                continue; // the classes of one scale are meant to be read as a scale
+            }
+            let d = ciede2000(a.2, b.2);
+            if d < worst.0 {
+                worst = (d, format!("{} {} / {} {}", a.0, a.1, b.0, b.1));
+            }
+        }
+    }
+    assert!(worst.0 >= 20.0, "ΔE00 {:.1}: {}", worst.0, worst.1);
+}

@@ -365,9 +365,12 @@ async fn styles_follow_the_view() {
     assert_eq!(p.status, 200);
     let j = p.json();
     assert_eq!(j["version"], 8);
-    let url = j["sources"]["chizu"]["url"].as_str().expect("source url");
+    // The tiles inline (no TileJSON round trip): the URL template of exactly the layers seen.
+    let url = j["sources"]["chizu"]["tiles"][0]
+        .as_str()
+        .expect("tiles url");
     assert!(
-        url.starts_with("http://127.0.0.1:8080/tiles/") && url.ends_with(".json"),
+        url.starts_with("http://127.0.0.1:8080/tiles/") && url.ends_with("/{z}/{x}/{y}.mvt"),
         "{url}"
     );
     assert!(url.contains("kouzui_shinsui") && !url.contains("kousaten"));
