@@ -17,7 +17,20 @@ async function visit(context, cdp) {
   await s.send('Network.emulateNetworkConditions', { offline: false, latency: 750, downloadThroughput: 200_000, uploadThroughput: 93_750 });
   let bytes = 0;
   let requests = 0;
-  s.on('Network.loadingFinished', (e) => { bytes += e.encodedDataLength; requests += 1; });
+  const urls = new Map();
+  const log = [];
+  s.on('Network.requestWillBeSent', (e) => urls.set(e.requestId, { url: e.request.url, start: Date.now() }));
+  s.on('Network.loadingFinished', (e) => {
+    bytes += e.encodedDataLength;
+    requests += 1;
+    const r = urls.get(e.requestId);
+    if (r) log.push(`${r.url.replace(/^https?:\/\/[^/]+/, '')} ${r.start - t0}–${Date.now() - t0} ms ${e.encodedDataLength} B`);
+  });
+  const all = [];
+  page.on('requestfinished', async (r) => {
+    const z = await r.sizes().catch(() => null);
+    all.push(`${r.url().replace(/^https?:\/\/[^/]+/, '')} ${z ? z.responseBodySize + z.responseHeadersSize : '?'} B @${Date.now() - t0}`);
+  });
   const t0 = Date.now();
   await page.goto(url, { waitUntil: 'commit' });
   await page.waitForFunction(() => document.body.dataset.interactive === 'true', null, { timeout: 120000, polling: 50 });
@@ -27,6 +40,7 @@ async function visit(context, cdp) {
   await page.waitForTimeout(300);
   await page.close();
   void cdp;
+  if (process.env.FIRST_LOAD_LOG) console.error(log.join('\n') + '\n--- all\n' + all.join('\n'));
   return { usable, full, bytes, requests };
 }
 

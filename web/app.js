@@ -17,7 +17,7 @@ const TEXT = {
     keyLabel: 'APIキー（管理者から受け取ったもの）', keyButton: '開く', keyWrong: 'キーが正しくないか、取り消されています。',
     mapLabel: '地図。地図をタップするとその地点のハザード情報を表示します。',
     staffMapLabel: '地図。クリックした地物の属性とその地点のハザード情報を表示します。',
-    loading: '調べています…', failed: '情報を取得できませんでした。通信状態を確認してください。',
+    loading: '調べています…', mapLoading: '地図を読み込んでいます…', failed: '情報を取得できませんでした。通信状態を確認してください。',
     shelters: '近くの避難先', opens: 'この災害のときに開設', mayNotOpen: 'この災害のときは開設されない場合があります',
     noResults: '見つかりませんでした。', locating: '現在地を調べています…', noLocation: '現在地を取得できませんでした。',
     features: 'クリックした地物', langButton: 'English', langCode: 'en',
@@ -33,11 +33,11 @@ const TEXT = {
     keyLabel: 'API key (from your administrator)', keyButton: 'Open', keyWrong: 'The key is wrong or has been revoked.',
     mapLabel: 'Map. Tap the map to see the hazard report for that point.',
     staffMapLabel: 'Map. Click a feature to see its attributes and the hazard report for that point.',
-    loading: 'Checking…', failed: 'Could not get the information. Check your connection.',
+    loading: 'Checking…', mapLoading: 'Loading the map…', failed: 'Could not get the information. Check your connection.',
     shelters: 'Nearest shelters', opens: 'Opens for this hazard', mayNotOpen: 'May not open for this hazard',
     noResults: 'Nothing found.', locating: 'Finding your location…', noLocation: 'Could not get your location.',
     features: 'Features here', langButton: '日本語', langCode: 'ja',
-    skip: 'Skip the map to the information', centre: 'Check the map centre', more: 'Show more',
+    skip: 'Skip the map to the information', centre: 'Check map centre', more: 'Show more',
     zoomIn: 'Zoom in', zoomOut: 'Zoom out', outside: 'Outside this data', check: 'Where to check', legendEmpty: 'Nothing is shown.',
   },
 };
@@ -62,6 +62,9 @@ const siteText = (k) => {
 const t = (k) => siteText(k) ?? TEXT[lang][k] ?? k;
 const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
 const pick = (o) => (o && typeof o === 'object' ? o[lang] ?? o.ja : o);
+// Brackets and colons as each language writes them: 「（a、b）」 / " (a, b)".
+const paren = (...xs) => (lang === 'ja' ? `（${xs.join('、')}）` : ` (${xs.join(', ')})`);
+const colon = () => (lang === 'ja' ? '：' : ': ');
 
 function key() { return sessionStorage.getItem(KEY_STORE); }
 function authHeaders() { return VIEW === 'internal' && key() ? { Authorization: `Bearer ${key()}` } : {}; }
@@ -92,10 +95,10 @@ function renderReport(r, place) {
   if (r.hazards.length) {
     h += '<ol>';
     for (const z of r.hazards) {
-      const cl = z.class ? `：${esc(z.class.label)}` : '';
-      h += `<li><strong>${esc(z.kind_label)}${z.scenario ? `（${esc(z.scenario)}）` : ''}${cl}</strong>`;
-      for (const d of z.details) h += `<br>${esc(d.label)}：${esc(d.value)}`;
-      if (z.notice) h += `<br>${lang === 'ja' ? '告示' : 'Notice'}：${esc(z.notice)}${z.date ? `（${esc(z.date)}）` : ''}`;
+      const cl = z.class ? `${colon()}${esc(z.class.label)}` : '';
+      h += `<li><strong>${esc(z.kind_label)}${z.scenario ? esc(paren(z.scenario)) : ''}${cl}</strong>`;
+      for (const d of z.details) h += `<br>${esc(d.label)}${colon()}${esc(d.value)}`;
+      if (z.notice) h += `<br>${lang === 'ja' ? '告示' : 'Notice'}${colon()}${esc(z.notice)}${z.date ? esc(paren(z.date)) : ''}`;
       if (z.action) h += `<br>${esc(z.action)}`;
       h += '</li>';
     }
@@ -106,7 +109,7 @@ function renderReport(r, place) {
     h += `<h3>${t('shelters')}</h3><ol>`;
     for (const s of r.shelters) {
       const flag = s.opens_for_found === true ? `<br>✔ ${t('opens')}` : s.caution ? `<br>⚠ ${esc(s.caution)}` : '';
-      h += `<li><strong>${esc(s.name)}</strong>（${esc(s.layer_title)}）<br>${esc(s.guidance)}${flag}${s.address ? `<br>${esc(s.address)}` : ''}</li>`;
+      h += `<li><strong>${esc(s.name)}</strong>${s.romaji ? ` <span lang="en">(${esc(s.romaji)})</span>` : ''}${esc(paren(s.layer_title))}<br>${esc(s.guidance)}${flag}${s.address ? `<br>${esc(s.address)}` : ''}</li>`;
     }
     h += '</ol>';
   }
@@ -244,6 +247,25 @@ function buildLegend(map) {
   el.innerHTML = h || `<p>${t('legendEmpty')}</p>`;
 }
 
+/** A button on the map that opens the legend (on a phone it is below the map). */
+class LegendControl {
+  onAdd() {
+    const div = document.createElement('div');
+    div.className = 'maplibregl-ctrl maplibregl-ctrl-group';
+    div.innerHTML = `<button type="button" class="legend-button" data-i18n="legend">${esc(t('legend'))}</button>`;
+    div.querySelector('button').addEventListener('click', () => {
+      const box = document.getElementById('legend')?.closest('details');
+      if (!box) return;
+      box.open = true;
+      box.scrollIntoView({ block: 'start', behavior: 'smooth' });
+      box.querySelector('summary')?.focus({ preventScroll: true });
+    });
+    return div;
+  }
+
+  onRemove() {}
+}
+
 /** MapLibre's zoom buttons, named in the page's language. */
 function nameControls() {
   for (const [sel, k] of [['.maplibregl-ctrl-zoom-in', 'zoomIn'], ['.maplibregl-ctrl-zoom-out', 'zoomOut']]) {
@@ -260,20 +282,23 @@ function updateEmbed(map) {
   code.value = `<iframe src="${src.replace('/#', `/?lang=${lang}&embed=map#`)}" title="${esc(t('title'))}" width="100%" height="480" style="border:0" allow="geolocation"></iframe>\n<!-- MapLibre style: ${location.origin}/styles/public.json -->`;
 }
 
+let lastSearch = null;
 async function search(map, q, limit = 10) {
   const list = document.getElementById('results');
   list.innerHTML = '';
+  lastSearch = q.trim() ? [q, limit] : null;
   if (!q.trim()) return;
   const r = await getJson(`/search?q=${encodeURIComponent(q.trim())}&limit=${limit + 1}`).catch(() => ({ results: [] }));
   if (!r.results.length) { list.innerHTML = `<li>${t('noResults')}</li>`; return; }
   const shown = r.results.slice(0, limit);
-  list.innerHTML = shown.map((x, i) => `<li><button type="button" data-i="${i}">${esc(x.name)}（${esc(pick(x.layer_title))}）</button></li>`).join('')
+  list.innerHTML = shown.map((x, i) => `<li><button type="button" data-i="${i}">${esc(x.name)}${esc(paren(pick(x.layer_title)))}</button></li>`).join('')
     + (r.results.length > limit && limit < 50 ? `<li><button type="button" class="more" data-more="1">${t('more')}</button></li>` : '');
   list.onclick = (e) => {
     if (e.target.dataset.more) { search(map, q, 50); return; }
     const x = shown[e.target.dataset.i];
     if (!x) return;
     list.innerHTML = '';
+    lastSearch = null;
     map.flyTo({ center: [x.lon, x.lat], zoom: Math.max(map.getZoom(), 15) });
     report(map, x.lon, x.lat, x.name);
   };
@@ -298,6 +323,7 @@ async function start() {
   });
   window.chizuMap = map; // for tests and for embedding pages that want to script the map
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
+  map.addControl(new LegendControl(), 'top-left');
   nameControls();
   map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }));
   map.on('load', () => {
@@ -309,6 +335,7 @@ async function start() {
     const attr = new Set([site.attribution, ...catalog.layers.map((l) => l.attribution)].filter(Boolean));
     document.getElementById('attribution').innerHTML = [...attr].join('<br>');
     document.body.dataset.ready = 'true';
+    document.getElementById('map-loading')?.remove();
   });
   map.on('click', (e) => {
     report(map, e.lngLat.lng, e.lngLat.lat);
@@ -339,8 +366,8 @@ async function start() {
     if (map.getStyle?.()?.layers) { buildToggles(map); buildLegend(map); }
     updateEmbed(map);
     if (lastPoint) report(map, lastPoint[0], lastPoint[1], lastPoint[2]);
-    const list = document.getElementById('results');
-    if (list && !list.querySelector('button')) list.innerHTML = '';
+    // Results and 'nothing found' are said again in the new language.
+    if (lastSearch) search(map, lastSearch[0], lastSearch[1]);
   });
   // Every button works from here on, while the map may still be loading its tiles.
   document.body.dataset.interactive = 'true';

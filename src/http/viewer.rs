@@ -304,14 +304,56 @@ pub fn page(app: &AppState, side: Side, headers: &HeaderMap) -> Result<Response,
         })
         .to_string()
         .replace("</", "<\\/");
+        // The tile under the start view's centre, asked for with the page: on a slow phone
+        // the map's worker finds it in the HTTP cache instead of starting a round trip
+        // after MapLibre has loaded.
+        let tile = site
+            .view
+            .as_ref()
+            .zip(style.as_ref())
+            .and_then(|(v, s)| first_tile(s, v.center, v.zoom))
+            .map(|url| {
+                format!(
+                    "<link rel=\"preload\" href=\"{}\" as=\"fetch\" crossorigin=\"anonymous\">\n",
+                    esc(&url)
+                )
+            })
+            .unwrap_or_default();
         let head = format!(
-            "<link rel=\"modulepreload\" href=\"{}\">\n<script id=\"chizu-boot\" type=\"application/json\">{boot}</script>\n</head>",
+            "<link rel=\"modulepreload\" href=\"{}\">\n{tile}<script id=\"chizu-boot\" type=\"application/json\">{boot}</script>\n</head>",
             versioned(app, MAPLIBRE)
         );
         text = text.replacen("</head>", &head, 1);
     }
     let page = Asset::new(Bytes::from(text), "text/html; charset=utf-8");
     Ok(page.respond(headers, HeaderValue::from_static("no-cache")))
+}
+
+/// The URL of the `chizu` source's tile holding `center` at `zoom` (512-pixel tiles, as
+/// MapLibre asks for them), if the style draws one.
+fn first_tile(style: &serde_json::Value, center: [f64; 2], zoom: f64) -> Option<String> {
+    let template = style["sources"]["chizu"]["tiles"][0].as_str()?;
+    let max = style["sources"]["chizu"]["maxzoom"]
+        .as_f64()
+        .unwrap_or(22.0);
+    let min = style["sources"]["chizu"]["minzoom"].as_f64().unwrap_or(0.0);
+    if zoom.floor() < min {
+        return None;
+    }
+    let z = zoom.floor().clamp(0.0, max) as u32;
+    let n = f64::from(1u32 << z);
+    let [lon, lat] = center;
+    let x = ((lon + 180.0) / 360.0 * n).floor().clamp(0.0, n - 1.0);
+    let lat = lat.to_radians();
+    let y = ((1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * n)
+        .floor()
+        .clamp(0.0, n - 1.0);
+    Some(
+        template
+            .replace("{z}", &z.to_string())
+            .replace("{x}", &format!("{x}"))
+            .replace("{y}", &format!("{y}")),
+    )
 }
 
 pub async fn style(

@@ -110,6 +110,10 @@ pub struct Shelter {
     pub caution: Option<String>,
     /// The hazards it is only meant for (津波避難ビル), if the layer says so.
     pub only_for: Vec<HazardKind>,
+    /// In English reports, the name in Latin letters from its kana reading (a `search`
+    /// field of the layer holding kana), so it can be read out and asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub romaji: Option<String>,
 }
 
 /// The whole report.
@@ -215,7 +219,14 @@ fn finding(layer: &LayerSnapshot, f: &Feature, view: &View, lang: Lang) -> Optio
         scenario: h.scenario.as_ref().map(|s| lang.pick(s).to_string()),
         class,
         notice: field_text(layer, f, view, h.notice_field.as_ref()),
-        date: field_text(layer, f, view, h.date_field.as_ref()),
+        date: field_text(layer, f, view, h.date_field.as_ref()).map(|d| match lang {
+            // 和暦 with the Western date beside it, for readers who do not count in eras.
+            Lang::En => match western_date(&d) {
+                Some(w) => format!("{d} ({w})"),
+                None => d,
+            },
+            Lang::Ja => d,
+        }),
         action: h.action.as_ref().map(|a| lang.pick(a).to_string()),
         details,
         attribution: layer.def.attribution.clone(),
@@ -286,7 +297,16 @@ fn shelters(
             };
             let distance_m = Haversine.distance(here, Point::new(lon, lat)).round() as u32;
             let direction = compass(here, Point::new(lon, lat), lang);
+            let romaji = (lang == Lang::En)
+                .then(|| {
+                    layer.def.search.iter().find_map(|n| {
+                        let kana = field_text(layer, f, view, Some(n))?;
+                        crate::query::romaji::name_from_kana(&crate::query::search::fold(&kana))
+                    })
+                })
+                .flatten();
             out.push(Shelter {
+                romaji,
                 name,
                 address: field_text(layer, f, view, cfg.address_field.as_ref()),
                 layer: layer.def.id.to_string(),
@@ -304,7 +324,7 @@ fn shelters(
         }
     }
     out.sort_by(|a, b| a.distance_m.cmp(&b.distance_m).then(a.name.cmp(&b.name)));
-    merge_same_site(&mut out);
+    merge_same_site(&mut out, lang);
     // Where a hazard was found, the nearest site that opens for every one of them comes
     // first (it is the one the map draws the way to), then the sites the data says nothing
     // about, then those that may not open; each keeps its distance order.
@@ -390,9 +410,10 @@ fn caution(s: &Shelter, lang: Lang) -> Option<String> {
 
 /// One building is often both a 指定避難所 and a 指定緊急避難場所: list it once, with both
 /// designations, what either says it opens for, and "opens" if either opens.
-fn merge_same_site(list: &mut Vec<Shelter>) {
+fn merge_same_site(list: &mut Vec<Shelter>, lang: Lang) {
     /// Same name within this many metres is the same site.
     const SAME_SITE_M: u32 = 50;
+    let and = if lang == Lang::Ja { "・" } else { " / " };
     let mut merged: Vec<Shelter> = Vec::with_capacity(list.len());
     for s in list.drain(..) {
         let here = Point::new(s.lon, s.lat);
@@ -400,7 +421,7 @@ fn merge_same_site(list: &mut Vec<Shelter>) {
             m.name == s.name
                 && Haversine.distance(here, Point::new(m.lon, m.lat)) <= f64::from(SAME_SITE_M)
         }) {
-            m.layer_title = format!("{}・{}", m.layer_title, s.layer_title);
+            m.layer_title = format!("{}{and}{}", m.layer_title, s.layer_title);
             m.layer = format!("{},{}", m.layer, s.layer);
             for k in s.opens_for {
                 if !m.opens_for.contains(&k) {
@@ -573,6 +594,63 @@ pub fn report(
     }
 }
 
+/// `parts` in brackets, written as the language writes them: 「（a、b）」 / " (a, b)".
+fn paren(lang: Lang, parts: &[&str]) -> String {
+    match lang {
+        Lang::Ja => format!("（{}）", parts.join("、")),
+        Lang::En => format!(" ({})", parts.join(", ")),
+    }
+}
+
+/// A shelter's name, with its rōmaji after it where the report has one.
+fn shelter_name(s: &Shelter) -> String {
+    match &s.romaji {
+        Some(r) => format!("{} ({r})", s.name),
+        None => s.name.clone(),
+    }
+}
+
+/// A date written in an era (平成31年2月15日, 令和元年5月1日, full-width digits too) as
+/// "15 February 2019"; `None` when `d` is not such a date.
+#[must_use]
+pub fn western_date(d: &str) -> Option<String> {
+    use unicode_normalization::UnicodeNormalization;
+    const ERAS: [(&str, i32); 5] = [
+        ("令和", 2019),
+        ("平成", 1989),
+        ("昭和", 1926),
+        ("大正", 1912),
+        ("明治", 1868),
+    ];
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let d: String = d.nfkc().filter(|c| !c.is_whitespace()).collect();
+    let (start, rest) = ERAS
+        .iter()
+        .find_map(|(era, y)| d.strip_prefix(era).map(|r| (*y, r)))?;
+    let (year, rest) = rest.split_once('年')?;
+    let year: i32 = if year == "元" { 1 } else { year.parse().ok()? };
+    let (month, rest) = rest.split_once('月')?;
+    let month: usize = month.parse().ok()?;
+    let day: u32 = rest.strip_suffix('日')?.parse().ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || year < 1 {
+        return None;
+    }
+    Some(format!("{day} {} {}", MONTHS[month - 1], start + year - 1))
+}
+
 fn finding_phrase(h: &Finding, lang: Lang) -> String {
     let mut s = h.kind_label.clone();
     let extra: Vec<&str> = h
@@ -689,7 +767,7 @@ impl HazardReport {
             if let Some(n) = &h.notice {
                 let _ = write!(t, "{}{}", if ja { "。告示：" } else { ". Notice: " }, n);
                 if let Some(d) = &h.date {
-                    let _ = write!(t, "（{d}）");
+                    t.push_str(&paren(self.lang, &[d]));
                 }
             }
             if let Some(a) = &h.action {
@@ -713,11 +791,10 @@ impl HazardReport {
             for (i, s) in self.shelters.iter().enumerate() {
                 let _ = write!(
                     t,
-                    "{}. {}（{}、{}）",
+                    "{}. {}{}",
                     i + 1,
-                    s.name,
-                    s.layer_title,
-                    s.guidance
+                    shelter_name(s),
+                    paren(self.lang, &[&s.layer_title, &s.guidance])
                 );
                 if let Some(w) = s.caution.as_deref().or_else(|| opens_words(s, self.lang)) {
                     let _ = write!(t, "{}{w}", if ja { "。" } else { ". " });
@@ -767,7 +844,8 @@ impl HazardReport {
                     esc(&finding_phrase(f, self.lang))
                 );
                 for d in &f.details {
-                    let _ = write!(h, "<br>{}：{}", esc(&d.label), esc(&d.value));
+                    let colon = if ja { "：" } else { ": " };
+                    let _ = write!(h, "<br>{}{colon}{}", esc(&d.label), esc(&d.value));
                 }
                 if let Some(n) = &f.notice {
                     let _ = write!(
@@ -800,10 +878,8 @@ impl HazardReport {
             for s in &self.shelters {
                 let _ = write!(
                     h,
-                    "<li>{}（{}、{}）",
-                    esc(&s.name),
-                    esc(&s.layer_title),
-                    esc(&s.guidance)
+                    "<li>{}",
+                    esc(&(shelter_name(s) + &paren(self.lang, &[&s.layer_title, &s.guidance])))
                 );
                 if let Some(w) = s.caution.as_deref().or_else(|| opens_words(s, self.lang)) {
                     let _ = write!(h, "<br>{}", esc(w));

@@ -54,6 +54,15 @@ pub fn search(layers: &[&LayerSnapshot], view: &View, q: &str, limit: usize) -> 
     if q.is_empty() {
         return Vec::new();
     }
+    // A query in Latin letters is also matched against the rōmaji of kana readings.
+    let latin = q
+        .chars()
+        .all(|c| c.is_ascii_alphabetic() || c == '-' || c == '\'');
+    let qr = if latin {
+        super::romaji::key(&q)
+    } else {
+        String::new()
+    };
     let mut hits: Vec<Hit> = Vec::new();
     for (li, layer) in layers.iter().enumerate() {
         if !view.sees_layer(&layer.def) {
@@ -68,11 +77,19 @@ pub fn search(layers: &[&LayerSnapshot], view: &View, q: &str, limit: usize) -> 
             if !visible || !layer.features.get(fi).is_some_and(|f| view.sees_feature(f)) {
                 continue;
             }
+            let q = if e.romaji {
+                if qr.is_empty() {
+                    continue;
+                }
+                qr.as_str()
+            } else {
+                q.as_str()
+            };
             let matched = if *e.folded == *q {
                 Match::Exact
-            } else if e.folded.starts_with(&q) {
+            } else if e.folded.starts_with(q) {
                 Match::Prefix
-            } else if e.folded.contains(&q) {
+            } else if e.folded.contains(q) {
                 Match::Partial
             } else {
                 continue;

@@ -252,6 +252,8 @@ pub struct SearchEntry {
     pub feature: u32,
     pub field: u32,
     pub folded: Box<str>,
+    /// Whether `folded` is the rōmaji key of a kana reading (matched by Latin queries).
+    pub romaji: bool,
 }
 
 /// Where a layer went over its per-tile budget, as tiles are cut (for TileJSON and `check`).
@@ -530,13 +532,29 @@ fn search_entries(def: &LayerDef, fields: &[FieldDef], features: &[Feature]) -> 
         for &field in &search_fields {
             if let Some(text) = f.values.get(field).and_then(Value::key) {
                 let folded = crate::query::search::fold(&text);
-                if !folded.is_empty() {
-                    out.push(SearchEntry {
-                        feature: fi as u32,
-                        field: field as u32,
-                        folded: folded.into(),
-                    });
+                if folded.is_empty() {
+                    continue;
                 }
+                let entry = |folded: String, romaji| SearchEntry {
+                    feature: fi as u32,
+                    field: field as u32,
+                    folded: folded.into(),
+                    romaji,
+                };
+                // A kana reading is also found by its rōmaji ("honmachi" → ほんまち).
+                if let Some(r) = crate::query::romaji::from_kana(&folded) {
+                    out.push(entry(crate::query::romaji::key(&r), true));
+                }
+                // Configured names of the value (its English label) are found too.
+                if let Some(en) = fields[field]
+                    .values
+                    .get(text.as_str())
+                    .map(|l| crate::query::search::fold(&l.en))
+                    .filter(|en| !en.is_empty() && *en != folded)
+                {
+                    out.push(entry(en, false));
+                }
+                out.push(entry(folded, false));
             }
         }
     }

@@ -195,3 +195,40 @@ test('at a 家屋倒壊 point the way goes to a shelter that opens for it; focus
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('English: romaji search, ASCII brackets, the legend button, and "nothing found" said again on switch', async () => {
+  const { page, errors } = await openPage(`${publicUrl}/`);
+  await mapReady(page);
+  assert.equal(await page.locator('#map-loading').count(), 0, 'the loading notice is gone once the map is loaded');
+  // Nothing found, then the language switched: the message follows the language.
+  await page.fill('#q', 'zzqx');
+  await page.press('#q', 'Enter');
+  await page.locator('#results li', { hasText: '見つかりませんでした' }).waitFor();
+  await page.click('#lang');
+  await page.locator('#results li', { hasText: 'Nothing found' }).waitFor();
+  // Romaji finds a name by its kana reading.
+  await page.fill('#q', 'honmachi');
+  await page.press('#q', 'Enter');
+  const hit = page.locator('#results button', { hasText: '本町タワー' });
+  await hit.waitFor();
+  assert.match(await hit.innerText(), /本町タワー \(/, 'English brackets after the name');
+  await hit.click();
+  await page.locator('#report-heading').waitFor({ timeout: 20000 });
+  const text = await page.locator('#report').innerText();
+  const tower = (await (await fetch(`${publicUrl}/search?q=honmachi`)).json()).results.find((x) => x.name === '本町タワー');
+  const rep = await (await fetch(`${publicUrl}/hazard?lon=${tower.lon.toFixed(6)}&lat=${tower.lat.toFixed(6)}&lang=en`)).json();
+  assert.ok(rep.shelters.length > 0);
+  for (const s of rep.shelters) {
+    assert.ok(text.includes(` (${s.layer_title})`), `"${s.layer_title}" in ASCII brackets after the name:\n${text}`);
+    assert.ok(!text.includes(`（${s.layer_title}）`), 'no full-width brackets around English words');
+  }
+  assert.match(text, /\([A-Z][a-z]+\)/, 'a shelter name in rōmaji');
+  // The legend button on the map opens the legend.
+  await page.click('.legend-button');
+  await page.waitForTimeout(600);
+  assert.equal(await page.evaluate(() => document.getElementById('legend').closest('details').open), true);
+  assert.ok(await page.locator('#legend .legend-layer').count() > 0);
+  await axe(page, 'English report with the legend open');
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -282,3 +282,66 @@ async fn fills_drawn_together_on_the_public_map_cannot_be_taken_for_each_other()
     }
     assert!(worst.0 >= 20.0, "ΔE00 {:.1}: {}", worst.0, worst.1);
 }
+
+/// A point in a 土砂災害警戒区域 whose 告示日 is written in 平成.
+const LANDSLIDE_HEISEI: (f64, f64) = (138.29932, 34.89593);
+
+#[tokio::test]
+async fn english_reports_use_ascii_punctuation_western_dates_and_romaji_names() {
+    let r = public_router();
+    let (lon, lat) = LANDSLIDE_HEISEI;
+    let rep = get(&r, &format!("/hazard?lon={lon}&lat={lat}&lang=en"), &[])
+        .await
+        .json();
+    let date = rep["hazards"]
+        .as_array()
+        .expect("hazards")
+        .iter()
+        .find_map(|h| h["date"].as_str().filter(|d| d.contains("平成")))
+        .unwrap_or_else(|| panic!("no 平成 date: {rep}"));
+    assert_eq!(date, "平成25年2月1日 (1 February 2013)");
+    let first = &rep["shelters"][0];
+    let romaji = first["romaji"]
+        .as_str()
+        .expect("romaji of the shelter's name");
+    assert!(
+        romaji.is_ascii() && romaji.chars().next().is_some_and(char::is_uppercase),
+        "{romaji}"
+    );
+    let text = String::from_utf8(
+        get(
+            &r,
+            &format!("/hazard?lon={lon}&lat={lat}&lang=en&f=text"),
+            &[],
+        )
+        .await
+        .body,
+    )
+    .expect("utf-8");
+    // Japanese names and data stay as written; the report's own words and marks are ASCII.
+    for mark in ['（', '）', '、', '：', '。', '・'] {
+        assert!(!text.contains(mark), "{mark} in {text}");
+    }
+    assert!(text.contains(&format!("({romaji})")), "{text}");
+    let ja = get(&r, &format!("/hazard?lon={lon}&lat={lat}"), &[])
+        .await
+        .json();
+    assert!(ja["shelters"][0].get("romaji").is_none(), "{ja}");
+}
+
+#[tokio::test]
+async fn romaji_finds_names_by_their_kana_reading_in_any_common_spelling() {
+    let r = public_router();
+    for q in ["honmachi", "Honmachi", "HONMATI"] {
+        let s = get(&r, &format!("/search?q={q}"), &[]).await.json();
+        let names: Vec<&str> = s["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .filter_map(|x| x["name"].as_str())
+            .collect();
+        assert!(names.contains(&"本町タワー"), "{q}: {names:?}");
+    }
+    let none = get(&r, "/search?q=zzqx", &[]).await.json();
+    assert_eq!(none["results"].as_array().map(Vec::len), Some(0), "{none}");
+}
