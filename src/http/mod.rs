@@ -212,6 +212,7 @@ pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
         .route("/hazard", get(query::hazard))
         .route("/query", get(query::identify))
         .route("/search", get(query::search_names))
+        .route("/land", get(query::land_get).post(query::land_post))
         .route("/", get(ogc::landing))
         .route("/conformance", get(ogc::conformance))
         .route("/collections", get(ogc::collections))
@@ -228,7 +229,9 @@ pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
         Listener::Public => r.layer(axum::middleware::from_fn(gate::public_gate)).layer(
             CorsLayer::new()
                 .allow_origin(Any)
-                .allow_methods([Method::GET, Method::HEAD])
+                // POST for `/land` with a drawn polygon.
+                .allow_methods([Method::GET, Method::HEAD, Method::POST])
+                .allow_headers([header::CONTENT_TYPE])
                 .expose_headers([header::ETAG, header::CONTENT_ENCODING]),
         ),
         Listener::Internal(g) => {

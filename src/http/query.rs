@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use super::params::Params;
 use super::{resolve_layers, AppError, AppState, Caller};
 use crate::access::View;
-use crate::query::{geojson, hazard, search};
+use crate::query::{geojson, hazard, land, search};
 use crate::store::{Catalog, LayerSnapshot};
 use crate::tile::{lonlat_to_mercator, HALF_WORLD};
 
@@ -255,4 +255,125 @@ pub async fn search_names(
         })
         .collect();
     Ok(Json(json!({ "query": text, "results": results })).into_response())
+}
+
+/// `f=` of `/land`: JSON (default), a printable page, or CSV.
+fn land_format(p: &Params, headers: &HeaderMap) -> Result<&'static str, AppError> {
+    match p.get("f") {
+        Some("json") => Ok("json"),
+        Some("html") => Ok("html"),
+        Some("csv") => Ok("csv"),
+        Some(other) => Err(AppError::BadRequest(format!(
+            "`f={}`: use json, html or csv",
+            other.chars().take(20).collect::<String>()
+        ))),
+        None => Ok(if wants_html(p, headers)? == Some("html") {
+            "html"
+        } else {
+            "json"
+        }),
+    }
+}
+
+fn land_response(report: &land::LandReport, form: &str) -> Response {
+    match form {
+        "html" => Html(report.to_html()).into_response(),
+        "csv" => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"land.csv\"",
+                ),
+            ],
+            report.to_csv(),
+        )
+            .into_response(),
+        _ => Json(report).into_response(),
+    }
+}
+
+/// Runs the lot report on the listener's heavy-work pool (polygon overlays are real work).
+async fn land_run(
+    app: Arc<AppState>,
+    view: Arc<View>,
+    side: super::Side,
+    subject: land::Subject,
+    lang: hazard::Lang,
+) -> Result<land::LandReport, AppError> {
+    let catalog = app.catalog.load_full();
+    super::heavy(&app, side, move || {
+        let layers: Vec<&LayerSnapshot> = catalog.layers().map(AsRef::as_ref).collect();
+        land::report(&layers, &view, &subject, lang)
+    })
+    .await
+}
+
+/// `GET /land?lon=&lat=` or `GET /land?layer=&fid=`: the lot report (土地の情報).
+pub async fn land_get(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+    Extension(side): Extension<super::Side>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let p = Params::parse(
+        q.as_deref(),
+        &["lon", "lat", "layer", "fid", "lang", "f"],
+        |_| false,
+    )?;
+    let lang = p.lang()?;
+    let form = land_format(&p, &headers)?;
+    let subject = match (p.get("layer"), p.get("fid")) {
+        (Some(layer), Some(fid)) => {
+            let catalog = app.catalog.load_full();
+            let l = catalog
+                .get(layer)
+                .filter(|l| view.sees_layer(&l.def))
+                .ok_or(AppError::NotFound)?;
+            let id: u64 = fid
+                .parse()
+                .map_err(|_| AppError::BadRequest("`fid` must be a feature id".into()))?;
+            let fi = crate::query::by_id(l, &view, id).ok_or(AppError::NotFound)?;
+            land::subject_of_feature(l, &l.features[fi], id).map_err(AppError::BadRequest)?
+        }
+        (None, None) => {
+            let (lon, lat) = p.lonlat()?;
+            let (x, y) = lonlat_to_mercator(lon, lat);
+            land::Subject::Point(geo::Coord { x, y })
+        }
+        _ => {
+            return Err(AppError::BadRequest(
+                "give `lon` and `lat`, or `layer` and `fid`".into(),
+            ))
+        }
+    };
+    let report = land_run(Arc::clone(&app), view, side, subject, lang).await?;
+    Ok(land_response(&report, form))
+}
+
+/// `POST /land` with a polygon (`GeoJSON`, lon/lat): the lot report for it.
+pub async fn land_post(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+    Extension(side): Extension<super::Side>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let p = Params::parse(q.as_deref(), &["lang", "f"], |_| false)?;
+    let lang = p.lang()?;
+    let form = land_format(&p, &headers)?;
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| AppError::BadRequest(format!("the body is not JSON: {e}")))?;
+    let mp = land::polygon_from_geojson(&v).map_err(AppError::BadRequest)?;
+    let report = land_run(
+        Arc::clone(&app),
+        view,
+        side,
+        land::Subject::Area(mp, None),
+        lang,
+    )
+    .await?;
+    Ok(land_response(&report, form))
 }

@@ -6,6 +6,7 @@ pub mod coverage;
 pub mod geojson;
 pub mod geom;
 pub mod hazard;
+pub mod land;
 pub mod romaji;
 pub mod search;
 

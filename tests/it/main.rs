@@ -15,6 +15,7 @@ mod export;
 mod generalise;
 mod hardening;
 mod http_routes;
+mod land;
 mod leak;
 mod props;
 mod queries;
