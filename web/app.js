@@ -21,6 +21,7 @@ const TEXT = {
     shelters: '近くの避難先', opens: 'この災害のときに開設', mayNotOpen: 'この災害のときは開設されない場合があります',
     noResults: '見つかりませんでした。', locating: '現在地を調べています…', noLocation: '現在地を取得できませんでした。',
     features: 'クリックした地物', langButton: 'English', langCode: 'en',
+    land: 'この地点の土地の情報', landPrint: '印刷用を開く', landCsv: 'CSVで保存', keyRevoked: 'キーが取り消されたか期限が切れました。もう一度キーを入力してください。',
     skip: '地図を飛ばして情報へ', centre: '地図の中心を調べる', more: 'もっと見る',
     zoomIn: '拡大', zoomOut: '縮小', outside: 'データの範囲外', check: '確認できる場所', legendEmpty: '表示中の情報はありません。',
   },
@@ -37,6 +38,7 @@ const TEXT = {
     shelters: 'Nearest shelters', opens: 'Opens for this hazard', mayNotOpen: 'May not open for this hazard',
     noResults: 'Nothing found.', locating: 'Finding your location…', noLocation: 'Could not get your location.',
     features: 'Features here', langButton: '日本語', langCode: 'ja',
+    land: 'Land report for this point', landPrint: 'Open for printing', landCsv: 'Save as CSV', keyRevoked: 'The key was revoked or has expired. Enter a key again.',
     skip: 'Skip the map to the information', centre: 'Check map centre', more: 'Show more',
     zoomIn: 'Zoom in', zoomOut: 'Zoom out', outside: 'Outside this data', check: 'Where to check', legendEmpty: 'Nothing is shown.',
   },
@@ -70,8 +72,35 @@ function key() { return sessionStorage.getItem(KEY_STORE); }
 function authHeaders() { return VIEW === 'internal' && key() ? { Authorization: `Bearer ${key()}` } : {}; }
 async function getJson(path) {
   const r = await fetch(path, { headers: authHeaders() });
-  if (!r.ok) { const e = new Error(`${r.status}`); e.status = r.status; throw e; }
+  if (!r.ok) { keyRefused(r.status); const e = new Error(`${r.status}`); e.status = r.status; throw e; }
   return r.json();
+}
+
+// A key revoked or expired mid-session: back to the log-in, saying why (staff map only).
+let signedIn = false;
+function keyRefused(status) {
+  if (VIEW !== 'internal' || status !== 401 || !signedIn) return;
+  signedIn = false;
+  sessionStorage.removeItem(KEY_STORE);
+  sessionStorage.setItem('chizu.loginMessage', 'keyRevoked');
+  location.reload();
+}
+
+// Opens a report the server renders (HTML to print, CSV to save), fetched with the key so
+// no tab ever opens on a 401.
+async function openWithKey(path, filename) {
+  const r = await fetch(path, { headers: authHeaders() });
+  if (!r.ok) { keyRefused(r.status); return; }
+  const url = URL.createObjectURL(await r.blob());
+  if (filename) {
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = filename;
+    a.click();
+  } else {
+    window.open(url, '_blank', 'noopener');
+  }
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
 
 function applyText() {
@@ -178,10 +207,16 @@ async function identify(map, lon, lat) {
     }
     h += '</dl></div>';
   }
-  el.innerHTML = fc.features.length ? h : '';
-  // Staff also get the attributes in a popup at the clicked point.
+  const q = `lon=${lon.toFixed(6)}&lat=${lat.toFixed(6)}&lang=${lang}`;
+  h += `<h3>${t('land')}</h3><p><button type="button" class="btn" data-land="html">${t('landPrint')}</button> <button type="button" class="btn" data-land="csv">${t('landCsv')}</button></p>`;
+  el.innerHTML = fc.features.length ? h : h.slice(h.indexOf(`<h3>${t('land')}`));
+  el.onclick = (e) => {
+    const f = e.target.dataset?.land;
+    if (f) openWithKey(`/land?${q}&f=${f}`, f === 'csv' ? 'land.csv' : null);
+  };
+  // One list, in the panel; the map marks where was clicked.
   popup?.remove();
-  if (fc.features.length) popup = new maplibregl.Popup({ maxWidth: '22rem' }).setLngLat([lon, lat]).setHTML(h).addTo(map);
+  popup = new maplibregl.Marker({ color: '#0b3d91' }).setLngLat([lon, lat]).addTo(map);
 }
 
 function buildToggles(map) {
@@ -209,6 +244,10 @@ function buildToggles(map) {
     const ids = e.target.dataset.ids?.split(',') ?? [];
     for (const id of ids) map.setLayoutProperty(id, 'visibility', e.target.checked ? 'visible' : 'none');
     buildLegend(map);
+    // Remembered for the next visit (the view itself is in the URL).
+    const on = [...box.querySelectorAll('input:checked')].flatMap((x) => x.dataset.ids.split(','));
+    const off = [...box.querySelectorAll('input:not(:checked)')].flatMap((x) => x.dataset.ids.split(','));
+    localStorage.setItem(`chizu.layers.${VIEW}`, JSON.stringify({ on, off }));
   };
 }
 
@@ -322,6 +361,7 @@ async function start() {
     transformRequest: (url) => (VIEW === 'internal' && (url.startsWith(location.origin) || url.startsWith('/')) ? { url, headers: authHeaders() } : { url }),
   });
   window.chizuMap = map; // for tests and for embedding pages that want to script the map
+  map.on('error', (e) => keyRefused(e.error?.status));
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
   map.addControl(new LegendControl(), 'top-left');
   nameControls();
@@ -330,6 +370,12 @@ async function start() {
     map.addSource('report', { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
     map.addLayer({ id: 'report-route', type: 'line', source: 'report', filter: ['==', ['get', 'kind'], 'route'], paint: { 'line-color': '#0b3d91', 'line-width': 3, 'line-dasharray': [2, 1] } });
     map.addLayer({ id: 'report-here', type: 'circle', source: 'report', filter: ['==', ['get', 'kind'], 'here'], paint: { 'circle-color': '#0b3d91', 'circle-radius': 8, 'circle-stroke-color': '#fff', 'circle-stroke-width': 3 } });
+    // Layer choices from the last visit.
+    try {
+      const saved = JSON.parse(localStorage.getItem(`chizu.layers.${VIEW}`) ?? 'null');
+      for (const id of saved?.on ?? []) if (map.getLayer(id)) map.setLayoutProperty(id, 'visibility', 'visible');
+      for (const id of saved?.off ?? []) if (map.getLayer(id)) map.setLayoutProperty(id, 'visibility', 'none');
+    } catch { /* a bad saved value is ignored */ }
     buildToggles(map);
     buildLegend(map);
     const attr = new Set([site.attribution, ...catalog.layers.map((l) => l.attribution)].filter(Boolean));
@@ -376,6 +422,8 @@ async function start() {
 async function startStaff() {
   applyText();
   const login = document.getElementById('login');
+  const said = sessionStorage.getItem('chizu.loginMessage');
+  if (said) { sessionStorage.removeItem('chizu.loginMessage'); document.getElementById('login-error').textContent = t(said); }
   const open = async () => {
     try {
       await getJson('/catalog');
@@ -384,6 +432,7 @@ async function startStaff() {
       document.getElementById('login-error').textContent = t('keyWrong');
       return;
     }
+    signedIn = true;
     login.hidden = true;
     document.getElementById('staff').hidden = false;
     document.getElementById('search').hidden = false;

@@ -147,13 +147,47 @@ test('staff page asks for a key, refuses a wrong one, and shows internal layers 
   assert.ok(hit, 'an intersection is on screen');
   const box = await page.locator('#map').boundingBox();
   await page.mouse.click(box.x + hit[0], box.y + hit[1]);
-  const pop = page.locator('.maplibregl-popup');
-  await pop.getByText('交差点台帳').first().waitFor({ timeout: 20000 });
-  assert.match(await pop.innerText(), /管理番号/);
+  const ident = page.locator('#identify');
+  await ident.getByText('交差点台帳').first().waitFor({ timeout: 20000 });
+  assert.match(await ident.innerText(), /管理番号/);
+  assert.equal(await page.locator('.maplibregl-popup').count(), 0, 'the attributes are listed once, in the panel');
+  // The lot report is fetched with the key: saved as CSV without a 401 tab.
+  const [download] = await Promise.all([page.waitForEvent('download'), ident.locator('button[data-land="csv"]').click()]);
+  const csv = fs.readFileSync(await download.path(), 'utf8');
+  assert.match(csv, /^layer,layer_title,feature_id,area_m2,share_pct,length_m,attributes/);
+  assert.match(csv, /"kousaten"/, 'the staff lot report names the internal layer the key may see');
   await page.screenshot({ path: path.join(ART, 'staff-map.png') });
   await axe(page, 'staff map');
+  // Layer choices are remembered across a reload.
+  const first = page.locator('#toggles input').first();
+  const was = await first.isChecked();
+  await first.click();
+  await page.reload();
+  await mapReady(page);
+  assert.equal(await page.locator('#toggles input').first().isChecked(), !was, 'the layer choice survived a reload');
+  await page.locator('#toggles input').first().click();
   assert.deepEqual(errors.filter((e) => !e.includes('401')), [], 'no console errors besides the refused key');
   assert.deepEqual(foreign, []);
+  await page.close();
+});
+
+test('a key revoked mid-session returns the staff page to the log-in, saying why', async () => {
+  const keys = path.join(tmp, 'keys.toml');
+  const key = execFileSync(BIN, ['keys', 'add', 'revoke-me', '--role', 'doro-kanri', '--keys', keys], { encoding: 'utf8' }).trim();
+  const { page } = await openPage(`${internalUrl}/`, { width: 1280, height: 800 });
+  await page.locator('#login').waitFor();
+  await page.fill('#key', key);
+  await page.click('#login button');
+  await mapReady(page);
+  execFileSync(BIN, ['keys', 'revoke', 'revoke-me', '--keys', keys]);
+  // The next request is refused: search, a click, or a tile.
+  for (let i = 0; i < 20 && await page.locator('#login').isHidden(); i++) {
+    await page.fill('#q', '本町').catch(() => {});
+    await page.press('#q', 'Enter').catch(() => {});
+    await page.waitForTimeout(500);
+  }
+  await page.locator('#login-error').getByText('取り消された').waitFor({ timeout: 20000 });
+  assert.equal(await page.locator('#staff').isHidden(), true);
   await page.close();
 });
 
