@@ -10,6 +10,7 @@ mod gate;
 mod limits;
 mod metrics;
 mod ogc;
+mod openapi;
 mod params;
 mod query;
 pub mod server;
@@ -215,9 +216,11 @@ pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
         .route("/land", get(query::land_get).post(query::land_post))
         .route("/", get(ogc::landing))
         .route("/conformance", get(ogc::conformance))
+        .route("/api", get(openapi::api))
         .route("/collections", get(ogc::collections))
         .route("/collections/{id}", get(ogc::collection))
         .route("/collections/{id}/items", get(ogc::items))
+        .route("/collections/{id}/queryables", get(ogc::queryables))
         .route("/collections/{id}/items/{fid}", get(ogc::item))
         .route("/download/{file}", get(ogc::download))
         .route("/styles/{file}", get(viewer::style))

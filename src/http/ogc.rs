@@ -22,7 +22,7 @@ use crate::query::hazard::Lang;
 use crate::store::LayerSnapshot;
 
 const GEOJSON: &str = "application/geo+json";
-const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+pub(crate) const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
 /// Items per page when the client does not say.
 const DEFAULT_LIMIT: u64 = 10;
 /// Most items per page.
@@ -92,6 +92,7 @@ pub async fn landing(
                 { "href": format!("{base}/?f=json"), "rel": "self", "type": "application/json", "title": "this document" },
                 { "href": format!("{base}/"), "rel": "alternate", "type": "text/html", "title": "the map" },
                 { "href": format!("{base}/?f=html"), "rel": "service-doc", "type": "text/html", "title": "the layers and their routes" },
+                { "href": format!("{base}/api"), "rel": "service-desc", "type": super::openapi::MEDIA_TYPE, "title": "OpenAPI document" },
                 { "href": format!("{base}/conformance"), "rel": "conformance", "type": "application/json", "title": "conformance classes" },
                 { "href": format!("{base}/collections"), "rel": "data", "type": "application/json", "title": "collections" },
                 { "href": format!("{base}/catalog"), "rel": "describedby", "type": "application/json", "title": "layer catalog" },
@@ -138,10 +139,22 @@ fn landing_html(app: &AppState, view: &View, base: &str, lang: Lang) -> String {
             esc(pick(lang, &l.def.title))
         );
     }
+    // An example report at the site's start view, if it has one (never a fixed place).
+    let example = catalog.site().view.as_ref().map_or_else(String::new, |v| {
+        format!(
+            " · <a href=\"{base}/hazard?lon={}&amp;lat={}&amp;f=html\">{}</a>",
+            v.center[0],
+            v.center[1],
+            if ja {
+                "ハザード情報の例"
+            } else {
+                "example hazard report"
+            }
+        )
+    });
     let _ = write!(
         h,
-        "</ul><p><a href=\"{base}/catalog\">catalog</a> · <a href=\"{base}/collections\">OGC API – Features</a> · <a href=\"{base}/hazard?lon=138.2806&amp;lat=34.8775&amp;f=html\">{}</a></p></main></body></html>",
-        if ja { "ハザード情報の例" } else { "example hazard report" }
+        "</ul><p><a href=\"{base}/catalog\">catalog</a> · <a href=\"{base}/collections\">OGC API – Features</a> · <a href=\"{base}/api\">OpenAPI</a>{example}</p></main></body></html>"
     );
     h
 }
@@ -151,6 +164,17 @@ pub async fn conformance() -> Json<Value> {
         "conformsTo": [
             "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
             "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+            "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+            "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+            "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+            "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+            "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+            "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+            "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+            "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+            "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+            "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+            "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
         ]
     }))
 }
@@ -160,6 +184,7 @@ fn collection_json(layer: &LayerSnapshot, base: &str, lang: Lang, public: bool) 
     let mut links = vec![
         json!({ "href": format!("{base}/collections/{id}"), "rel": "self", "type": "application/json", "title": "this collection" }),
         json!({ "href": format!("{base}/collections/{id}/items"), "rel": "items", "type": GEOJSON, "title": "features" }),
+        json!({ "href": format!("{base}/collections/{id}/queryables"), "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "type": "application/schema+json", "title": "queryables (CQL2 filters)" }),
         json!({ "href": format!("{base}/download/{id}.geojson"), "rel": "enclosure", "type": GEOJSON, "title": "whole layer as GeoJSON" }),
         json!({ "href": format!("{base}/download/{id}.csv"), "rel": "enclosure", "type": "text/csv", "title": "whole layer as CSV" }),
         json!({ "href": format!("{base}/tiles/{id}.json"), "rel": "describedby", "type": "application/json", "title": "TileJSON" }),
@@ -235,6 +260,109 @@ pub async fn collection(
     .into_response())
 }
 
+/// `GET /collections/{id}/queryables`: the fields a filter may name (those the caller
+/// sees) and `geometry`, as JSON Schema.
+pub async fn queryables(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let p = Params::parse(q.as_deref(), &["f", "lang"], |_| false)?;
+    let lang = p.lang()?;
+    let layer = one_layer(&app, &view, &id)?;
+    let base = base_url(&app.settings, &headers);
+    let mut props = serde_json::Map::new();
+    let geometry = match layer.def.geometry {
+        crate::config::GeometryKind::Point => "https://geojson.org/schema/MultiPoint.json",
+        crate::config::GeometryKind::Line => "https://geojson.org/schema/MultiLineString.json",
+        crate::config::GeometryKind::Polygon => "https://geojson.org/schema/MultiPolygon.json",
+    };
+    props.insert(
+        "geometry".into(),
+        json!({ "$ref": geometry, "x-ogc-role": "primary-geometry" }),
+    );
+    for f in layer
+        .fields
+        .iter()
+        .filter(|f| view.sees_field(&layer.def, f))
+    {
+        let kind = match f.kind {
+            crate::store::FieldType::Integer => "integer",
+            crate::store::FieldType::Float => "number",
+            crate::store::FieldType::Boolean => "boolean",
+            crate::store::FieldType::String => "string",
+        };
+        let mut q = serde_json::Map::new();
+        q.insert("type".into(), kind.into());
+        if let Some(l) = &f.label {
+            q.insert("title".into(), lang.pick(l).into());
+        }
+        if !f.values.is_empty() {
+            q.insert(
+                "enum".into(),
+                f.values.keys().cloned().collect::<Vec<_>>().into(),
+            );
+        }
+        props.insert(f.name.clone(), Value::Object(q));
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "application/schema+json")],
+        Json(json!({
+            "$schema": "https://json-schema.org/draft/2019-09/schema",
+            "$id": format!("{base}/collections/{id}/queryables"),
+            "type": "object",
+            "title": lang.pick(&layer.def.title),
+            "properties": props,
+            "additionalProperties": false,
+        })),
+    )
+        .into_response())
+}
+
+/// The parameters of `/collections/{id}/items` besides the fields (equality filters).
+const ITEMS_PARAMS: &[&str] = &[
+    "f",
+    "limit",
+    "offset",
+    "bbox",
+    "bbox-crs",
+    "crs",
+    "datetime",
+    "lang",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+];
+
+/// The request's CQL2 filter (Part 3), bound to the fields this caller sees: a hidden
+/// field is refused exactly as a missing one.
+fn cql_filter(
+    p: &Params,
+    layer: &LayerSnapshot,
+    view: &View,
+) -> Result<Option<crate::query::cql2::Filter>, AppError> {
+    let Some(text) = p.get("filter") else {
+        return Ok(None);
+    };
+    let parsed = match p.get("filter-lang").unwrap_or("cql2-text") {
+        // `cql-text`: the draft's name, as GDAL 3.6 sends it.
+        "cql2-text" | "cql-text" => crate::query::cql2::parse_text(text),
+        "cql2-json" => crate::query::cql2::parse_json(text),
+        other => {
+            return Err(AppError::BadRequest(format!(
+                "`filter-lang={}`: use cql2-text or cql2-json",
+                other.chars().take(20).collect::<String>()
+            )))
+        }
+    }
+    .map_err(|e| AppError::BadRequest(format!("`filter`: {e}")))?;
+    crate::query::cql2::Filter::bind(&parsed, layer, view)
+        .map(Some)
+        .map_err(|e| AppError::BadRequest(format!("`filter`: {e}")))
+}
+
 pub async fn items(
     State(app): State<Arc<AppState>>,
     Extension(Caller(view)): Extension<Caller>,
@@ -248,13 +376,7 @@ pub async fn items(
         .filter(|&i| view.sees_field(&layer.def, &layer.fields[i]))
         .collect();
     let is_field = |k: &str| visible.iter().any(|&i| layer.fields[i].name == k);
-    let p = Params::parse(
-        q.as_deref(),
-        &[
-            "f", "limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "lang",
-        ],
-        is_field,
-    )?;
+    let p = Params::parse(q.as_deref(), ITEMS_PARAMS, is_field)?;
     if let Some(f) = p.get("f") {
         if f != "json" && f != "geojson" {
             return Err(AppError::BadRequest(
@@ -262,7 +384,7 @@ pub async fn items(
             ));
         }
     }
-    for k in ["bbox-crs", "crs"] {
+    for k in ["bbox-crs", "crs", "filter-crs"] {
         if p.get(k).is_some_and(|c| c != CRS84) {
             return Err(AppError::BadRequest(format!(
                 "`{k}`: only {CRS84} is offered"
@@ -285,6 +407,7 @@ pub async fn items(
             })
         })
         .collect();
+    let cql = cql_filter(&p, &layer, &view)?;
     // Selecting and serialising up to 1,000 features is real work: off the async workers.
     let base = base_url(&app.settings, &headers);
     let pairs: Vec<(String, String)> = p
@@ -297,7 +420,10 @@ pub async fn items(
     // Selecting and serialising up to 1,000 features is real work: off the async workers,
     // down to the bytes sent.
     let body = super::heavy(&app, side, move || {
-        let matched = crate::query::select(&job_layer, &job_view, bbox.as_ref(), &filters);
+        let mut matched = crate::query::select(&job_layer, &job_view, bbox.as_ref(), &filters);
+        if let Some(cql) = &cql {
+            matched.retain(|&i| cql.matches(&job_layer.features[i]));
+        }
         let page: Vec<Value> = matched
             .iter()
             .skip(offset)

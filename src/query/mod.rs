@@ -3,6 +3,7 @@
 //! Every function takes the caller's [`View`] and returns only what it may see. No HTTP here.
 
 pub mod coverage;
+pub mod cql2;
 pub mod geojson;
 pub mod geom;
 pub mod hazard;

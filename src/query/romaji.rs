@@ -237,7 +237,7 @@ mod tests {
     #[test]
     fn hepburn_from_kana() {
         assert_eq!(from_kana("ほんまち").as_deref(), Some("honmachi"));
-        assert_eq!(from_kana("ヤイヅ").as_deref(), Some("yaizu"));
+        assert_eq!(from_kana("ミヅホ").as_deref(), Some("mizuho"));
         assert_eq!(from_kana("ほうのうえ").as_deref(), Some("hounoue"));
         assert_eq!(from_kana("しゃくし").as_deref(), Some("shakushi"));
         assert_eq!(from_kana("きょうと").as_deref(), Some("kyouto"));
@@ -260,7 +260,7 @@ mod tests {
             ("Shimbashi", "しんばし"),
             ("tyuuou", "ちゅうおう"),
             ("Chuo", "ちゅうおう"),
-            ("yaidu", "やいづ"),
+            ("miduho", "みづほ"),
             ("Ohno", "おおの"),
             ("konnichiha", "こんにちは"),
             ("hukushima", "ふくしま"),

@@ -11,6 +11,7 @@
 mod cities;
 mod cli;
 mod common;
+mod cql2;
 mod export;
 mod generalise;
 mod hardening;
