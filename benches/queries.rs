@@ -1,5 +1,6 @@
-//! Query benchmark: the resident's `/hazard` report (and `/query`, `/search`) on the 焼津
-//! sample, in-process and over HTTP on 127.0.0.1 (keep-alive, one connection).
+//! Query benchmark: the resident's `/hazard` report (and `/query`, `/search`) and the lot
+//! report (`/land`) on the sample city, and CQL2 filters on the synthetic city's 100,000
+//! buildings, in-process and over HTTP on 127.0.0.1 (keep-alive, one connection).
 //! `cargo bench --bench queries`; under `cargo test` it only runs a smoke pass.
 #![allow(clippy::print_stdout)] // a benchmark's job is to print its table
 
@@ -80,7 +81,8 @@ fn main() {
             )
         })
         .collect();
-    let layers: Vec<&LayerSnapshot> = catalog.layers().map(AsRef::as_ref).collect();
+    let arcs: Vec<std::sync::Arc<LayerSnapshot>> = catalog.layers().cloned().collect();
+    let layers: Vec<&LayerSnapshot> = arcs.iter().map(AsRef::as_ref).collect();
     let view = View::Public;
 
     let mut inside = 0;
@@ -127,7 +129,33 @@ fn main() {
     let query_http = run(&|lon, lat| format!("/query?lon={lon}&lat={lat}&z=16"));
     let search_http = run(&|_, _| "/search?q=%E3%81%AB%E3%81%8F".to_string());
 
-    println!("焼津 sample, {n} random points over the 用途地域 extent ({inside} inside a designated area), 1 client");
+    let land_http = run(&|lon, lat| format!("/land?lon={lon}&lat={lat}"));
+    // The lot report for a 100 m square at each point, in-process (polygon overlays).
+    let land_proc: Vec<Duration> = points
+        .iter()
+        .map(|&(lon, lat)| {
+            let (x, y) = chizu::tile::lonlat_to_mercator(lon, lat);
+            let h = 50.0 / lat.to_radians().cos();
+            let ring = vec![
+                geo::Coord { x: x - h, y: y - h },
+                geo::Coord { x: x + h, y: y - h },
+                geo::Coord { x: x + h, y: y + h },
+                geo::Coord { x: x - h, y: y + h },
+                geo::Coord { x: x - h, y: y - h },
+            ];
+            let subject = chizu::query::land::Subject::Area(
+                geo::MultiPolygon(vec![geo::Polygon::new(geo::LineString(ring), vec![])]),
+                None,
+            );
+            let t = Instant::now();
+            let r = chizu::query::land::report(&layers, &view, &subject, Lang::Ja);
+            let e = t.elapsed();
+            assert!(r.area_m2.is_some());
+            e
+        })
+        .collect();
+
+    println!("sample city, {n} random points over the 用途地域 extent ({inside} inside a designated area), 1 client");
     println!();
     println!("| query | runs | p50 µs | p99 µs | max µs | per s |");
     println!("|---|---|---|---|---|---|");
@@ -135,4 +163,101 @@ fn main() {
     row("/hazard over HTTP (keep-alive)", hazard_http);
     row("/query over HTTP (z16, all layers)", query_http);
     row("/search?q=にく over HTTP", search_http);
+    row("/land in-process, 100 m square (land::report)", land_proc);
+    row("/land?lon&lat over HTTP (point)", land_http);
+    cql2(&rt);
+}
+
+/// CQL2 on the synthetic city's 100,000 buildings: parse, bind and select, in-process and
+/// over HTTP (`/collections/buildings/items?limit=10&filter=…`).
+fn cql2(rt: &tokio::runtime::Runtime) {
+    use chizu::query::cql2::{parse_text, Filter};
+    let city = synth::city();
+    let buildings = city
+        .iter()
+        .find(|l| l.def.id.as_str() == "buildings")
+        .expect("buildings");
+    let ext = synth::extent();
+    let (w, s) = chizu::tile::mercator_to_lonlat(ext.min.x, ext.min.y);
+    let (e, n) = chizu::tile::mercator_to_lonlat(ext.max.x, ext.max.y);
+    let (cx, cy) = (f64::midpoint(w, e), f64::midpoint(s, n));
+    let filters = [
+        "height >= 20 AND use = '商業'".to_string(),
+        "use IN ('商業', '工業') AND NOT height BETWEEN 10 AND 30".to_string(),
+        "use LIKE '%業' OR height IS NULL".to_string(),
+        format!("S_INTERSECTS(geometry, BBOX({}, {}, {}, {}))", cx - 0.005, cy - 0.005, cx + 0.005, cy + 0.005),
+        format!("height > 30 AND S_WITHIN(geometry, POLYGON(({a} {b}, {c} {b}, {c} {d}, {a} {d}, {a} {b})))", a = cx - 0.01, b = cy - 0.01, c = cx + 0.01, d = cy + 0.01),
+    ];
+    let view = View::Public;
+    println!();
+    println!(
+        "CQL2 over {} synthetic buildings (each filter 50 times; matched = features selected)",
+        buildings.features.len()
+    );
+    println!();
+    println!("| filter | matched | runs | p50 µs | p99 µs | max µs | per s |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut matched_of = Vec::new();
+    for f in &filters {
+        let mut lat = Vec::new();
+        let mut matched = 0;
+        for _ in 0..50 {
+            let t = Instant::now();
+            let e = parse_text(f).expect("parses");
+            let bound = Filter::bind(&e, buildings, &view).expect("binds");
+            let sel = chizu::query::select(buildings, &view, None, &[]);
+            matched = sel
+                .iter()
+                .filter(|&&i| bound.matches(&buildings.features[i]))
+                .count();
+            lat.push(t.elapsed());
+        }
+        matched_of.push(matched);
+        lat.sort();
+        let total: Duration = lat.iter().sum();
+        println!(
+            "| `{}` in-process | {matched} | {} | {} | {} | {} | {:.0} |",
+            f.chars().take(60).collect::<String>(),
+            lat.len(),
+            us(pct(&lat, 0.5)),
+            us(pct(&lat, 0.99)),
+            us(*lat.last().expect("runs")),
+            lat.len() as f64 / total.as_secs_f64()
+        );
+    }
+    let catalog = chizu::store::Catalog::new(city.clone(), std::collections::BTreeMap::new());
+    let state = chizu::http::AppState::new(catalog, chizu::http::HttpSettings::default());
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = chizu::http::router(state, chizu::http::Listener::Public);
+    rt.spawn(async move { axum::serve(listener, app).await });
+    let host = addr.to_string();
+    let mut conn = BufReader::new(std::net::TcpStream::connect(addr).expect("connect"));
+    conn.get_mut().set_nodelay(true).expect("nodelay");
+    for (f, matched) in filters.iter().zip(matched_of) {
+        let q: String = form_urlencoded::byte_serialize(f.as_bytes()).collect();
+        let path = format!("/collections/buildings/items?limit=10&filter={q}");
+        http_get(&mut conn, &host, &path);
+        let lat: Vec<Duration> = (0..50)
+            .map(|_| {
+                let t = Instant::now();
+                http_get(&mut conn, &host, &path);
+                t.elapsed()
+            })
+            .collect();
+        let mut sorted = lat;
+        sorted.sort();
+        let total: Duration = sorted.iter().sum();
+        println!(
+            "| `{}` over HTTP, limit 10 | {matched} | {} | {} | {} | {} | {:.0} |",
+            f.chars().take(60).collect::<String>(),
+            sorted.len(),
+            us(pct(&sorted, 0.5)),
+            us(pct(&sorted, 0.99)),
+            us(*sorted.last().expect("runs")),
+            sorted.len() as f64 / total.as_secs_f64()
+        );
+    }
 }
