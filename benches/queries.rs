@@ -205,7 +205,7 @@ fn cql2(rt: &tokio::runtime::Runtime) {
             let t = Instant::now();
             let e = parse_text(f).expect("parses");
             let bound = Filter::bind(&e, buildings, &view).expect("binds");
-            let sel = chizu::query::select(buildings, &view, None, &[]);
+            let sel = chizu::query::select(buildings, &view, bound.bbox_hint().as_ref(), &[]);
             matched = sel
                 .iter()
                 .filter(|&&i| bound.matches(&buildings.features[i]))

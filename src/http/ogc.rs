@@ -420,7 +420,9 @@ pub async fn items(
     // Selecting and serialising up to 1,000 features is real work: off the async workers,
     // down to the bytes sent.
     let body = super::heavy(&app, side, move || {
-        let mut matched = crate::query::select(&job_layer, &job_view, bbox.as_ref(), &filters);
+        // Without a `bbox`, a spatial filter's own box lets the index pick the candidates.
+        let area = bbox.or_else(|| cql.as_ref().and_then(crate::query::cql2::Filter::bbox_hint));
+        let mut matched = crate::query::select(&job_layer, &job_view, area.as_ref(), &filters);
         if let Some(cql) = &cql {
             matched.retain(|&i| cql.matches(&job_layer.features[i]));
         }

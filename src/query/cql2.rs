@@ -861,6 +861,33 @@ impl Filter {
         node(e, layer, view).map(Filter)
     }
 
+    /// A box (Web Mercator) every feature the filter can pass touches, when its spatial
+    /// predicates say so (`S_INTERSECTS`/`S_WITHIN` with a literal, alone or in an `AND`):
+    /// the spatial index then picks the candidates.
+    #[must_use]
+    pub fn bbox_hint(&self) -> Option<crate::store::PartBox> {
+        fn hint(n: &Node) -> Option<crate::store::PartBox> {
+            match n {
+                Node::Spatial(op, a, b) => {
+                    let (("s_intersects" | "s_within", Spatial::Geometry, Spatial::Lit(lit))
+                    | ("s_intersects" | "s_contains", Spatial::Lit(lit), Spatial::Geometry)) =
+                        (*op, a, b)
+                    else {
+                        return None;
+                    };
+                    let r = lit.bounding_rect()?;
+                    Some(crate::store::PartBox {
+                        min: r.min(),
+                        max: r.max(),
+                    })
+                }
+                Node::And(v) => v.iter().find_map(hint),
+                _ => None,
+            }
+        }
+        hint(&self.0)
+    }
+
     /// Whether `f` passes (unknown, as with a null compared, does not).
     #[must_use]
     pub fn matches(&self, f: &Feature) -> bool {
@@ -868,16 +895,34 @@ impl Filter {
     }
 }
 
-fn lit_of(o: &Operand, f: &Feature) -> (Lit, bool) {
+/// A value being compared, borrowed from the feature or the filter (no allocation per
+/// feature).
+#[derive(Clone, Copy)]
+enum V<'a> {
+    Str(&'a str),
+    Num(f64),
+    Bool(bool),
+    Null,
+}
+
+fn lit_of<'a>(o: &'a Operand, f: &'a Feature) -> (V<'a>, bool) {
     match o {
-        Operand::Lit(l, ci) => (l.clone(), *ci),
+        Operand::Lit(l, ci) => (
+            match l {
+                Lit::Str(s) => V::Str(s),
+                Lit::Num(n) => V::Num(*n),
+                Lit::Bool(b) => V::Bool(*b),
+                Lit::Null => V::Null,
+            },
+            *ci,
+        ),
         Operand::Field(i, ci) => (
             match f.values.get(*i) {
-                Some(Value::Str(s)) => Lit::Str(s.to_string()),
-                Some(Value::Int(n)) => Lit::Num(*n as f64),
-                Some(Value::Float(n)) => Lit::Num(*n),
-                Some(Value::Bool(b)) => Lit::Bool(*b),
-                Some(Value::Null) | None => Lit::Null,
+                Some(Value::Str(s)) => V::Str(s),
+                Some(Value::Int(n)) => V::Num(*n as f64),
+                Some(Value::Float(n)) => V::Num(*n),
+                Some(Value::Bool(b)) => V::Bool(*b),
+                Some(Value::Null) | None => V::Null,
             },
             *ci,
         ),
@@ -885,15 +930,22 @@ fn lit_of(o: &Operand, f: &Feature) -> (Lit, bool) {
 }
 
 /// Orders two values; `None` when either is null or they cannot be compared.
-fn order(a: &(Lit, bool), b: &(Lit, bool)) -> Option<std::cmp::Ordering> {
-    let fold = |s: &str, ci: bool| if ci { s.to_lowercase() } else { s.to_string() };
-    match (&a.0, &b.0) {
-        (Lit::Num(x), Lit::Num(y)) => x.partial_cmp(y),
-        (Lit::Str(x), Lit::Str(y)) => Some(fold(x, a.1 || b.1).cmp(&fold(y, a.1 || b.1))),
-        (Lit::Bool(x), Lit::Bool(y)) => Some(x.cmp(y)),
+fn order(a: &(V, bool), b: &(V, bool)) -> Option<std::cmp::Ordering> {
+    let ci = a.1 || b.1;
+    let text = |x: &str, y: &str| {
+        if ci {
+            x.to_lowercase().cmp(&y.to_lowercase())
+        } else {
+            x.cmp(y)
+        }
+    };
+    match (a.0, b.0) {
+        (V::Num(x), V::Num(y)) => x.partial_cmp(&y),
+        (V::Str(x), V::Str(y)) => Some(text(x, y)),
+        (V::Bool(x), V::Bool(y)) => Some(x.cmp(&y)),
         // A number against text: as text (a code stored as text, asked for as a number).
-        (Lit::Num(x), Lit::Str(y)) => Some(num_text(*x).cmp(y)),
-        (Lit::Str(x), Lit::Num(y)) => Some(x.cmp(&num_text(*y))),
+        (V::Num(x), V::Str(y)) => Some(text(&num_text(x), y)),
+        (V::Str(x), V::Num(y)) => Some(text(x, &num_text(y))),
         _ => None,
     }
 }
@@ -987,22 +1039,22 @@ fn eval(n: &Node, f: &Feature) -> Option<bool> {
         Node::Like(a, b) => {
             let (a, b) = (lit_of(a, f), lit_of(b, f));
             let ci = a.1 || b.1;
-            let text = match a.0 {
-                Lit::Str(s) => s,
-                Lit::Num(x) => num_text(x),
-                Lit::Null => return None,
-                Lit::Bool(x) => x.to_string(),
+            let text: std::borrow::Cow<str> = match a.0 {
+                V::Str(s) => s.into(),
+                V::Num(x) => num_text(x).into(),
+                V::Null => return None,
+                V::Bool(x) => x.to_string().into(),
             };
-            let Lit::Str(pat) = b.0 else { return None };
+            let V::Str(pat) = b.0 else { return None };
             Some(if ci {
                 like(&text.to_lowercase(), &pat.to_lowercase())
             } else {
-                like(&text, &pat)
+                like(&text, pat)
             })
         }
         Node::In(a, list) => {
             let a = lit_of(a, f);
-            if a.0 == Lit::Null {
+            if matches!(a.0, V::Null) {
                 return None;
             }
             let mut unknown = false;
@@ -1025,7 +1077,7 @@ fn eval(n: &Node, f: &Feature) -> Option<bool> {
             let h = order(&a, &lit_of(hi, f))?;
             Some(l != Less && h != Greater)
         }
-        Node::IsNull(a) => Some(lit_of(a, f).0 == Lit::Null),
+        Node::IsNull(a) => Some(matches!(lit_of(a, f).0, V::Null)),
         Node::Spatial(op, a, b) => Some(spatial(op, a, b, f)),
     }
 }
