@@ -99,21 +99,12 @@ fn main() {
         return;
     }
 
-    let state = chizu::http::AppState::new(catalog, chizu::http::HttpSettings::default());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("runtime");
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = chizu::http::router(state, chizu::http::Listener::Public);
-    rt.spawn(async move { axum::serve(listener, app).await });
-    let host = addr.to_string();
-    let mut conn = BufReader::new(std::net::TcpStream::connect(addr).expect("connect"));
-    conn.get_mut().set_nodelay(true).expect("nodelay");
+    let (mut conn, host) = serve(&rt, catalog);
     let mut run = |path: &dyn Fn(f64, f64) -> String| -> Vec<Duration> {
         points
             .iter()
@@ -168,6 +159,38 @@ fn main() {
     cql2(&rt);
 }
 
+/// The public router on 127.0.0.1 for `catalog`, and one kept-alive connection to it.
+fn serve(
+    rt: &tokio::runtime::Runtime,
+    catalog: chizu::store::Catalog,
+) -> (BufReader<std::net::TcpStream>, String) {
+    let state = chizu::http::AppState::new(catalog, chizu::http::HttpSettings::default());
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = chizu::http::router(state, chizu::http::Listener::Public);
+    rt.spawn(async move { axum::serve(listener, app).await });
+    let host = addr.to_string();
+    let mut conn = BufReader::new(std::net::TcpStream::connect(addr).expect("connect"));
+    conn.get_mut().set_nodelay(true).expect("nodelay");
+    (conn, host)
+}
+
+fn cql_row(filter: &str, how: &str, matched: usize, mut lat: Vec<Duration>) {
+    lat.sort();
+    let total: Duration = lat.iter().sum();
+    println!(
+        "| `{}` {how} | {matched} | {} | {} | {} | {} | {:.0} |",
+        filter.chars().take(60).collect::<String>(),
+        lat.len(),
+        us(pct(&lat, 0.5)),
+        us(pct(&lat, 0.99)),
+        us(*lat.last().expect("runs")),
+        lat.len() as f64 / total.as_secs_f64()
+    );
+}
+
 /// CQL2 on the synthetic city's 100,000 buildings: parse, bind and select, in-process and
 /// over HTTP (`/collections/buildings/items?limit=10&filter=…`).
 fn cql2(rt: &tokio::runtime::Runtime) {
@@ -213,29 +236,10 @@ fn cql2(rt: &tokio::runtime::Runtime) {
             lat.push(t.elapsed());
         }
         matched_of.push(matched);
-        lat.sort();
-        let total: Duration = lat.iter().sum();
-        println!(
-            "| `{}` in-process | {matched} | {} | {} | {} | {} | {:.0} |",
-            f.chars().take(60).collect::<String>(),
-            lat.len(),
-            us(pct(&lat, 0.5)),
-            us(pct(&lat, 0.99)),
-            us(*lat.last().expect("runs")),
-            lat.len() as f64 / total.as_secs_f64()
-        );
+        cql_row(f, "in-process", matched, lat);
     }
     let catalog = chizu::store::Catalog::new(city.clone(), std::collections::BTreeMap::new());
-    let state = chizu::http::AppState::new(catalog, chizu::http::HttpSettings::default());
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = chizu::http::router(state, chizu::http::Listener::Public);
-    rt.spawn(async move { axum::serve(listener, app).await });
-    let host = addr.to_string();
-    let mut conn = BufReader::new(std::net::TcpStream::connect(addr).expect("connect"));
-    conn.get_mut().set_nodelay(true).expect("nodelay");
+    let (mut conn, host) = serve(rt, catalog);
     for (f, matched) in filters.iter().zip(matched_of) {
         let q: String = form_urlencoded::byte_serialize(f.as_bytes()).collect();
         let path = format!("/collections/buildings/items?limit=10&filter={q}");
@@ -247,17 +251,6 @@ fn cql2(rt: &tokio::runtime::Runtime) {
                 t.elapsed()
             })
             .collect();
-        let mut sorted = lat;
-        sorted.sort();
-        let total: Duration = sorted.iter().sum();
-        println!(
-            "| `{}` over HTTP, limit 10 | {matched} | {} | {} | {} | {} | {:.0} |",
-            f.chars().take(60).collect::<String>(),
-            sorted.len(),
-            us(pct(&sorted, 0.5)),
-            us(pct(&sorted, 0.99)),
-            us(*sorted.last().expect("runs")),
-            sorted.len() as f64 / total.as_secs_f64()
-        );
+        cql_row(f, "over HTTP, limit 10", matched, lat);
     }
 }

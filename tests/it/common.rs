@@ -123,13 +123,27 @@ impl Resp {
 }
 
 pub async fn get(app: &Router, uri: &str, headers: &[(&str, &str)]) -> Resp {
-    let mut req = Request::builder().uri(uri).header("host", "127.0.0.1:8080");
+    send(app, "GET", uri, Body::empty(), headers).await
+}
+
+/// A JSON `POST` (e.g. a drawn polygon to `/land`).
+pub async fn post_json(app: &Router, uri: &str, body: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut h = vec![("content-type", "application/json")];
+    h.extend_from_slice(headers);
+    send(app, "POST", uri, Body::from(body.to_string()), &h).await
+}
+
+async fn send(app: &Router, method: &str, uri: &str, body: Body, headers: &[(&str, &str)]) -> Resp {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "127.0.0.1:8080");
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
     let resp = app
         .clone()
-        .oneshot(req.body(Body::empty()).expect("request"))
+        .oneshot(req.body(body).expect("request"))
         .await
         .expect("response");
     let status = resp.status();

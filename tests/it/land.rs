@@ -6,12 +6,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use axum::body::Body;
-use axum::http::Request;
-use http_body_util::BodyExt as _;
-use tower::ServiceExt as _;
-
-use crate::common::{bearer, data, get, internal_router, public_router, Resp};
+use crate::common::{bearer, data, get, internal_router, post_json, public_router, Resp};
 
 /// A 300 m square over 第一種住居地域, 第二種住居地域 and 近隣商業地域.
 const SQUARE: (f64, f64, f64) = (138.318, 34.866, 0.0015);
@@ -40,33 +35,7 @@ fn square() -> (serde_json::Value, String) {
 }
 
 async fn post(app: &axum::Router, uri: &str, body: &str, headers: &[(&str, &str)]) -> Resp {
-    let mut req = Request::builder()
-        .method("POST")
-        .uri(uri)
-        .header("host", "127.0.0.1:8080")
-        .header("content-type", "application/json");
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = app
-        .clone()
-        .oneshot(req.body(Body::from(body.to_string())).expect("request"))
-        .await
-        .expect("response");
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes()
-        .to_vec();
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    post_json(app, uri, body, headers).await
 }
 
 /// Area (m²) of `wkt` (lon/lat) inside the features of one Shapefile, by GEOS through GDAL,
