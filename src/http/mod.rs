@@ -10,6 +10,7 @@ mod gate;
 mod limits;
 mod metrics;
 mod ogc;
+mod ogc_html;
 mod openapi;
 mod params;
 mod query;

@@ -52,6 +52,18 @@ fn license_url(id: &str) -> Option<&'static str> {
 
 /// Whether the client asked for JSON rather than a page (`f=json`, or an Accept header
 /// preferring JSON, as GDAL and other OGC clients send).
+/// Whether a browser asked (`f=html`, or `Accept` naming HTML before JSON).
+fn wants_page(p: &Params, headers: &HeaderMap) -> bool {
+    if let Some(f) = p.get("f") {
+        return f == "html";
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    accept.contains("text/html") && !super::accept_prefers_json(headers)
+}
+
 fn wants_json(p: &Params, headers: &HeaderMap) -> bool {
     if let Some(f) = p.get("f") {
         return f == "json";
@@ -227,11 +239,14 @@ pub async fn collections(
         .filter(|l| view.sees_layer(&l.def))
         .map(|l| collection_json(l, &base, lang, view.is_public()))
         .collect();
-    Ok(Json(json!({
+    let doc = json!({
         "links": [{ "href": format!("{base}/collections"), "rel": "self", "type": "application/json", "title": "collections" }],
         "collections": cols,
-    }))
-    .into_response())
+    });
+    if wants_page(&p, &headers) {
+        return Ok(Html(super::ogc_html::collections(&doc, lang)).into_response());
+    }
+    Ok(Json(doc).into_response())
 }
 
 fn one_layer(app: &AppState, view: &View, id: &str) -> Result<Arc<LayerSnapshot>, AppError> {
@@ -251,13 +266,29 @@ pub async fn collection(
 ) -> Result<Response, AppError> {
     let p = Params::parse(q.as_deref(), &["f", "lang"], |_| false)?;
     let layer = one_layer(&app, &view, &id)?;
-    Ok(Json(collection_json(
+    let lang = p.lang()?;
+    let doc = collection_json(
         &layer,
         &base_url(&app.settings, &headers),
-        p.lang()?,
+        lang,
         view.is_public(),
-    ))
-    .into_response())
+    );
+    if wants_page(&p, &headers) {
+        let fields: Vec<(String, String, &'static str)> = layer
+            .fields
+            .iter()
+            .filter(|f| view.sees_field(&layer.def, f))
+            .map(|f| {
+                let label = f
+                    .label
+                    .as_ref()
+                    .map_or_else(String::new, |l| pick(lang, l).to_string());
+                (f.name.clone(), label, f.kind.as_str())
+            })
+            .collect();
+        return Ok(Html(super::ogc_html::collection(&doc, &fields, lang)).into_response());
+    }
+    Ok(Json(doc).into_response())
 }
 
 /// `GET /collections/{id}/queryables`: the fields a filter may name (those the caller
@@ -321,6 +352,26 @@ pub async fn queryables(
         .into_response())
 }
 
+/// `field=value` parameters on visible fields, as equality filters.
+fn equality_filters(
+    p: &Params,
+    layer: &LayerSnapshot,
+    visible: &[usize],
+) -> Vec<crate::query::Equals> {
+    p.pairs()
+        .filter_map(|(k, v)| {
+            let field = visible
+                .iter()
+                .copied()
+                .find(|&i| layer.fields[i].name == k)?;
+            Some(crate::query::Equals {
+                field,
+                value: v.to_string(),
+            })
+        })
+        .collect()
+}
+
 /// The parameters of `/collections/{id}/items` besides the fields (equality filters).
 const ITEMS_PARAMS: &[&str] = &[
     "f",
@@ -378,12 +429,18 @@ pub async fn items(
     let is_field = |k: &str| visible.iter().any(|&i| layer.fields[i].name == k);
     let p = Params::parse(q.as_deref(), ITEMS_PARAMS, is_field)?;
     if let Some(f) = p.get("f") {
-        if f != "json" && f != "geojson" {
+        if f != "json" && f != "geojson" && f != "html" {
             return Err(AppError::BadRequest(
-                "`f` must be json or geojson (see /download for CSV)".into(),
+                "`f` must be json, geojson or html (see /download for CSV)".into(),
             ));
         }
     }
+    let page_for = wants_page(&p, &headers).then(|| {
+        (
+            pick(p.lang().unwrap_or(Lang::Ja), &layer.def.title).to_string(),
+            p.lang().unwrap_or(Lang::Ja),
+        )
+    });
     for k in ["bbox-crs", "crs", "filter-crs"] {
         if p.get(k).is_some_and(|c| c != CRS84) {
             return Err(AppError::BadRequest(format!(
@@ -394,19 +451,7 @@ pub async fn items(
     let limit = p.int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)? as usize;
     let offset = p.int("offset", 0, 0, 100_000_000)? as usize;
     let bbox = p.bbox()?;
-    let filters: Vec<crate::query::Equals> = p
-        .pairs()
-        .filter_map(|(k, v)| {
-            let field = visible
-                .iter()
-                .copied()
-                .find(|&i| layer.fields[i].name == k)?;
-            Some(crate::query::Equals {
-                field,
-                value: v.to_string(),
-            })
-        })
-        .collect();
+    let filters = equality_filters(&p, &layer, &visible);
     let cql = cql_filter(&p, &layer, &view)?;
     // Selecting and serialising up to 1,000 features is real work: off the async workers.
     let base = base_url(&app.settings, &headers);
@@ -417,6 +462,7 @@ pub async fn items(
         .collect();
     let id = id.clone();
     let (job_layer, job_view) = (Arc::clone(&layer), Arc::clone(&view));
+    let html = page_for.is_some();
     // Selecting and serialising up to 1,000 features is real work: off the async workers,
     // down to the bytes sent.
     let body = super::heavy(&app, side, move || {
@@ -452,18 +498,27 @@ pub async fn items(
             links.push(json!({ "href": self_q(offset.saturating_sub(limit)), "rel": "prev", "type": GEOJSON, "title": "previous page" }));
         }
         let returned = page.len();
-        serde_json::to_vec(&json!({
+        let doc = json!({
             "type": "FeatureCollection",
             "features": page,
             "numberMatched": matched.len(),
             "numberReturned": returned,
             "timeStamp": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             "links": links,
-        }))
+        });
+        match &page_for {
+            Some((title, lang)) => Ok(super::ogc_html::items(&doc, title, *lang).into_bytes()),
+            None => serde_json::to_vec(&doc),
+        }
     })
     .await?
     .map_err(|e| AppError::Internal(e.to_string()))?;
-    let mut resp = ([(header::CONTENT_TYPE, GEOJSON)], body).into_response();
+    let media = if html {
+        "text/html; charset=utf-8"
+    } else {
+        GEOJSON
+    };
+    let mut resp = ([(header::CONTENT_TYPE, media)], body).into_response();
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, cache_control(&app.settings, &view));
     Ok(resp)

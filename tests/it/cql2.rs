@@ -365,3 +365,57 @@ async fn the_openapi_document_lists_every_route_and_only_what_the_view_sees() {
         "doro-kanri does not see flood history"
     );
 }
+
+#[tokio::test]
+async fn browsers_get_pages_for_collections_a_collection_and_items() {
+    let r = public_router();
+    let html = [("accept", "text/html,application/xhtml+xml,*/*;q=0.8")];
+    let list = get(&r, "/collections", &html).await;
+    assert_eq!(
+        list.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let list = String::from_utf8_lossy(&list.body).to_string();
+    assert!(
+        list.starts_with("<!doctype html>")
+            && list.contains("用途地域")
+            && !list.contains("kousaten"),
+        "{list}"
+    );
+    let one = String::from_utf8_lossy(&get(&r, "/collections/youto_chiiki?f=html", &[]).await.body)
+        .to_string();
+    assert!(
+        one.contains("floor_area_ratio") && one.contains("容積率") && !one.contains("sauid"),
+        "{one}"
+    );
+    let items = get(
+        &r,
+        &format!(
+            "/collections/dosha_keikai/items?limit=5&filter={}",
+            enc("phenomenon = '土石流'")
+        ),
+        &html,
+    )
+    .await;
+    assert_eq!(items.status, 200);
+    let items = String::from_utf8_lossy(&items.body).to_string();
+    assert!(
+        items.contains("<table>") && items.contains("土石流") && items.contains("(next)"),
+        "{items}"
+    );
+    assert_eq!(
+        items.matches("<tr>").count(),
+        6,
+        "a header row and five features"
+    );
+    // Clients that ask for JSON still get it.
+    let json = get(&r, "/collections", &[("accept", "application/json")]).await;
+    assert_eq!(json.header("content-type"), Some("application/json"));
+    let geo = get(
+        &r,
+        "/collections/dosha_keikai/items?limit=1",
+        &[("accept", "application/geo+json, application/json")],
+    )
+    .await;
+    assert_eq!(geo.header("content-type"), Some("application/geo+json"));
+}
