@@ -121,11 +121,7 @@ pub async fn landing(
 
 /// A plain page listing the layers and their links (the map viewer takes this place).
 fn landing_html(app: &AppState, view: &View, base: &str, lang: Lang) -> String {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
+    let esc = crate::query::html_escape;
     let catalog = app.catalog.load_full();
     let ja = lang == Lang::Ja;
     let title = if view.is_public() {
@@ -319,12 +315,7 @@ pub async fn queryables(
         .iter()
         .filter(|f| view.sees_field(&layer.def, f))
     {
-        let kind = match f.kind {
-            crate::store::FieldType::Integer => "integer",
-            crate::store::FieldType::Float => "number",
-            crate::store::FieldType::Boolean => "boolean",
-            crate::store::FieldType::String => "string",
-        };
+        let kind = f.kind.json_type();
         let mut q = serde_json::Map::new();
         q.insert("type".into(), kind.into());
         if let Some(l) = &f.label {

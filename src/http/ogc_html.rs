@@ -8,20 +8,7 @@ use serde_json::Value;
 
 use crate::query::hazard::Lang;
 
-pub(crate) fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
+use crate::query::{html_escape as esc, json_text as text};
 
 fn page(lang: Lang, title: &str, body: &str) -> String {
     format!(

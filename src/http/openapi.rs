@@ -92,12 +92,7 @@ fn items_params(fields: &[(String, FieldType)]) -> Vec<Value> {
     for (name, kind) in fields {
         v.push(param(
             name,
-            json!({ "type": match kind {
-                FieldType::Integer => "integer",
-                FieldType::Float => "number",
-                FieldType::Boolean => "boolean",
-                FieldType::String => "string",
-            }}),
+            json!({ "type": kind.json_type() }),
             "features whose value equals this",
         ));
     }

@@ -155,12 +155,7 @@ pub async fn identify(
 /// The search form's answer without JavaScript (`/?q=` from a page whose script has not
 /// loaded, or a browser without it): the places found, each a link to its text report.
 pub(crate) fn search_page(app: &AppState, view: &View, q: &str, lang: hazard::Lang) -> String {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
+    let esc = crate::query::html_escape;
     let ja = lang == hazard::Lang::Ja;
     let catalog = app.catalog.load_full();
     let layers: Vec<&LayerSnapshot> = catalog.layers().map(AsRef::as_ref).collect();

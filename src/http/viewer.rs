@@ -244,12 +244,7 @@ pub async fn asset(
     Ok(a.respond(&headers, cache))
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::query::html_escape as esc;
 
 /// The viewer page for the listener, titled for the root's site: the public hazard map or
 /// the staff map.
@@ -340,19 +335,14 @@ fn first_tile(style: &serde_json::Value, center: [f64; 2], zoom: f64) -> Option<
     if zoom.floor() < min {
         return None;
     }
-    let z = zoom.floor().clamp(0.0, max) as u32;
-    let n = f64::from(1u32 << z);
-    let [lon, lat] = center;
-    let x = ((lon + 180.0) / 360.0 * n).floor().clamp(0.0, n - 1.0);
-    let lat = lat.to_radians();
-    let y = ((1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * n)
-        .floor()
-        .clamp(0.0, n - 1.0);
+    let z = zoom.floor().clamp(0.0, max) as u8;
+    let (x, y) = crate::tile::lonlat_to_mercator(center[0], center[1]);
+    let t = crate::tile::TileCoord::containing(z, x, y);
     Some(
         template
-            .replace("{z}", &z.to_string())
-            .replace("{x}", &format!("{x}"))
-            .replace("{y}", &format!("{y}")),
+            .replace("{z}", &t.z().to_string())
+            .replace("{x}", &t.x().to_string())
+            .replace("{y}", &t.y().to_string()),
     )
 }
 

@@ -1094,11 +1094,7 @@ fn shape_geometry(s: &Shape) -> geo::Geometry<f64> {
         .into(),
         Shape::Polygons(p) => geo::MultiPolygon(
             p.iter()
-                .filter_map(|part| {
-                    let mut rings = part.rings.iter().map(|r| geo::LineString(r.clone()));
-                    let ext = rings.next()?;
-                    Some(geo::Polygon::new(ext, rings.collect()))
-                })
+                .filter_map(crate::store::PolygonPart::to_polygon)
                 .collect(),
         )
         .into(),

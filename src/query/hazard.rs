@@ -818,12 +818,7 @@ impl HazardReport {
     /// The report as a small accessible HTML page.
     #[must_use]
     pub fn to_html(&self) -> String {
-        let esc = |s: &str| {
-            s.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-                .replace('"', "&quot;")
-        };
+        let esc = super::html_escape;
         let ja = self.lang == Lang::Ja;
         let lang = if ja { "ja" } else { "en" };
         let title = if ja {

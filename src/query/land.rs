@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 
 use geo::{
-    BooleanOps, Coord, Geodesic, GeodesicArea, Length, LineString, MultiLineString, MultiPolygon,
-    Polygon,
+    BooleanOps, BoundingRect, Contains, Coord, Geodesic, GeodesicArea, Length, LineString,
+    MultiLineString, MultiPolygon, Polygon,
 };
 use serde::Serialize;
 
@@ -65,7 +65,7 @@ pub struct LandLayer {
     pub layer: String,
     pub title: String,
     pub category: String,
-    pub geometry: &'static str,
+    pub geometry: crate::config::GeometryKind,
     pub features: Vec<LandFeature>,
 }
 
@@ -198,33 +198,20 @@ fn parts_polygon<'a>(
 ) -> MultiPolygon<f64> {
     MultiPolygon(
         parts
-            .filter_map(|p| {
-                let mut rings = p.rings.iter().map(|r| LineString(r.clone()));
-                let ext = rings.next()?;
-                Some(Polygon::new(ext, rings.collect()))
-            })
+            .filter_map(crate::store::PolygonPart::to_polygon)
             .collect(),
     )
 }
 
 fn bbox_of(mp: &MultiPolygon<f64>) -> PartBox {
-    let mut b = PartBox {
-        min: Coord {
-            x: f64::INFINITY,
-            y: f64::INFINITY,
-        },
-        max: Coord {
-            x: f64::NEG_INFINITY,
-            y: f64::NEG_INFINITY,
-        },
-    };
-    for c in mp.0.iter().flat_map(|p| p.exterior().0.iter()) {
-        b.min.x = b.min.x.min(c.x);
-        b.min.y = b.min.y.min(c.y);
-        b.max.x = b.max.x.max(c.x);
-        b.max.y = b.max.y.max(c.y);
+    // Never empty: polygons are checked for area when they are made.
+    let r = mp
+        .bounding_rect()
+        .unwrap_or_else(|| geo::Rect::new(Coord::zero(), Coord::zero()));
+    PartBox {
+        min: r.min(),
+        max: r.max(),
     }
-    b
 }
 
 fn attributes(layer: &LayerSnapshot, f: &Feature, view: &View, lang: Lang) -> Vec<Attribute> {
@@ -311,11 +298,7 @@ pub fn report(layers: &[&LayerSnapshot], view: &View, subject: &Subject, lang: L
             layer: layer.def.id.to_string(),
             title: lang.pick(&layer.def.title).to_string(),
             category: lang.pick(&layer.def.category.label()).to_string(),
-            geometry: match layer.def.geometry {
-                crate::config::GeometryKind::Point => "point",
-                crate::config::GeometryKind::Line => "line",
-                crate::config::GeometryKind::Polygon => "polygon",
-            },
+            geometry: layer.def.geometry,
             features,
         });
     }
@@ -411,20 +394,7 @@ fn measure(
         (Subject::Area(mp, _), Shape::Points(pts)) => parts
             .iter()
             .filter_map(|&i| pts.get(i as usize))
-            .any(|c| {
-                mp.0.iter().any(|p| {
-                    let mut rings = vec![p.exterior().0.clone()];
-                    rings.extend(p.interiors().iter().map(|r| r.0.clone()));
-                    geom::polygon_contains(
-                        &crate::store::PolygonPart {
-                            bbox: PartBox { min: *c, max: *c },
-                            rings,
-                            importance: Vec::new(),
-                        },
-                        *c,
-                    )
-                })
-            })
+            .any(|c| mp.contains(&geo::Point(*c)))
             .then_some((None, None, None)),
     }
 }
@@ -432,14 +402,6 @@ fn measure(
 fn round(v: f64, places: i32) -> f64 {
     let k = 10f64.powi(places);
     (v * k).round() / k
-}
-
-fn text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 impl LandReport {
@@ -455,7 +417,10 @@ impl LandReport {
                     .attributes
                     .iter()
                     .map(|a| {
-                        let v = a.value_label.clone().unwrap_or_else(|| text(&a.value));
+                        let v = a
+                            .value_label
+                            .clone()
+                            .unwrap_or_else(|| super::json_text(&a.value));
                         format!("{}={v}", a.label)
                     })
                     .collect();
@@ -479,12 +444,7 @@ impl LandReport {
     /// A printable HTML page.
     #[must_use]
     pub fn to_html(&self) -> String {
-        let esc = |s: &str| {
-            s.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-                .replace('"', "&quot;")
-        };
+        let esc = super::html_escape;
         let ja = self.lang == Lang::Ja;
         let title = if ja { "土地の情報" } else { "Land report" };
         let mut h = format!(
@@ -544,7 +504,10 @@ impl LandReport {
                     );
                 }
                 for a in &f.attributes {
-                    let v = a.value_label.clone().unwrap_or_else(|| text(&a.value));
+                    let v = a
+                        .value_label
+                        .clone()
+                        .unwrap_or_else(|| super::json_text(&a.value));
                     let _ = write!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(&a.label), esc(&v));
                 }
                 h.push_str("</table>");

@@ -14,6 +14,25 @@ pub mod search;
 use geo::Coord;
 
 use crate::access::View;
+
+/// Text escaped for HTML (element content and double-quoted attributes).
+#[must_use]
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A JSON value as it reads in a table cell: strings without quotes, null empty.
+#[must_use]
+pub fn json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
 use crate::store::{LayerSnapshot, PartBox, Shape};
 
 /// Features of `layer` at `p` (EPSG:3857): polygons containing it, lines and points within

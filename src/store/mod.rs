@@ -123,6 +123,14 @@ pub struct PolygonPart {
 }
 
 impl PolygonPart {
+    /// The part as a `geo` polygon (exterior, then holes), for overlays and predicates.
+    #[must_use]
+    pub fn to_polygon(&self) -> Option<geo::Polygon<f64>> {
+        let mut rings = self.rings.iter().map(|r| geo::LineString(r.clone()));
+        let ext = rings.next()?;
+        Some(geo::Polygon::new(ext, rings.collect()))
+    }
+
     /// Area in square metres (of Web Mercator): the exterior less its holes.
     #[must_use]
     pub fn area(&self) -> f64 {

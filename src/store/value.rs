@@ -22,6 +22,17 @@ impl FieldType {
             FieldType::Boolean => "Boolean",
         }
     }
+
+    /// The JSON Schema type of the values (queryables, the `OpenAPI` document).
+    #[must_use]
+    pub fn json_type(self) -> &'static str {
+        match self {
+            FieldType::String => "string",
+            FieldType::Integer => "integer",
+            FieldType::Float => "number",
+            FieldType::Boolean => "boolean",
+        }
+    }
 }
 
 /// One attribute value.

@@ -53,6 +53,20 @@ pub struct Staff {
     _dir: tempfile::TempDir,
 }
 
+/// The public router on a real socket on 127.0.0.1 (for clients such as GDAL); abort the
+/// handle when done.
+pub async fn serve_public() -> (
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move { axum::serve(listener, public_router()).await });
+    (addr, server)
+}
+
 /// An internal router over the shared sample state with fresh keys and audit file.
 pub fn internal_router() -> (Router, Staff) {
     internal_router_with(state())

@@ -270,11 +270,7 @@ async fn malformed_and_hostile_filters_are_400() {
 /// reads the conformance classes) and gets what GDAL selects from the file itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gdal_oapif_pushes_a_filter_down() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(async move { axum::serve(listener, public_router()).await });
+    let (addr, server) = crate::common::serve_public().await;
     let url = format!("OAPIF:http://{addr}/");
     let out = tokio::task::spawn_blocking(move || {
         Command::new("ogrinfo")

@@ -552,11 +552,7 @@ async fn staff_queries_see_their_internal_layers() {
 /// shelter through paging, over a real socket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gdal_oapif_reads_the_collections() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(async move { axum::serve(listener, public_router()).await });
+    let (addr, server) = common::serve_public().await;
     let url = format!("OAPIF:http://{addr}/");
     let out = tokio::task::spawn_blocking(move || {
         let list = std::process::Command::new("ogrinfo")
