@@ -89,6 +89,8 @@ pub struct AppState {
     pub settings: HttpSettings,
     pub cache: TileCache,
     pub metrics: metrics::Metrics,
+    /// The viewer's pages and script, made once per catalog and file version.
+    derived: viewer::Derived,
     /// One reload at a time.
     reload_lock: std::sync::Mutex<()>,
 }
@@ -105,6 +107,7 @@ impl AppState {
             settings,
             cache,
             metrics: metrics::Metrics::default(),
+            derived: viewer::Derived::default(),
             reload_lock: std::sync::Mutex::new(()),
         })
     }

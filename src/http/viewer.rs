@@ -6,10 +6,11 @@
 //! served only if it resolves inside that `web/` folder: a link out of it is never followed.
 //! Text is sent gzip-compressed when the client accepts it, with a strong ETag.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
 
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -139,12 +140,15 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
 }
 
 /// The built-in files, compressed once on first use.
-fn builtin() -> &'static BTreeMap<&'static str, Asset> {
-    static ASSETS: OnceLock<BTreeMap<&'static str, Asset>> = OnceLock::new();
+fn builtin() -> &'static BTreeMap<&'static str, Arc<Asset>> {
+    static ASSETS: OnceLock<BTreeMap<&'static str, Arc<Asset>>> = OnceLock::new();
     ASSETS.get_or_init(|| {
         embedded::ASSETS
             .iter()
-            .map(|(p, b)| (*p, Asset::new(Bytes::from_static(b), content_type(p))))
+            .map(|(p, b)| {
+                let a = Asset::new(Bytes::from_static(b), content_type(p));
+                (*p, Arc::new(a))
+            })
             .collect()
     })
 }
@@ -160,30 +164,88 @@ fn clean(path: &str) -> Option<&str> {
     ok.then_some(path)
 }
 
-/// A root's override of `path`, if it has one that stays inside its `web/` folder.
-fn override_file(web_root: &Path, path: &str) -> Option<Vec<u8>> {
-    let base = std::fs::canonicalize(web_root).ok()?;
-    let full = std::fs::canonicalize(base.join(path)).ok()?;
-    if !full.starts_with(&base) || !full.is_file() {
-        return None;
+/// The most pages and scripts kept: a page per listener and base URL, and a script, for the
+/// catalog being served and the one before it.
+const DERIVED_MAX: usize = 16;
+
+/// What the viewer derives from its files and the catalog (pages with the style and the
+/// catalog inside, the script pointing at versioned files), and the root's overrides: made
+/// once per version, not per request, and compressed once.
+#[derive(Default)]
+pub struct Derived {
+    made: Mutex<VecDeque<(String, Arc<Asset>)>>,
+    /// A root's override files by path, with the modification time and length they had.
+    overrides: Mutex<HashMap<String, (SystemTime, u64, Arc<Asset>)>>,
+}
+
+impl Derived {
+    /// The asset under `key`, made by `make` if it is not kept. `make` runs outside the lock
+    /// (it may ask for other derived assets); two requests racing may both make it, and
+    /// one copy is kept.
+    fn get_or_make(
+        &self,
+        key: String,
+        make: impl FnOnce() -> Option<Arc<Asset>>,
+    ) -> Option<Arc<Asset>> {
+        let lock = || {
+            self.made
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((_, a)) = lock().iter().find(|(k, _)| *k == key) {
+            return Some(a.clone());
+        }
+        let made = make()?;
+        let mut kept = lock();
+        if !kept.iter().any(|(k, _)| *k == key) {
+            if kept.len() >= DERIVED_MAX {
+                kept.pop_front();
+            }
+            kept.push_back((key, made.clone()));
+        }
+        Some(made)
     }
-    std::fs::read(full).ok()
+
+    /// A root's override of `path`, if it has one that stays inside its `web/` folder; read
+    /// and compressed again only when the file's time or length changes.
+    fn override_file(&self, web_root: &Path, path: &str) -> Option<Arc<Asset>> {
+        let base = std::fs::canonicalize(web_root).ok()?;
+        let full = std::fs::canonicalize(base.join(path)).ok()?;
+        if !full.starts_with(&base) {
+            return None;
+        }
+        let meta = std::fs::metadata(&full)
+            .ok()
+            .filter(std::fs::Metadata::is_file)?;
+        let stamp = (meta.modified().ok()?, meta.len());
+        let lock = || {
+            self.overrides
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((t, n, a)) = lock().get(path) {
+            if (*t, *n) == stamp {
+                return Some(a.clone());
+            }
+        }
+        let bytes = std::fs::read(full).ok()?;
+        let asset = Arc::new(Asset::new(Bytes::from(bytes), content_type(path)));
+        let mut kept = lock();
+        if kept.len() >= 256 {
+            kept.clear();
+        }
+        kept.insert(path.to_string(), (stamp.0, stamp.1, asset.clone()));
+        Some(asset)
+    }
 }
 
 /// The file at `path` under `web/`: the root's override, else the built-in one.
 fn lookup(app: &AppState, path: &str) -> Option<Arc<Asset>> {
     let path = clean(path)?;
-    if let Some(bytes) = override_file(&app.settings.web_root, path) {
-        return Some(Arc::new(Asset::new(Bytes::from(bytes), content_type(path))));
+    if let Some(a) = app.derived.override_file(&app.settings.web_root, path) {
+        return Some(a);
     }
-    builtin().get(path).map(|a| {
-        Arc::new(Asset {
-            body: a.body.clone(),
-            gzip: a.gzip.clone(),
-            etag: a.etag.clone(),
-            content_type: a.content_type,
-        })
-    })
+    builtin().get(path).cloned()
 }
 
 /// Whether this build holds MapLibre (it is embedded from `web/vendor/`, which
@@ -215,11 +277,13 @@ fn versioned(app: &AppState, path: &str) -> String {
 /// The viewer script, with its import of MapLibre pointing at the versioned file.
 fn script(app: &AppState) -> Option<Arc<Asset>> {
     let js = lookup(app, "app.js")?;
-    let text = String::from_utf8_lossy(&js.body).replace(
-        &format!("'/web/{MAPLIBRE}'"),
-        &format!("'{}'", versioned(app, MAPLIBRE)),
-    );
-    Some(Arc::new(Asset::new(Bytes::from(text), js.content_type)))
+    let maplibre = versioned(app, MAPLIBRE);
+    app.derived
+        .get_or_make(format!("script {} {maplibre}", js.etag), || {
+            let text = String::from_utf8_lossy(&js.body)
+                .replace(&format!("'/web/{MAPLIBRE}'"), &format!("'{maplibre}'"));
+            Some(Arc::new(Asset::new(Bytes::from(text), js.content_type)))
+        })
 }
 
 /// `GET /web/{*path}`: a viewer asset; cached for a year when asked for by its version.
@@ -264,6 +328,48 @@ pub fn page(app: &AppState, side: Side, headers: &HeaderMap) -> Result<Response,
         ));
     }
     let catalog = app.catalog.load_full();
+    let links: Vec<(&str, String)> = ["vendor/maplibre-gl/maplibre-gl.css", "app.css", "app.js"]
+        .into_iter()
+        .map(|p| (p, versioned(app, p)))
+        .collect();
+    let maplibre = versioned(app, MAPLIBRE);
+    // The public page carries the catalog and style, whose URLs are made from the base.
+    let base = match side {
+        Side::Public => base_url(&app.settings, headers),
+        Side::Internal => String::new(),
+    };
+    let key = format!(
+        "page {file} {} {} {maplibre} {base} {}",
+        html.etag,
+        catalog.serial(),
+        links
+            .iter()
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let page = app
+        .derived
+        .get_or_make(key, || {
+            Some(Arc::new(render_page(
+                app, side, &html, &catalog, &links, &maplibre, &base,
+            )))
+        })
+        .ok_or_else(|| AppError::Internal("the viewer page could not be made".into()))?;
+    Ok(page.respond(headers, HeaderValue::from_static("no-cache")))
+}
+
+/// The page for `side` from its HTML file: titled, linking the versioned files, and (the
+/// public one) carrying the catalog, the style and the first tile's address.
+fn render_page(
+    app: &AppState,
+    side: Side,
+    html: &Asset,
+    catalog: &crate::store::Catalog,
+    links: &[(&str, String)],
+    maplibre: &str,
+    base: &str,
+) -> Asset {
     let site = catalog.site();
     let title = site.title();
     let staff = match &site.name {
@@ -273,28 +379,24 @@ pub fn page(app: &AppState, side: Side, headers: &HeaderMap) -> Result<Response,
     let mut text = String::from_utf8_lossy(&html.body)
         .replace("{{title}}", &esc(&title.ja))
         .replace("{{staff_title}}", &esc(&staff));
-    for path in ["vendor/maplibre-gl/maplibre-gl.css", "app.css", "app.js"] {
-        text = text.replace(
-            &format!("\"/web/{path}\""),
-            &format!("\"{}\"", versioned(app, path)),
-        );
+    for (path, url) in links {
+        text = text.replace(&format!("\"/web/{path}\""), &format!("\"{url}\""));
     }
     // The public page carries what the map needs first (the catalog and the style), and
     // asks for MapLibre at once: three round trips less before a phone shows a map.
     if side == Side::Public {
-        let base = base_url(&app.settings, headers);
         let view = crate::access::View::Public;
         let style = catalog.style("public").and_then(|s| {
             crate::style::render(
                 s,
                 &view,
-                &catalog,
-                &base,
+                catalog,
+                base,
                 app.settings.raster_basemap.as_ref(),
             )
         });
         let boot = serde_json::json!({
-            "catalog": super::catalog::catalog_json(&catalog, &view, &base),
+            "catalog": super::catalog::catalog_json(catalog, &view, base),
             "style": style,
         })
         .to_string()
@@ -315,13 +417,11 @@ pub fn page(app: &AppState, side: Side, headers: &HeaderMap) -> Result<Response,
             })
             .unwrap_or_default();
         let head = format!(
-            "<link rel=\"modulepreload\" href=\"{}\">\n{tile}<script id=\"chizu-boot\" type=\"application/json\">{boot}</script>\n</head>",
-            versioned(app, MAPLIBRE)
+            "<link rel=\"modulepreload\" href=\"{maplibre}\">\n{tile}<script id=\"chizu-boot\" type=\"application/json\">{boot}</script>\n</head>"
         );
         text = text.replacen("</head>", &head, 1);
     }
-    let page = Asset::new(Bytes::from(text), "text/html; charset=utf-8");
-    Ok(page.respond(headers, HeaderValue::from_static("no-cache")))
+    Asset::new(Bytes::from(text), "text/html; charset=utf-8")
 }
 
 /// The URL of the `chizu` source's tile holding `center` at `zoom` (512-pixel tiles, as

@@ -616,8 +616,11 @@ pub fn lonlat_union<'a>(
 }
 
 /// Every layer that loaded, by id, in id order. Swapped whole on reload.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Catalog {
+    /// Unique to this catalog in this process: what is derived from it (the viewer's pages)
+    /// is cached under it and never served for another.
+    serial: u64,
     layers: BTreeMap<String, Arc<LayerSnapshot>>,
     /// Layers that failed to load: id → reason.
     failed: BTreeMap<String, String>,
@@ -630,6 +633,12 @@ pub struct Catalog {
     /// Failed layers known to be public (their layer file parsed): the public view may
     /// hear that they failed, never why.
     failed_public: std::collections::BTreeSet<String>,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Self::new(Vec::new(), BTreeMap::new())
+    }
 }
 
 impl Catalog {
@@ -645,7 +654,17 @@ impl Catalog {
             fingerprints: BTreeMap::new(),
             site: Arc::default(),
             failed_public: std::collections::BTreeSet::new(),
+            serial: {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
         }
+    }
+
+    /// A number no other catalog of this process has.
+    #[must_use]
+    pub fn serial(&self) -> u64 {
+        self.serial
     }
 
     /// The catalog knowing which failed layers are public.

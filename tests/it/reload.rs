@@ -325,3 +325,62 @@ async fn admin_reload_route_is_for_admins_on_the_internal_listener_only() {
         "指定避難所（管理）"
     );
 }
+
+/// The viewer page is made once per catalog and file version, not per request: the same
+/// ETag while nothing changes, a new one after a reload or an edited override file.
+#[tokio::test]
+async fn the_page_is_remade_only_when_the_catalog_or_a_file_changes() {
+    let (_dir, r) = small_root();
+    let loaded = chizu::load_root(&r, 2);
+    let settings = chizu::http::HttpSettings {
+        root: Some(r.clone()),
+        web_root: r.join("web"),
+        ..Default::default()
+    };
+    let app = chizu::http::AppState::new(loaded.catalog, settings);
+    let public = chizu::http::router(Arc::clone(&app), chizu::http::Listener::Public);
+    let gz = [("accept-encoding", "gzip")];
+    let page = |public: axum::Router| async move {
+        let r = get(&public, "/", &gz).await;
+        assert_eq!(r.status, 200);
+        let etag = r.header("etag").expect("etag").to_string();
+        (etag, String::from_utf8(r.decoded()).expect("utf-8"))
+    };
+    let (first, text) = page(public.clone()).await;
+    assert!(text.contains("指定避難所"), "the page carries the catalog");
+    let (again, _) = page(public.clone()).await;
+    assert_eq!(first, again, "nothing changed: the same page");
+
+    edit_title(&r, "ja = \"指定避難所\"", "ja = \"指定避難所（更新）\"");
+    let reload_app = Arc::clone(&app);
+    tokio::task::spawn_blocking(move || reload_app.reload())
+        .await
+        .expect("join")
+        .expect("reload");
+    let (reloaded, text) = page(public.clone()).await;
+    assert_ne!(first, reloaded, "a new catalog makes a new page");
+    assert!(text.contains("指定避難所（更新）"), "with the new title");
+
+    // A root's own stylesheet: linked by its version, and again when it is edited.
+    std::fs::create_dir_all(r.join("web")).expect("mkdir");
+    std::fs::write(r.join("web/app.css"), "body { color: #111; }").expect("write");
+    let (_, text) = page(public.clone()).await;
+    let css = get(&public, "/web/app.css", &[]).await;
+    assert_eq!(
+        String::from_utf8(css.decoded()).expect("utf-8"),
+        "body { color: #111; }"
+    );
+    let link = |t: &str| {
+        let at = t.find("/web/app.css?v=").expect("versioned link");
+        t[at..at + 27].to_string()
+    };
+    let before = link(&text);
+    std::fs::write(r.join("web/app.css"), "body { color: #222222; }").expect("write");
+    let (_, text) = page(public.clone()).await;
+    assert_ne!(before, link(&text), "an edited override gets a new version");
+    let css = get(&public, "/web/app.css", &[]).await;
+    assert_eq!(
+        String::from_utf8(css.decoded()).expect("utf-8"),
+        "body { color: #222222; }"
+    );
+}
