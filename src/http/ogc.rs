@@ -376,7 +376,65 @@ const ITEMS_PARAMS: &[&str] = &[
     "filter",
     "filter-lang",
     "filter-crs",
+    "sortby",
 ];
+
+/// `sortby=name,-area`: the fields to order by (`-` descending), each one the caller sees.
+fn sort_keys(
+    p: &Params,
+    layer: &LayerSnapshot,
+    view: &View,
+) -> Result<Vec<(usize, bool)>, AppError> {
+    let Some(text) = p.get("sortby") else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .filter(|k| !k.trim().is_empty())
+        .take(8)
+        .map(|k| {
+            let k = k.trim();
+            let (name, desc) = match k.strip_prefix('-') {
+                Some(n) => (n, true),
+                None => (k.strip_prefix('+').unwrap_or(k), false),
+            };
+            layer
+                .fields
+                .iter()
+                .position(|f| f.name == name && view.sees_field(&layer.def, f))
+                .map(|i| (i, desc))
+                .ok_or_else(|| {
+                    AppError::BadRequest(format!(
+                        "`sortby`: no field `{}` in this collection (see its queryables)",
+                        name.chars().take(40).collect::<String>()
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// Orders `matched` by `keys` (stable: features equal on every key keep their order).
+fn sort_features(layer: &LayerSnapshot, matched: &mut [usize], keys: &[(usize, bool)]) {
+    if keys.is_empty() {
+        return;
+    }
+    matched.sort_by(|&a, &b| {
+        let (fa, fb) = (&layer.features[a], &layer.features[b]);
+        keys.iter()
+            .map(|&(i, desc)| {
+                let o = fa.values[i].sort_cmp(&fb.values[i]);
+                // Nulls stay last in either direction.
+                let null = matches!(fa.values[i], crate::store::Value::Null)
+                    || matches!(fb.values[i], crate::store::Value::Null);
+                if desc && !null {
+                    o.reverse()
+                } else {
+                    o
+                }
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+}
 
 /// The request's CQL2 filter (Part 3), bound to the fields this caller sees: a hidden
 /// field is refused exactly as a missing one.
@@ -444,7 +502,7 @@ pub async fn items(
     let bbox = p.bbox()?;
     let filters = equality_filters(&p, &layer, &visible);
     let cql = cql_filter(&p, &layer, &view)?;
-    // Selecting and serialising up to 1,000 features is real work: off the async workers.
+    let sort = sort_keys(&p, &layer, &view)?;
     let base = base_url(&app.settings, &headers);
     let pairs: Vec<(String, String)> = p
         .pairs()
@@ -463,6 +521,7 @@ pub async fn items(
         if let Some(cql) = &cql {
             matched.retain(|&i| cql.matches(&job_layer.features[i]));
         }
+        sort_features(&job_layer, &mut matched, &sort);
         let page: Vec<Value> = matched
             .iter()
             .skip(offset)
@@ -536,7 +595,9 @@ pub async fn item(
 /// Features per streamed chunk of a download.
 const CHUNK: usize = 256;
 
-/// `GET /download/{id}.geojson` and `/download/{id}.csv[?bom=1][&geometry=wkt|lonlat]`.
+/// `GET /download/{id}.geojson`, `/download/{id}.csv[?bom=1][&geometry=wkt|lonlat]` and
+/// `/download/{id}.gpkg`; each may take the items' `filter` (CQL2) and `sortby`, so a table
+/// exports exactly the rows it shows.
 pub async fn download(
     State(app): State<Arc<AppState>>,
     Extension(Caller(view)): Extension<Caller>,
@@ -547,11 +608,29 @@ pub async fn download(
     let (id, ext) = file.rsplit_once('.').ok_or(AppError::NotFound)?;
     let csv = match ext {
         "csv" => true,
-        "geojson" => false,
+        "geojson" | "gpkg" => false,
         _ => return Err(AppError::NotFound),
     };
-    let p = Params::parse(q.as_deref(), &["bom", "geometry"], |_| false)?;
+    let p = Params::parse(
+        q.as_deref(),
+        &[
+            "bom",
+            "geometry",
+            "filter",
+            "filter-lang",
+            "filter-crs",
+            "sortby",
+        ],
+        |_| false,
+    )?;
     let layer = one_layer(&app, &view, id)?;
+    if p.get("filter-crs").is_some_and(|c| c != CRS84) {
+        return Err(AppError::BadRequest(format!(
+            "`filter-crs`: only {CRS84} is offered"
+        )));
+    }
+    let cql = cql_filter(&p, &layer, &view)?;
+    let sort = sort_keys(&p, &layer, &view)?;
     let bom = p.int("bom", 0, 0, 1)? == 1;
     let lonlat_cols = match p.get("geometry") {
         None => matches!(layer.def.geometry, crate::config::GeometryKind::Point),
@@ -563,10 +642,34 @@ pub async fn download(
             ))
         }
     };
-    let indices = crate::query::select(&layer, &view, None, &[]);
+    let area = cql.as_ref().and_then(crate::query::cql2::Filter::bbox_hint);
+    let mut indices = crate::query::select(&layer, &view, area.as_ref(), &[]);
+    if let Some(cql) = &cql {
+        indices.retain(|&i| cql.matches(&layer.features[i]));
+    }
+    sort_features(&layer, &mut indices, &sort);
     let visible: Vec<usize> = (0..layer.fields.len())
         .filter(|&i| view.sees_field(&layer.def, &layer.fields[i]))
         .collect();
+    if ext == "gpkg" {
+        // A GeoPackage is one SQLite file, made whole on the heavy-work pool and then sent.
+        let (job_layer, job_view) = (Arc::clone(&layer), Arc::clone(&view));
+        let bytes = super::heavy(&app, side, move || {
+            crate::query::geopackage::write(&job_layer, &indices, &visible, &job_view)
+        })
+        .await?
+        .map_err(|e| AppError::Internal(format!("the GeoPackage could not be made: {e}")))?;
+        let mut resp = Response::new(Body::from(bytes));
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/geopackage+sqlite3"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.gpkg\"")) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+        return Ok(resp);
+    }
     let chunks: Vec<Vec<usize>> = indices.chunks(CHUNK).map(<[usize]>::to_vec).collect();
     let head = if csv {
         csv_header(&layer, &visible, lonlat_cols, bom)

@@ -6,6 +6,7 @@ pub mod coverage;
 pub mod cql2;
 pub mod geojson;
 pub mod geom;
+pub mod geopackage;
 pub mod hazard;
 pub mod land;
 pub mod romaji;

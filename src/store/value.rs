@@ -116,6 +116,32 @@ impl Value {
         }
     }
 
+    /// The order of a table sorted by this field: numbers by value, text with its digit runs
+    /// read as numbers (2丁目 before 10丁目), nulls last.
+    #[must_use]
+    pub fn sort_cmp(&self, other: &Value) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        let num = |v: &Value| match v {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            Value::Bool(b) => Some(f64::from(u8::from(*b))),
+            _ => None,
+        };
+        match (self, other) {
+            (Value::Null, Value::Null) => Ordering::Equal,
+            (Value::Null, _) => Ordering::Greater,
+            (_, Value::Null) => Ordering::Less,
+            (Value::Str(a), Value::Str(b)) => natural_cmp(a, b),
+            (a, b) => match (num(a), num(b)) {
+                (Some(x), Some(y)) => x.total_cmp(&y),
+                // A number before text, as a spreadsheet sorts.
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            },
+        }
+    }
+
     /// As JSON, for GeoJSON and catalog output.
     #[must_use]
     pub fn to_json(&self) -> serde_json::Value {
@@ -131,9 +157,80 @@ impl Value {
     }
 }
 
+/// Text order with runs of ASCII digits compared as numbers.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut x, mut y) = (a.chars().peekable(), b.chars().peekable());
+    loop {
+        match (x.peek().copied(), y.peek().copied()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, _) => return std::cmp::Ordering::Less,
+            (_, None) => return std::cmp::Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let run = |it: &mut std::iter::Peekable<std::str::Chars<'_>>| {
+                    let mut s = String::new();
+                    while let Some(c) = it.peek().copied().filter(char::is_ascii_digit) {
+                        s.push(c);
+                        it.next();
+                    }
+                    s
+                };
+                let (p, q) = (run(&mut x), run(&mut y));
+                let (p, q) = (p.trim_start_matches('0'), q.trim_start_matches('0'));
+                let o = p.len().cmp(&q.len()).then_with(|| p.cmp(q));
+                if o != std::cmp::Ordering::Equal {
+                    return o;
+                }
+            }
+            (Some(c), Some(d)) => {
+                if c != d {
+                    return c.cmp(&d);
+                }
+                x.next();
+                y.next();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sorting_reads_numbers_in_text_and_puts_nulls_last() {
+        let mut v = vec![
+            Value::Str("本町10丁目".into()),
+            Value::Null,
+            Value::Str("本町2丁目".into()),
+            Value::Str("本町02丁目a".into()),
+        ];
+        v.sort_by(Value::sort_cmp);
+        assert_eq!(
+            v,
+            vec![
+                Value::Str("本町2丁目".into()),
+                Value::Str("本町02丁目a".into()),
+                Value::Str("本町10丁目".into()),
+                Value::Null,
+            ]
+        );
+        let mut n = vec![
+            Value::Float(2.5),
+            Value::Null,
+            Value::Int(-1),
+            Value::Int(10),
+        ];
+        n.sort_by(Value::sort_cmp);
+        assert_eq!(
+            n,
+            vec![
+                Value::Int(-1),
+                Value::Float(2.5),
+                Value::Int(10),
+                Value::Null
+            ]
+        );
+    }
 
     #[test]
     fn coercion() {

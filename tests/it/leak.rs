@@ -180,6 +180,7 @@ async fn nothing_internal_reaches_the_public_view() {
         uris.push(format!("/collections/{id}/items?limit=1000"));
         uris.push(format!("/download/{id}.csv"));
         uris.push(format!("/download/{id}.geojson"));
+        uris.push(format!("/download/{id}.gpkg"));
     }
     for id in &s.layer_ids {
         for route in [
@@ -188,6 +189,7 @@ async fn nothing_internal_reaches_the_public_view() {
             "/collections/{id}/items/0",
             "/download/{id}.csv",
             "/download/{id}.geojson",
+            "/download/{id}.gpkg",
         ] {
             uris.push(route.replace("{id}", id));
         }
