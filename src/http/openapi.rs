@@ -84,6 +84,11 @@ fn items_params(fields: &[(String, FieldType)]) -> Vec<Value> {
             "the CRS of geometries in the filter",
         ),
         param(
+            "sortby",
+            json!({ "type": "string" }),
+            "fields to order by, comma-separated; `-name` descending",
+        ),
+        param(
             "lang",
             json!({ "type": "string", "enum": ["ja", "en"] }),
             "language of labels",
@@ -310,8 +315,13 @@ pub async fn api(
     add(
         "/download/{file}",
         get_op(
-            "a whole layer as GeoJSON or CSV (`id.geojson`, `id.csv`)",
-            vec![path_param("file", "layer id with .geojson or .csv")],
+            "a layer as GeoJSON, CSV or GeoPackage (`id.geojson`, `id.csv`, `id.gpkg`); `filter` and `sortby` as for items",
+            vec![
+                path_param("file", "layer id with .geojson, .csv or .gpkg"),
+                param("filter", json!({ "type": "string" }), "a CQL2 filter"),
+                param("filter-lang", json!({ "type": "string", "enum": ["cql2-text", "cql2-json"] }), "the filter's encoding"),
+                param("sortby", json!({ "type": "string" }), "fields to order by; `-name` descending"),
+            ],
             "application/geo+json",
         ),
     );

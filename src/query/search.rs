@@ -9,10 +9,12 @@ use crate::access::View;
 use crate::store::{LayerSnapshot, Value};
 
 /// Folds a name for matching: NFKC (full-width → half-width, ㈱ → (株)), lower case,
-/// katakana → hiragana, small ヶ/ヵ → け/か, spaces and ・ removed.
+/// katakana → hiragana, small ヶ/ヵ → け/か, spaces and ・ removed, and an address's
+/// 丁目・番地・番・号 after a number written as `-` (本町5丁目9番1号 = 本町5-9-1).
 #[must_use]
 pub fn fold(s: &str) -> String {
-    s.nfkc()
+    let folded: String = s
+        .nfkc()
         .flat_map(char::to_lowercase)
         .filter(|c| !c.is_whitespace() && *c != '・')
         .map(|c| match c {
@@ -20,9 +22,31 @@ pub fn fold(s: &str) -> String {
             'ヵ' | 'ゕ' => 'か',
             // Katakana ァ..ヶ map onto hiragana ぁ..ゖ 0x60 code points lower.
             '\u{30A1}'..='\u{30F6}' => char::from_u32(u32::from(c) - 0x60).unwrap_or(c),
+            // Dashes people type in addresses (not ー, which is part of names).
+            '−' | '‐' | '‑' | '–' | '—' => '-',
             _ => c,
         })
-        .collect()
+        .collect();
+    let mut out = String::with_capacity(folded.len());
+    let mut rest = folded.as_str();
+    while let Some(c) = rest.chars().next() {
+        if out.ends_with(|p: char| p.is_ascii_digit()) {
+            if let Some(unit) = ["丁目", "番地", "番", "号"]
+                .iter()
+                .find(|u| rest.starts_with(**u))
+            {
+                out.push('-');
+                rest = &rest[unit.len()..];
+                continue;
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    if out.ends_with('-') && folded.ends_with(['目', '地', '番', '号']) {
+        out.pop();
+    }
+    out
 }
 
 /// How well a name matched.
@@ -235,5 +259,9 @@ mod tests {
         assert_eq!(fold("ＡＢＣ１２３"), "abc123");
         assert_eq!(fold("鰯ヶ島"), fold("鰯ケ島"));
         assert_eq!(fold("中央 市・本町"), "中央市本町");
+        assert_eq!(fold("本町５丁目９番１号"), "本町5-9-1");
+        assert_eq!(fold("本町5丁目9番地の1"), "本町5-9-の1");
+        assert_eq!(fold("中央区本町5−9−1"), "中央区本町5-9-1");
+        assert_eq!(fold("一番町"), "一番町");
     }
 }

@@ -116,8 +116,8 @@ impl Value {
         }
     }
 
-    /// The order of a table sorted by this field: numbers by value, text with its digit runs
-    /// read as numbers (2丁目 before 10丁目), nulls last.
+    /// The order of a table sorted by this field: numbers by value, text with its numbers
+    /// read as numbers (2丁目 before 10丁目, 二丁目 before 十丁目), nulls last.
     #[must_use]
     pub fn sort_cmp(&self, other: &Value) -> std::cmp::Ordering {
         use std::cmp::Ordering;
@@ -131,7 +131,10 @@ impl Value {
             (Value::Null, Value::Null) => Ordering::Equal,
             (Value::Null, _) => Ordering::Greater,
             (_, Value::Null) => Ordering::Less,
-            (Value::Str(a), Value::Str(b)) => natural_cmp(a, b),
+            (Value::Str(a), Value::Str(b)) => {
+                let key = crate::query::search::natural_key;
+                key(a).cmp(&key(b)).then_with(|| a.cmp(b))
+            }
             (a, b) => match (num(a), num(b)) {
                 (Some(x), Some(y)) => x.total_cmp(&y),
                 // A number before text, as a spreadsheet sorts.
@@ -153,41 +156,6 @@ impl Value {
                 serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
             }
             Value::Str(s) => s.as_ref().into(),
-        }
-    }
-}
-
-/// Text order with runs of ASCII digits compared as numbers.
-fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    let (mut x, mut y) = (a.chars().peekable(), b.chars().peekable());
-    loop {
-        match (x.peek().copied(), y.peek().copied()) {
-            (None, None) => return std::cmp::Ordering::Equal,
-            (None, _) => return std::cmp::Ordering::Less,
-            (_, None) => return std::cmp::Ordering::Greater,
-            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
-                let run = |it: &mut std::iter::Peekable<std::str::Chars<'_>>| {
-                    let mut s = String::new();
-                    while let Some(c) = it.peek().copied().filter(char::is_ascii_digit) {
-                        s.push(c);
-                        it.next();
-                    }
-                    s
-                };
-                let (p, q) = (run(&mut x), run(&mut y));
-                let (p, q) = (p.trim_start_matches('0'), q.trim_start_matches('0'));
-                let o = p.len().cmp(&q.len()).then_with(|| p.cmp(q));
-                if o != std::cmp::Ordering::Equal {
-                    return o;
-                }
-            }
-            (Some(c), Some(d)) => {
-                if c != d {
-                    return c.cmp(&d);
-                }
-                x.next();
-                y.next();
-            }
         }
     }
 }

@@ -658,3 +658,62 @@ async fn filtered_sorted_exports_match_the_items() {
     assert_eq!(r.status, 400);
     assert!(String::from_utf8_lossy(&r.body).contains("sortby"));
 }
+
+/// An address as people write it (丁目・番・号, full-width digits) finds the facility at it;
+/// staff also find the road ledger's intersections by address and number.
+#[tokio::test]
+async fn search_finds_addresses_written_either_way() {
+    let app = public_router();
+    for q in ["本町5-9-1", "本町５丁目９番１号", "本町5丁目9-1"] {
+        let r = get(
+            &app,
+            &format!(
+                "/search?q={}",
+                form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+            ),
+            &[],
+        )
+        .await;
+        let j = r.json();
+        let first = &j["results"][0];
+        assert_eq!(first["name"], "二区コミュニティ防災センター", "{q}: {j}");
+        assert_eq!(first["field"], "address", "{q}");
+    }
+    // The internal ledger: not searchable in public, found by staff.
+    let state = common::state();
+    let catalog = state.catalog.load();
+    let ledger = catalog.get("kousaten").expect("layer");
+    let i = ledger.field_index("address").expect("address field");
+    let addr = ledger
+        .features
+        .iter()
+        .find_map(|f| match &f.values[i] {
+            chizu::store::Value::Str(s) if s.chars().count() >= 4 => Some(s.to_string()),
+            _ => None,
+        })
+        .expect("an address in the ledger");
+    let uri = format!(
+        "/search?q={}&limit=50",
+        form_urlencoded::byte_serialize(addr.as_bytes()).collect::<String>()
+    );
+    let public = get(&app, &uri, &[]).await.json();
+    assert!(
+        public["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .all(|r| r["layer"] != "kousaten"),
+        "the public never sees the ledger"
+    );
+    let (internal, staff) = internal_router();
+    let r = get(&internal, &uri, &[("authorization", &bearer(&staff.admin))]).await;
+    let j = r.json();
+    assert!(
+        j["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .any(|r| r["layer"] == "kousaten" && r["name"] == addr.as_str()),
+        "staff find {addr}: {j}"
+    );
+}
