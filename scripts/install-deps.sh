@@ -8,7 +8,7 @@ export PATH="$PWD/.tools/bin:$PATH"
 
 # chromium + fonts-noto-cjk: the viewer's browser tests (Japanese labels need a CJK font);
 # procps: `kill`, which the reload tests send SIGHUP with.
-packages=(libgdal-dev gdal-bin libproj-dev proj-bin libsqlite3-dev pkg-config clang libclang-dev build-essential ca-certificates chromium fonts-noto-cjk procps)
+packages=(libgdal-dev gdal-bin libproj-dev proj-bin libsqlite3-dev pkg-config clang libclang-dev build-essential ca-certificates chromium fonts-noto-cjk procps poppler-utils)
 
 # Node.js >= 20 and npm for the viewer's packages and tests (playwright-core's floor is 20;
 # Debian 12's own nodejs is 18). Where the machine has none that new, a pinned Node.js from

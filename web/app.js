@@ -52,6 +52,9 @@ let catalog = null;
 let site = {};
 let lastPoint = null;
 let popup = null;
+// While a staff tool (measuring, drawing) takes the map's clicks, they ask nothing.
+let busy = false;
+const hooks = { language: [], identify: [] };
 // Titles and the search example come from the city's site.toml (via /catalog), not from code.
 const siteText = (k) => {
   if (k === 'title' && site.title) return pick(site.title);
@@ -196,6 +199,7 @@ async function identify(map, lon, lat) {
   const z = Math.round(map.getZoom());
   const fc = await getJson(`/query?lon=${lon.toFixed(6)}&lat=${lat.toFixed(6)}&z=${z}`).catch(() => null);
   if (!fc) { el.innerHTML = ''; return; }
+  for (const f of hooks.identify) f(fc);
   let h = `<h3>${t('features')}</h3>`;
   for (const f of fc.features.slice(0, 10)) {
     h += `<div class="popup"><strong>${esc(pick(f.layer_title))}</strong><dl>`;
@@ -330,8 +334,16 @@ async function search(map, q, limit = 10) {
   const r = await getJson(`/search?q=${encodeURIComponent(q.trim())}&limit=${limit + 1}`).catch(() => ({ results: [] }));
   if (!r.results.length) { list.innerHTML = `<li>${t('noResults')}</li>`; return; }
   const shown = r.results.slice(0, limit);
-  list.innerHTML = shown.map((x, i) => `<li><button type="button" data-i="${i}">${esc(x.name)}${esc(paren(pick(x.layer_title)))}</button></li>`).join('')
-    + (r.results.length > limit && limit < 50 ? `<li><button type="button" class="more" data-more="1">${t('more')}</button></li>` : '');
+  const item = (x, i) => `<li><button type="button" data-i="${i}">${esc(x.name)}${esc(paren(pick(x.layer_title)))}</button></li>`;
+  const more = r.results.length > limit && limit < 50 ? `<li><button type="button" class="more" data-more="1">${t('more')}</button></li>` : '';
+  if (VIEW === 'internal') {
+    // Staff search every configured layer: results grouped by layer, in the order found.
+    const groups = new Map();
+    shown.forEach((x, i) => { if (!groups.has(x.layer)) groups.set(x.layer, []); groups.get(x.layer).push([x, i]); });
+    list.innerHTML = [...groups.values()].map((g) => `<li class="result-group"><h3>${esc(pick(g[0][0].layer_title))}</h3><ul class="results">${g.map(([x, i]) => `<li><button type="button" data-i="${i}">${esc(x.name)}${x.matched_text && x.matched_text !== x.name ? esc(paren(x.matched_text)) : ''}</button></li>`).join('')}</ul></li>`).join('') + more;
+  } else {
+    list.innerHTML = shown.map(item).join('') + more;
+  }
   list.onclick = (e) => {
     if (e.target.dataset.more) { search(map, q, 50); return; }
     const x = shown[e.target.dataset.i];
@@ -343,6 +355,9 @@ async function search(map, q, limit = 10) {
   };
   if (r.results[0].match === 'exact') list.querySelector('button').focus();
 }
+
+// The staff map's requests to this server carry the key.
+const transformRequest = (url) => (VIEW === 'internal' && (url.startsWith(location.origin) || url.startsWith('/')) ? { url, headers: authHeaders() } : { url });
 
 async function start() {
   // The public page carries the catalog and the style; the staff page fetches them.
@@ -358,9 +373,17 @@ async function start() {
     hash: true,
     ...(fit ? { bounds: [[site.bounds[0], site.bounds[1]], [site.bounds[2], site.bounds[3]]], fitBoundsOptions: { padding: 16 } } : {}),
     attributionControl: false,
-    transformRequest: (url) => (VIEW === 'internal' && (url.startsWith(location.origin) || url.startsWith('/')) ? { url, headers: authHeaders() } : { url }),
+    transformRequest,
   });
   window.chizuMap = map; // for tests and for embedding pages that want to script the map
+  if (VIEW === 'internal') {
+    // What the staff tools (web/staff.js) work through.
+    window.chizuApp = {
+      map, maplibregl, esc, pick, t, lang: () => lang, catalog: () => catalog, getJson, authHeaders, openWithKey, keyRefused, transformRequest,
+      setBusy: (b) => { busy = b; }, onLanguage: (f) => hooks.language.push(f), onIdentify: (f) => hooks.identify.push(f),
+    };
+    document.dispatchEvent(new CustomEvent('chizu:map', { detail: window.chizuApp }));
+  }
   map.on('error', (e) => keyRefused(e.error?.status));
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
   map.addControl(new LegendControl(), 'top-left');
@@ -384,6 +407,7 @@ async function start() {
     document.getElementById('map-loading')?.remove();
   });
   map.on('click', (e) => {
+    if (busy) return;
     report(map, e.lngLat.lng, e.lngLat.lat);
     identify(map, e.lngLat.lng, e.lngLat.lat);
   });
@@ -414,6 +438,7 @@ async function start() {
     if (lastPoint) report(map, lastPoint[0], lastPoint[1], lastPoint[2]);
     // Results and 'nothing found' are said again in the new language.
     if (lastSearch) search(map, lastSearch[0], lastSearch[1]);
+    for (const f of hooks.language) f();
   });
   // Every button works from here on, while the map may still be loading its tiles.
   document.body.dataset.interactive = 'true';

@@ -328,7 +328,12 @@ pub fn page(app: &AppState, side: Side, headers: &HeaderMap) -> Result<Response,
         ));
     }
     let catalog = app.catalog.load_full();
-    let links: Vec<(&str, String)> = ["vendor/maplibre-gl/maplibre-gl.css", "app.css", "app.js"]
+    let links: Vec<(&str, String)> = [
+        "vendor/maplibre-gl/maplibre-gl.css",
+        "app.css",
+        "app.js",
+        "staff.js",
+    ]
         .into_iter()
         .map(|p| (p, versioned(app, p)))
         .collect();
