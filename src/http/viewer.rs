@@ -334,9 +334,9 @@ pub fn page(app: &AppState, side: Side, headers: &HeaderMap) -> Result<Response,
         "app.js",
         "staff.js",
     ]
-        .into_iter()
-        .map(|p| (p, versioned(app, p)))
-        .collect();
+    .into_iter()
+    .map(|p| (p, versioned(app, p)))
+    .collect();
     let maplibre = versioned(app, MAPLIBRE);
     // The public page carries the catalog and style, whose URLs are made from the base.
     let base = match side {
