@@ -624,13 +624,7 @@ pub async fn download(
         |_| false,
     )?;
     let layer = one_layer(&app, &view, id)?;
-    if p.get("filter-crs").is_some_and(|c| c != CRS84) {
-        return Err(AppError::BadRequest(format!(
-            "`filter-crs`: only {CRS84} is offered"
-        )));
-    }
-    let cql = cql_filter(&p, &layer, &view)?;
-    let sort = sort_keys(&p, &layer, &view)?;
+    let indices = download_rows(&p, &layer, &view)?;
     let bom = p.int("bom", 0, 0, 1)? == 1;
     let lonlat_cols = match p.get("geometry") {
         None => matches!(layer.def.geometry, crate::config::GeometryKind::Point),
@@ -642,33 +636,11 @@ pub async fn download(
             ))
         }
     };
-    let area = cql.as_ref().and_then(crate::query::cql2::Filter::bbox_hint);
-    let mut indices = crate::query::select(&layer, &view, area.as_ref(), &[]);
-    if let Some(cql) = &cql {
-        indices.retain(|&i| cql.matches(&layer.features[i]));
-    }
-    sort_features(&layer, &mut indices, &sort);
     let visible: Vec<usize> = (0..layer.fields.len())
         .filter(|&i| view.sees_field(&layer.def, &layer.fields[i]))
         .collect();
     if ext == "gpkg" {
-        // A GeoPackage is one SQLite file, made whole on the heavy-work pool and then sent.
-        let (job_layer, job_view) = (Arc::clone(&layer), Arc::clone(&view));
-        let bytes = super::heavy(&app, side, move || {
-            crate::query::geopackage::write(&job_layer, &indices, &visible, &job_view)
-        })
-        .await?
-        .map_err(|e| AppError::Internal(format!("the GeoPackage could not be made: {e}")))?;
-        let mut resp = Response::new(Body::from(bytes));
-        let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/geopackage+sqlite3"),
-        );
-        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.gpkg\"")) {
-            h.insert(header::CONTENT_DISPOSITION, v);
-        }
-        return Ok(resp);
+        return geopackage_response(&app, side, layer, view, indices, visible, id).await;
     }
     let chunks: Vec<Vec<usize>> = indices.chunks(CHUNK).map(<[usize]>::to_vec).collect();
     let head = if csv {
@@ -729,6 +701,51 @@ pub async fn download(
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
+
+/// The rows a download holds: what the caller sees, after the `filter`, in `sortby` order.
+fn download_rows(p: &Params, layer: &LayerSnapshot, view: &View) -> Result<Vec<usize>, AppError> {
+    if p.get("filter-crs").is_some_and(|c| c != CRS84) {
+        return Err(AppError::BadRequest(format!(
+            "`filter-crs`: only {CRS84} is offered"
+        )));
+    }
+    let cql = cql_filter(p, layer, view)?;
+    let sort = sort_keys(p, layer, view)?;
+    let area = cql.as_ref().and_then(crate::query::cql2::Filter::bbox_hint);
+    let mut indices = crate::query::select(layer, view, area.as_ref(), &[]);
+    if let Some(cql) = &cql {
+        indices.retain(|&i| cql.matches(&layer.features[i]));
+    }
+    sort_features(layer, &mut indices, &sort);
+    Ok(indices)
+}
+
+/// A GeoPackage is one `SQLite` file: made whole on the heavy-work pool, then sent.
+async fn geopackage_response(
+    app: &AppState,
+    side: super::Side,
+    layer: Arc<LayerSnapshot>,
+    view: Arc<View>,
+    indices: Vec<usize>,
+    visible: Vec<usize>,
+    id: &str,
+) -> Result<Response, AppError> {
+    let bytes = super::heavy(app, side, move || {
+        crate::query::geopackage::write(&layer, &indices, &visible, &view)
+    })
+    .await?
+    .map_err(|e| AppError::Internal(format!("the GeoPackage could not be made: {e}")))?;
+    let mut resp = Response::new(Body::from(bytes));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/geopackage+sqlite3"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.gpkg\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(resp)

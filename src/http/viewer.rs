@@ -168,6 +168,9 @@ fn clean(path: &str) -> Option<&str> {
 /// catalog being served and the one before it.
 const DERIVED_MAX: usize = 16;
 
+/// A file's modification time and length, and the asset made from it.
+type Stamped = (SystemTime, u64, Arc<Asset>);
+
 /// What the viewer derives from its files and the catalog (pages with the style and the
 /// catalog inside, the script pointing at versioned files), and the root's overrides: made
 /// once per version, not per request, and compressed once.
@@ -175,7 +178,7 @@ const DERIVED_MAX: usize = 16;
 pub struct Derived {
     made: Mutex<VecDeque<(String, Arc<Asset>)>>,
     /// A root's override files by path, with the modification time and length they had.
-    overrides: Mutex<HashMap<String, (SystemTime, u64, Arc<Asset>)>>,
+    overrides: Mutex<HashMap<String, Stamped>>,
 }
 
 impl Derived {

@@ -78,7 +78,6 @@ fn write_to(
         feature.set_geometry(Geometry::from_wkt(&super::geojson::wkt(&f.shape))?)?;
         feature.create(&out)?;
     }
-    drop(out);
     tx.commit()?;
     Ok(())
 }
