@@ -97,7 +97,7 @@ export function geodesicArea(ring) {
 }
 
 const fmtLength = (m) => (m >= 1000 ? `${(m / 1000).toFixed(3)} km` : `${m.toFixed(2)} m`);
-const fmtArea = (m2) => (m2 >= 10000 ? `${m2.toFixed(0)} m²（${(m2 / 10000).toFixed(4)} ha）` : `${m2.toFixed(2)} m²`);
+const fmtArea = (m2) => (m2 >= 10000 ? `${m2.toFixed(0)} m²${app.lang() === 'ja' ? `（${(m2 / 10000).toFixed(4)} ha）` : ` (${(m2 / 10000).toFixed(4)} ha)`}` : `${m2.toFixed(2)} m²`);
 
 // ---------------------------------------------------------------- panel sections
 
@@ -156,6 +156,8 @@ const tableBox = section('table-box', 'table', `
     <button type="button" class="btn" data-export="geojson">GeoJSON</button>
     <button type="button" class="btn" data-export="gpkg">GeoPackage</button>
   </div>`);
+
+document.getElementById('table-filter').placeholder = s('filter');
 
 function retext() {
   for (const el of document.querySelectorAll('[data-staff-i18n]')) el.textContent = s(el.dataset.staffI18n);
