@@ -177,7 +177,9 @@ test('measuring matches PROJ geod and the server; a drawn area gets its lot repo
     method: 'POST', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/geo+json' },
     body: JSON.stringify({ type: 'Polygon', coordinates: [[...pts, pts[0]]] }),
   })).json();
-  const pageArea = await page.evaluate(async (ring) => (await import('/web/staff.js')).geodesicArea(ring), [...pts, pts[0]]);
+  // The module the page loaded (its versioned URL), not a second copy of it.
+  const pageArea = await page.evaluate(async (ring) => (await import(document.querySelector('script[src*="staff.js"]').src)).geodesicArea(ring), [...pts, pts[0]]);
+  assert.equal(await page.locator('#tools-box').count(), 1, 'the tools are set up once');
   assert.ok(Math.abs(pageArea - server.area_m2) / server.area_m2 < 0.005, `area ${pageArea} vs server ${server.area_m2}`);
   const [csv] = await Promise.all([page.waitForEvent('download'), lot.locator('[data-lot="csv"]').click()]);
   assert.match(fs.readFileSync(await csv.path(), 'utf8'), /^layer,layer_title,feature_id,area_m2,share_pct/);
