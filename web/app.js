@@ -73,8 +73,9 @@ const colon = () => (lang === 'ja' ? '：' : ': ');
 
 function key() { return sessionStorage.getItem(KEY_STORE); }
 function authHeaders() { return VIEW === 'internal' && key() ? { Authorization: `Bearer ${key()}` } : {}; }
-async function getJson(path) {
-  const r = await fetch(path, { headers: authHeaders() });
+// `init` for a POST (the staff map's lot report of a drawn area).
+async function getJson(path, init = {}) {
+  const r = await fetch(path, { ...init, headers: { ...init.headers, ...authHeaders() } });
   if (!r.ok) { keyRefused(r.status); const e = new Error(`${r.status}`); e.status = r.status; throw e; }
   return r.json();
 }
@@ -90,9 +91,9 @@ function keyRefused(status) {
 }
 
 // Opens a report the server renders (HTML to print, CSV to save), fetched with the key so
-// no tab ever opens on a 401.
-async function openWithKey(path, filename) {
-  const r = await fetch(path, { headers: authHeaders() });
+// no tab ever opens on a 401; `init` for a POST (the lot report of a drawn area).
+async function openWithKey(path, filename, init = {}) {
+  const r = await fetch(path, { ...init, headers: { ...init.headers, ...authHeaders() } });
   if (!r.ok) { keyRefused(r.status); return; }
   const url = URL.createObjectURL(await r.blob());
   if (filename) {

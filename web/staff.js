@@ -368,18 +368,13 @@ document.getElementById('draw-finish').onclick = async () => {
   if (mode === 'lot' && points.length >= 3) await lotReport({ type: 'Polygon', coordinates: [[...points, points[0]]] });
 };
 
-/** Opens (or saves) what the server renders for a POSTed polygon, fetched with the key. */
-async function postLand(geometry, f) {
-  const r = await fetch(`/land?lang=${app.lang()}&f=${f}`, { method: 'POST', headers: { ...app.authHeaders(), 'Content-Type': 'application/geo+json' }, body: JSON.stringify(geometry) });
-  if (!r.ok) { app.keyRefused?.(r.status); throw new Error(String(r.status)); }
-  return r;
-}
+const landPost = (geometry) => ({ method: 'POST', headers: { 'Content-Type': 'application/geo+json' }, body: JSON.stringify(geometry) });
 
 async function lotReport(geometry) {
   const el = document.getElementById('lot-out');
   el.innerHTML = `<p>${esc(app.t('loading'))}</p>`;
   let rep;
-  try { rep = await (await postLand(geometry, 'json')).json(); } catch { el.innerHTML = `<p class="error">${esc(s('failed'))}</p>`; return; }
+  try { rep = await app.getJson(`/land?lang=${app.lang()}&f=json`, landPost(geometry)); } catch { el.innerHTML = `<p class="error">${esc(s('failed'))}</p>`; return; }
   const c = app.lang() === 'ja' ? '：' : ': ';
   let h = `<h3>${esc(s('lotTitle'))}</h3><p>${esc(s('lotArea'))}${c}${esc(fmtArea(rep.area_m2))}</p><ul class="lot-layers">`;
   for (const l of rep.layers) {
@@ -393,15 +388,9 @@ async function lotReport(geometry) {
   }
   h += `</ul><p><button type="button" class="btn" data-lot="html">${esc(s('landPrint'))}</button> <button type="button" class="btn" data-lot="csv">${esc(s('landCsv'))}</button></p>`;
   el.innerHTML = h;
-  el.onclick = async (e) => {
+  el.onclick = (e) => {
     const f = e.target.dataset?.lot;
-    if (!f) return;
-    const url = URL.createObjectURL(await (await postLand(geometry, f)).blob());
-    const a = document.createElement('a');
-    a.href = url;
-    if (f === 'csv') a.download = 'land.csv'; else a.target = '_blank';
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    if (f) app.openWithKey(`/land?lang=${app.lang()}&f=${f}`, f === 'csv' ? 'land.csv' : null, landPost(geometry));
   };
 }
 

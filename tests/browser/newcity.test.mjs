@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PNG } from 'pngjs';
-import { ROOT, BIN, ART, startServer, launchBrowser, openPage, mapReady, axe, assertValidStyle, colourCount } from './support.mjs';
+import { ROOT, BIN, ART, startServer, launchBrowser, openPage, mapReady, axe, assertValidStyle, colourCount, drawnLayerIds, legendLayerIds } from './support.mjs';
 
 let tmp;
 let city;
@@ -64,16 +64,8 @@ test('a root made from nothing serves a titled, styled map on the data with a fu
   assert.ok(colourCount(PNG.sync.read(shot)) > 8, 'the map draws something');
   // A legend entry for every layer drawn.
   await page.evaluate(() => { document.querySelectorAll('details').forEach((d) => { d.open = true; }); });
-  const drawn = await page.evaluate(() => {
-    const m = window.chizuMap;
-    const ids = new Set();
-    for (const l of m.getStyle().layers) {
-      const id = l.metadata?.['chizu:layer'];
-      if (id && m.getLayoutProperty(l.id, 'visibility') !== 'none') ids.add(id);
-    }
-    return [...ids].sort();
-  });
-  const legend = (await page.locator('#legend .legend-layer').evaluateAll((els) => els.map((x) => x.dataset.layer))).sort();
+  const drawn = await drawnLayerIds(page);
+  const legend = await legendLayerIds(page);
   assert.ok(drawn.length >= 3, `layers drawn: ${drawn}`);
   assert.deepEqual(legend, drawn);
   await page.screenshot({ path: path.join(ART, 'newcity-panel.png'), fullPage: true });

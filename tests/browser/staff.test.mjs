@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PNG } from 'pngjs';
-import { ROOT, BIN, ART, startServer, launchBrowser, openPage, mapReady, axe, colourCount } from './support.mjs';
+import { ROOT, BIN, ART, startServer, launchBrowser, openPage, mapReady, axe, colourCount, drawnLayerIds, legendLayerIds } from './support.mjs';
 
 let server;
 let internalUrl;
@@ -190,16 +190,8 @@ test('measuring matches PROJ geod and the server; a drawn area gets its lot repo
 
 test('the staff legend lists exactly the layers drawn', async () => {
   const { page } = await signIn();
-  const legendIds = async () => page.$$eval('#legend .legend-layer', (ls) => ls.map((l) => l.dataset.layer).sort());
-  const drawnIds = async () => page.evaluate(() => {
-    const m = window.chizuMap;
-    const ids = new Set();
-    for (const l of m.getStyle().layers) {
-      const id = l.metadata?.['chizu:layer'];
-      if (id && m.getLayoutProperty(l.id, 'visibility') !== 'none') ids.add(id);
-    }
-    return [...ids].sort();
-  });
+  const legendIds = () => legendLayerIds(page);
+  const drawnIds = () => drawnLayerIds(page);
   assert.deepEqual(await legendIds(), await drawnIds());
   assert.ok((await legendIds()).includes('youto_chiiki'), 'the zoning is drawn and in the legend');
   const zoning = await page.locator('#legend [data-layer="youto_chiiki"]').textContent();

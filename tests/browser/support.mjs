@@ -83,3 +83,21 @@ export function colourCount(png) {
   for (let i = 0; i < png.data.length; i += 16) seen.add(`${png.data[i] >> 4},${png.data[i + 1] >> 4},${png.data[i + 2] >> 4}`);
   return seen.size;
 }
+
+/** The chizu layers the map draws now (any of their style layers visible), sorted. */
+export function drawnLayerIds(page) {
+  return page.evaluate(() => {
+    const m = window.chizuMap;
+    const ids = new Set();
+    for (const l of m.getStyle().layers) {
+      const id = l.metadata?.['chizu:layer'];
+      if (id && m.getLayoutProperty(l.id, 'visibility') !== 'none') ids.add(id);
+    }
+    return [...ids].sort();
+  });
+}
+
+/** The layers the legend lists, sorted. */
+export async function legendLayerIds(page) {
+  return (await page.locator('#legend .legend-layer').evaluateAll((els) => els.map((x) => x.dataset.layer))).sort();
+}
