@@ -4,7 +4,7 @@
 
 const TEXT = {
   ja: {
-    table: '属性テーブル', tableLayer: 'レイヤー', filter: '絞り込み', filterHint: '文字で探すか、CQL2 で条件を書きます（例：zone = \'商業地域\'）',
+    table: '属性テーブル', tableLayer: 'レイヤー', filter: '絞り込み', filterHint: '文字で探すか、CQL2 で条件を書きます', example: '例',
     apply: '適用', prev: '前へ', next: '次へ', rows: (a, b, n) => `${n} 件中 ${a}–${b} 件`, none: '該当する地物はありません。',
     exportAs: '書き出し', badFilter: '絞り込みの条件が正しくありません：',
     tools: '計測・作図・印刷', measureLine: '距離を測る', measureArea: '面積を測る', drawLot: '範囲を描いて土地の情報',
@@ -15,7 +15,7 @@ const TEXT = {
     landPrint: '印刷用を開く', landCsv: 'CSVで保存', failed: '情報を取得できませんでした。',
   },
   en: {
-    table: 'Attribute table', tableLayer: 'Layer', filter: 'Filter', filterHint: 'Type text to find, or a CQL2 condition (e.g. zone = \'商業地域\')',
+    table: 'Attribute table', tableLayer: 'Layer', filter: 'Filter', filterHint: 'Type text to find, or a CQL2 condition', example: 'e.g.',
     apply: 'Apply', prev: 'Previous', next: 'Next', rows: (a, b, n) => `${a}–${b} of ${n}`, none: 'No matching features.',
     exportAs: 'Export', badFilter: 'The filter is not valid: ',
     tools: 'Measure, draw, print', measureLine: 'Measure distance', measureArea: 'Measure area', drawLot: 'Land report for a drawn area',
@@ -143,7 +143,7 @@ const tableBox = section('table-box', 'table', `
     <input id="table-filter" type="search" autocomplete="off">
     <button type="submit" class="btn" data-staff-i18n="apply">${esc(s('apply'))}</button>
   </form>
-  <p class="hint-small" data-staff-i18n="filterHint">${esc(s('filterHint'))}</p>
+  <p class="hint-small" id="table-hint">${esc(s('filterHint'))}</p>
   <p id="table-error" class="error" role="alert"></p>
   <div class="table-wrap"><table id="attr-table"><thead></thead><tbody></tbody></table></div>
   <div class="tool-row">
@@ -261,6 +261,11 @@ function renderTable() {
     const v = row.properties?.[f.name];
     return `<td>${esc(v === null || v === undefined ? '' : typeof v === 'boolean' ? (v ? '○' : '×') : v)}</td>`;
   }).join('')}</tr>`).join('') || `<tr><td colspan="${Math.max(1, table.fields.length)}">${esc(s('none'))}</td></tr>`;
+  // The hint's example is a condition on this layer's own data: its first text field and value.
+  const f = table.fields.find((x) => x.type === 'string');
+  const v = f && table.rows.map((r) => r.properties?.[f.name]).find((x) => typeof x === 'string' && x);
+  const ex = v ? `${f.name} = '${v.replace(/'/g, "''")}'` : '';
+  document.getElementById('table-hint').textContent = ex ? `${s('filterHint')}${app.lang() === 'ja' ? `（${s('example')}：${ex}）` : ` (${s('example')} ${ex})`}` : s('filterHint');
   const a = table.rows.length ? table.offset + 1 : 0;
   document.getElementById('table-count').textContent = TEXT[app.lang()].rows(a, table.offset + table.rows.length, table.matched);
   document.getElementById('table-prev').disabled = table.offset === 0;
