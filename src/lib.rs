@@ -9,6 +9,7 @@ pub mod config;
 pub mod export;
 pub mod http;
 pub mod ingest;
+pub mod live;
 pub mod query;
 pub mod reload;
 pub mod store;

@@ -76,6 +76,9 @@ struct ServeOpts {
     /// held back (stale) until accepted with `chizu reload --accept LAYER`.
     #[arg(long, default_value_t = 10.0)]
     max_shrink: f64,
+    /// Folder of the live layers' database (default: ROOT/state).
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
     /// Open connections per listener at most (default: from the descriptor limit,
     /// keeping a reserve for the internal listener).
     #[arg(long)]
@@ -95,7 +98,7 @@ struct ServeOpts {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the layers under --root: the public view (公開型GIS) and the internal view (統合型GIS).
-    Serve(ServeOpts),
+    Serve(Box<ServeOpts>),
     /// Ask a running server to reload now, optionally accepting layers held back because
     /// their new files hold far fewer features.
     Reload {
@@ -224,6 +227,7 @@ fn serve(o: ServeOpts) -> anyhow::Result<ExitCode> {
         max_concurrent,
         request_timeout,
         max_shrink,
+        state,
         max_connections,
         idle_timeout,
         header_timeout,
@@ -235,6 +239,7 @@ fn serve(o: ServeOpts) -> anyhow::Result<ExitCode> {
         header_timeout: std::time::Duration::from_secs(header_timeout.max(1)),
         shutdown_grace: std::time::Duration::from_secs(shutdown_grace),
         keys: keys.unwrap_or_else(|| root.join("keys.toml")),
+        state: state.unwrap_or_else(|| root.join("state")),
         settings: HttpSettings {
             max_age,
             base_url,
@@ -275,7 +280,7 @@ fn init_logging() {
 fn main() -> ExitCode {
     init_logging();
     let result = match Cli::parse().command {
-        Command::Serve(o) => serve(o),
+        Command::Serve(o) => serve(*o),
         Command::Check {
             root,
             json,

@@ -203,7 +203,12 @@ fn shrink_reason(id: &str, old: usize, n: usize, opts: &ReloadOptions) -> Option
 }
 
 /// Reloads what changed under `root` into `catalog`.
-pub fn reload(root: &Path, catalog: &ArcSwap<Catalog>, opts: &ReloadOptions) -> ReloadSummary {
+pub fn reload(
+    root: &Path,
+    catalog: &ArcSwap<Catalog>,
+    opts: &ReloadOptions,
+    live: Option<&crate::live::LiveStore>,
+) -> ReloadSummary {
     let current = catalog.load_full();
     let dir = root.join("layers");
     if let Err(e) = std::fs::read_dir(&dir) {
@@ -273,7 +278,11 @@ pub fn reload(root: &Path, catalog: &ArcSwap<Catalog>, opts: &ReloadOptions) -> 
     for e in errors {
         tracing::error!("{e}");
     }
-    catalog.store(Arc::new(catalog_next));
+    match live {
+        // Live layers keep their newest snapshot, whatever was edited meanwhile.
+        Some(l) => l.install(catalog, catalog_next),
+        None => catalog.store(Arc::new(catalog_next)),
+    }
     summary
 }
 

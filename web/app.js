@@ -54,7 +54,7 @@ let lastPoint = null;
 let popup = null;
 // While a staff tool (measuring, drawing) takes the map's clicks, they ask nothing.
 let busy = false;
-const hooks = { language: [], identify: [] };
+const hooks = { language: [], identify: [], live: [] };
 // Titles and the search example come from the city's site.toml (via /catalog), not from code.
 const siteText = (k) => {
   if (k === 'title' && site.title) return pick(site.title);
@@ -357,6 +357,56 @@ async function search(map, q, limit = 10) {
   if (r.results[0].match === 'exact') list.querySelector('button').focus();
 }
 
+// Live layers (incidents put on the map while they happen): the server's event stream says
+// what changed, and the map reloads those layers' tiles (they are revalidated by ETag, so
+// what did not change costs a 304). Read with fetch, not EventSource, so the staff map's
+// stream carries the key; reconnects with back-off, and reloads after a gap.
+function followLive(map) {
+  const live = new Set(catalog.layers.filter((l) => l.live).map((l) => l.id));
+  if (!live.size || !window.TextDecoderStream) return;
+  const liveSources = () => Object.keys(map.getStyle().sources).filter((name) => (map.getStyle().layers ?? []).some((l) => l.source === name && live.has(l['source-layer'])));
+  let timer = null;
+  const refresh = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      for (const name of liveSources()) {
+        const s = map.getSource(name);
+        if (s?.tiles && s.setTiles) s.setTiles(s.tiles);
+      }
+      hooks.live.forEach((f) => f());
+    }, 150);
+  };
+  let connected = false;
+  const listen = async (delay) => {
+    try {
+      const r = await fetch('/events', { headers: authHeaders() });
+      if (!r.ok || !r.body) throw new Error(String(r.status));
+      if (connected) refresh(); // what changed while away
+      connected = true;
+      delay = 1000;
+      const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const ev = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (ev === 'resync') refresh();
+          if (ev === 'change') {
+            try { if (live.has(JSON.parse(data).layer)) refresh(); } catch { /* not ours */ }
+          }
+        }
+      }
+    } catch { delay = Math.min(delay * 2, 60000); }
+    setTimeout(() => listen(delay), delay);
+  };
+  listen(1000);
+}
+
 // The staff map's requests to this server carry the key.
 const transformRequest = (url) => (VIEW === 'internal' && (url.startsWith(location.origin) || url.startsWith('/')) ? { url, headers: authHeaders() } : { url });
 
@@ -381,7 +431,7 @@ async function start() {
     // What the staff tools (web/staff.js) work through.
     window.chizuApp = {
       map, maplibregl, esc, pick, t, lang: () => lang, catalog: () => catalog, getJson, authHeaders, openWithKey, keyRefused, transformRequest,
-      setBusy: (b) => { busy = b; }, onLanguage: (f) => hooks.language.push(f), onIdentify: (f) => hooks.identify.push(f),
+      setBusy: (b) => { busy = b; }, onLanguage: (f) => hooks.language.push(f), onIdentify: (f) => hooks.identify.push(f), onLive: (f) => hooks.live.push(f),
     };
     document.dispatchEvent(new CustomEvent('chizu:map', { detail: window.chizuApp }));
   }
@@ -406,6 +456,7 @@ async function start() {
     document.getElementById('attribution').innerHTML = [...attr].join('<br>');
     document.body.dataset.ready = 'true';
     document.getElementById('map-loading')?.remove();
+    followLive(map);
   });
   map.on('click', (e) => {
     if (busy) return;

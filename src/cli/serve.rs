@@ -18,6 +18,8 @@ pub struct ServeArgs {
     pub public: SocketAddr,
     pub internal: SocketAddr,
     pub keys: PathBuf,
+    /// Folder of the live layers' database.
+    pub state: PathBuf,
     pub audit_log: String,
     pub demo_key: bool,
     pub threads: usize,
@@ -61,6 +63,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let (public_limits, internal_limits) = conn_limits(&a);
     let state = AppState::new(loaded.catalog, a.settings);
+    open_live(&state, &a.state)?;
     let gate = Arc::new(InternalGate { keys, audit });
     // Kept alive for the life of the server.
     let _watcher = match watch(Arc::clone(&state), &a.root) {
@@ -181,6 +184,26 @@ fn reload_on_hangup(app: Arc<AppState>) {
     });
     #[cfg(not(unix))]
     drop(app);
+}
+
+/// Opens the state database of the root's live layers, if it has any, and serves them.
+fn open_live(state: &AppState, dir: &Path) -> anyhow::Result<()> {
+    let live_defs: Vec<Arc<chizu::config::LayerDef>> = state
+        .catalog
+        .load()
+        .layers()
+        .filter(|l| l.def.live.is_some())
+        .map(|l| Arc::clone(&l.def))
+        .collect();
+    if live_defs.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = live_defs.iter().map(|d| d.id.as_str()).collect();
+    let store = chizu::live::LiveStore::open(dir, &live_defs)
+        .with_context(|| format!("live layers ({}) need their state database", ids.join(", ")))?;
+    tracing::info!(database = %store.path().display(), layers = live_defs.len(), "live layers open");
+    state.attach_live(store);
+    Ok(())
 }
 
 fn log_reload(s: Option<chizu::reload::ReloadSummary>) {

@@ -303,6 +303,8 @@ pub struct SourceCfg {
 #[serde(deny_unknown_fields)]
 pub struct FieldCfg {
     /// The attribute's name in the source, as decoded (e.g. `SAFIELD000`, `浸水時間ﾗﾝ`), or a constant's name.
+    /// A live layer's fields have no source: they give `name` and `type`.
+    #[serde(default)]
     pub source: String,
     /// The served name; default: `source`.
     pub name: Option<String>,
@@ -325,6 +327,13 @@ pub struct FieldCfg {
     /// A PLATEAU / i-UR codelist (`gml:Dictionary` XML, path under the root) whose entries
     /// label this field's codes; `values` given here win over it.
     pub codelist: Option<String>,
+    /// Live layers: a feature cannot be saved without a value.
+    #[serde(default)]
+    pub required: bool,
+    /// Live layers: the value a new feature gets when it gives none.
+    pub default: Option<ConstValue>,
+    /// Live layers: longest text accepted, in characters (default 1,000).
+    pub max_length: Option<usize>,
 }
 
 impl FieldCfg {
@@ -443,7 +452,7 @@ struct RawLayer {
     max_tile_bytes: u32,
     #[serde(default = "default_max_tile_features")]
     max_tile_features: u32,
-    #[serde(rename = "source")]
+    #[serde(default, rename = "source")]
     sources: Vec<SourceCfg>,
     #[serde(default, rename = "field")]
     fields: Vec<FieldCfg>,
@@ -456,6 +465,121 @@ struct RawLayer {
     search: Vec<String>,
     #[serde(default)]
     style: StyleCfg,
+    #[serde(default)]
+    kind: LayerKind,
+    edit: Option<EditCfg>,
+}
+
+/// Where a layer's features come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerKind {
+    /// Files under the root, re-read when they change.
+    #[default]
+    File,
+    /// Features created and edited through the API, kept in the state database.
+    Live,
+}
+
+/// `[edit]` of a live layer: which roles may create, update and delete (`admin` always may).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditCfg {
+    #[serde(default)]
+    pub create: Vec<String>,
+    #[serde(default)]
+    pub update: Vec<String>,
+    #[serde(default)]
+    pub delete: Vec<String>,
+}
+
+/// What an editor asks to do to a live layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditAction {
+    Create,
+    Update,
+    Delete,
+}
+
+impl EditCfg {
+    /// The roles allowed `action`.
+    #[must_use]
+    pub fn roles(&self, action: EditAction) -> &[String] {
+        match action {
+            EditAction::Create => &self.create,
+            EditAction::Update => &self.update,
+            EditAction::Delete => &self.delete,
+        }
+    }
+}
+
+/// A file layer reads its sources, and every field names its source attribute; a live layer
+/// has neither, and a schema instead.
+fn check_kind(raw: &RawLayer) -> std::result::Result<(), (String, String)> {
+    if raw.kind == LayerKind::Live {
+        return check_live_fields(raw);
+    }
+    if raw.edit.is_some() {
+        return Err((
+            "edit".into(),
+            "only a live layer (`kind = \"live\"`) can be edited".into(),
+        ));
+    }
+    if raw.sources.is_empty() {
+        return Err((
+            "source".into(),
+            "expected at least one [[source]] with a `path`".into(),
+        ));
+    }
+    if let Some(i) = raw.fields.iter().position(|f| f.source.trim().is_empty()) {
+        return Err((
+            format!("field[{i}].source"),
+            "expected the attribute's name in the source file".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A live layer's fields must each name themselves and their type, and carry usable
+/// defaults.
+fn check_live_fields(raw: &RawLayer) -> std::result::Result<(), (String, String)> {
+    if !raw.sources.is_empty() {
+        return Err((
+            "source".into(),
+            "a live layer keeps its features in the state database: remove its [[source]] tables"
+                .into(),
+        ));
+    }
+    if raw.fields.is_empty() {
+        return Err((
+            "field".into(),
+            "a live layer needs its schema: at least one [[field]] with `name` and `type`".into(),
+        ));
+    }
+    for (i, f) in raw.fields.iter().enumerate() {
+        if f.name.is_none() {
+            return Err((
+                format!("field[{i}].name"),
+                "a live layer's field needs a `name`".into(),
+            ));
+        }
+        if f.kind.is_none() {
+            return Err((
+                format!("field[{i}].type"),
+                "a live layer's field needs a `type` (string, integer, float or boolean)".into(),
+            ));
+        }
+    }
+    let edit = raw.edit.clone().unwrap_or_default();
+    for r in edit.create.iter().chain(&edit.update).chain(&edit.delete) {
+        if LayerId::parse(r).is_err() {
+            return Err((
+                "edit".into(),
+                format!("`{r}` is not a role name: expected a-z, 0-9, `_`, `-`"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Default lowest zoom at which a layer appears: 0.
@@ -560,6 +684,8 @@ pub struct LayerDef {
     pub search: Vec<String>,
     /// How the generated style draws it.
     pub style: StyleCfg,
+    /// For a live layer, who may edit it; `None` for a file layer.
+    pub live: Option<EditCfg>,
 }
 
 impl LayerDef {
@@ -609,12 +735,7 @@ impl LayerDef {
             ));
         }
         check_tile_options(&raw).map_err(|(k, m)| invalid(k, m))?;
-        if raw.sources.is_empty() {
-            return Err(invalid(
-                "source",
-                "expected at least one [[source]] with a `path`".into(),
-            ));
-        }
+        check_kind(&raw).map_err(|(k, m)| invalid(&k, m))?;
         check_source_paths(&raw.sources).map_err(|(k, m)| invalid(&k, m))?;
         let access = raw.access.validate().map_err(|(k, m)| invalid(k, m))?;
         check_field_names(&raw.fields).map_err(|(k, m)| invalid(&k, m))?;
@@ -668,6 +789,7 @@ impl LayerDef {
             shelter: raw.shelter,
             search: raw.search,
             style: raw.style,
+            live: (raw.kind == LayerKind::Live).then(|| raw.edit.unwrap_or_default()),
         })
     }
 

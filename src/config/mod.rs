@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 pub use error::{ConfigError, Result};
 pub use hazard::{HazardCfg, HazardKind, RankLabel, ShelterCfg};
 pub use layer::{
-    attribution, Access, Category, ConstValue, Crs, Encoding, FieldCfg, GeometryKind, I18n,
-    LayerDef, LayerId, Palette, PublicFilter, SourceCfg, StyleCfg,
+    attribution, Access, Category, ConstValue, Crs, EditAction, EditCfg, Encoding, FieldCfg,
+    GeometryKind, I18n, LayerDef, LayerId, LayerKind, Palette, PublicFilter, SourceCfg, StyleCfg,
 };
 pub use site::Site;
 

@@ -65,8 +65,16 @@ pub(crate) fn catalog_json(
                 },
                 "size_rules": l.size_rules.zooms(view.is_public(), l.def.minzoom, l.def.maxzoom),
                 "search": l.def.search,
-
                 "shelter": l.def.shelter.is_some(),
+                // Edited while it happens: `GET /events` tells of changes.
+                "live": l.def.live.is_some(),
+                "editable": match (&l.def.live, view) {
+                    (Some(_), crate::access::View::Internal(p)) => {
+                        let [c, u, d] = crate::live::LiveStore::rights(&l.def, p);
+                        json!({ "create": c, "update": u, "delete": d })
+                    }
+                    _ => Value::Null,
+                },
             })
         })
         .collect();

@@ -5,6 +5,7 @@
 
 mod audit;
 mod catalog;
+mod edit;
 mod error;
 mod gate;
 mod limits;
@@ -93,6 +94,10 @@ pub struct AppState {
     derived: viewer::Derived,
     /// One reload at a time.
     reload_lock: std::sync::Mutex<()>,
+    /// The live layers' database, when the root has live layers.
+    live: std::sync::OnceLock<Arc<crate::live::LiveStore>>,
+    /// Event streams open per listener (public, internal).
+    streams: [std::sync::atomic::AtomicUsize; 2],
 }
 
 impl AppState {
@@ -109,7 +114,24 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             derived: viewer::Derived::default(),
             reload_lock: std::sync::Mutex::new(()),
+            live: std::sync::OnceLock::new(),
+            streams: Default::default(),
         })
+    }
+
+    /// Serves the live layers of `store` (once, at start): their features go into the catalog.
+    pub fn attach_live(&self, store: crate::live::LiveStore) {
+        let store = Arc::new(store);
+        let current = self.catalog.load_full();
+        let next = (*current).clone();
+        store.install(&self.catalog, next);
+        let _ = self.live.set(store);
+    }
+
+    /// The live layers' database, if one is attached.
+    #[must_use]
+    pub fn live(&self) -> Option<&Arc<crate::live::LiveStore>> {
+        self.live.get()
     }
 
     /// Re-reads what changed under the root and swaps the catalog (blocking: GDAL).
@@ -130,7 +152,12 @@ impl AppState {
             max_shrink: self.settings.max_shrink,
             accept,
         };
-        let summary = crate::reload::reload(root, &self.catalog, &opts);
+        let summary = crate::reload::reload(
+            root,
+            &self.catalog,
+            &opts,
+            self.live.get().map(AsRef::as_ref),
+        );
         self.metrics.reloads.fetch_add(
             summary.reloaded.len() as u64,
             std::sync::atomic::Ordering::Relaxed,
@@ -207,6 +234,20 @@ pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
         Listener::Public => Side::Public,
         Listener::Internal(_) => Side::Internal,
     };
+    // Editing (OGC API – Features Part 4) exists only on the internal listener.
+    let (items_route, item_route) = match side {
+        Side::Public => (get(ogc::items), get(ogc::item)),
+        Side::Internal => (
+            get(ogc::items)
+                .post(edit::create)
+                .options(edit::options_items),
+            get(ogc::item)
+                .put(edit::replace)
+                .patch(edit::patch)
+                .delete(edit::delete)
+                .options(edit::options_item),
+        ),
+    };
     let r = Router::new()
         .route("/tiles/{spec}", get(tiles::tilejson))
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
@@ -223,15 +264,21 @@ pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
         .route("/api", get(openapi::api))
         .route("/collections", get(ogc::collections))
         .route("/collections/{id}", get(ogc::collection))
-        .route("/collections/{id}/items", get(ogc::items))
+        .route("/collections/{id}/items", items_route)
         .route("/collections/{id}/queryables", get(ogc::queryables))
-        .route("/collections/{id}/items/{fid}", get(ogc::item))
+        .route("/collections/{id}/items/{fid}", item_route)
+        .route("/collections/{id}/items/{fid}/history", get(edit::history))
+        .route("/events", get(edit::events))
+        .route(
+            "/collections/{id}/items/{fid}/restore",
+            axum::routing::post(edit::restore),
+        )
         .route("/download/{file}", get(ogc::download))
         .route("/styles/{file}", get(viewer::style))
         .route("/admin/reload", axum::routing::post(catalog::reload))
         .route("/web/{*path}", get(viewer::asset))
-        .fallback(|| async { AppError::NotFound })
-        .with_state(Arc::clone(&app));
+        .fallback(|| async { AppError::NotFound });
+    let r = r.with_state(Arc::clone(&app));
     let r = match listener {
         Listener::Public => r.layer(axum::middleware::from_fn(gate::public_gate)).layer(
             CorsLayer::new()

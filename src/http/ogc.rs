@@ -589,7 +589,18 @@ pub async fn item(
         { "href": format!("{base}/collections/{id}/items/{fid}"), "rel": "self", "type": GEOJSON, "title": "this feature" },
         { "href": format!("{base}/collections/{id}"), "rel": "collection", "type": "application/json", "title": "the collection" },
     ]);
-    Ok(geojson_response(&f))
+    let mut r = geojson_response(&f);
+    // A live feature's version is its ETag, for `If-Match` on the next edit.
+    if let Some(v) = layer
+        .live
+        .as_ref()
+        .and_then(|l| l.versions.get(&layer.features[i].id))
+    {
+        if let Ok(h) = HeaderValue::from_str(&format!("\"{v}\"")) {
+            r.headers_mut().insert(header::ETAG, h);
+        }
+    }
+    Ok(r)
 }
 
 /// Features per streamed chunk of a download.

@@ -80,11 +80,12 @@ pub async fn tile(
     // One composite, one cache entry: `a,b` and `b,a` are the same tile (MVT layers are
     // named, so their order in the tile does not matter to clients).
     layers.sort_by(|a, b| a.def.id.cmp(&b.def.id));
+    let live = layers.iter().any(|l| l.live.is_some());
     let key = TileKey {
         view: view.key(),
         layers: layers
             .iter()
-            .map(|l| (Box::from(l.def.id.as_str()), l.version))
+            .map(|l| (Box::from(l.def.id.as_str()), l.tile_version(coord)))
             .collect(),
         coord,
     };
@@ -119,7 +120,16 @@ pub async fn tile(
         t
     };
 
-    let cache = cache_control(&app.settings, &view);
+    // A live layer's tile may change any second: clients revalidate it (a 304 by ETag).
+    let cache = if live {
+        HeaderValue::from_static(if view.is_public() {
+            "public, no-cache"
+        } else {
+            "private, no-cache"
+        })
+    } else {
+        cache_control(&app.settings, &view)
+    };
     let Some(gz) = &cached.gzip else {
         return Ok((StatusCode::NO_CONTENT, [(header::CACHE_CONTROL, cache)]).into_response());
     };

@@ -7,7 +7,7 @@
 
 mod codelist;
 mod encoding;
-mod geometry;
+pub mod geometry;
 pub mod inspect;
 mod source;
 
@@ -186,6 +186,17 @@ fn const_value(c: &ConstValue) -> Value {
 
 /// Loads one layer: reads all its files and builds the snapshot.
 pub fn load_layer(root: &Path, def: Arc<LayerDef>, version: u64) -> Result<LayerSnapshot> {
+    if def.live.is_some() {
+        // Its features come from the state database (`live::LiveStore::install`).
+        let fields = crate::live::fields_of(&def);
+        return Ok(LayerSnapshot::build(
+            def,
+            fields,
+            Vec::new(),
+            IngestReport::default(),
+            version,
+        ));
+    }
     let started = Instant::now();
     let files = source_files(root, &def)?;
     let mut raws = Vec::with_capacity(files.len());

@@ -341,6 +341,22 @@ pub struct LayerSnapshot {
     /// Per field, the codes of its `values` table that occur among public features: the
     /// label of a class only hidden features have is never shown publicly.
     public_codes: Vec<Option<std::collections::BTreeSet<String>>>,
+    /// For a live layer: its features' versions and which areas changed when.
+    pub live: Option<Arc<LiveFacts>>,
+}
+
+/// What a live layer's snapshot knows beyond its features: each feature's version (its
+/// ETag) and the boxes recent changes touched, so a change makes only the tiles over
+/// those boxes new (see [`LayerSnapshot::tile_version`]).
+#[derive(Debug, Default)]
+pub struct LiveFacts {
+    /// Feature id → version.
+    pub versions: rustc_hash::FxHashMap<u64, u64>,
+    /// Tiles no listed change touches have this version.
+    pub floor: u64,
+    /// `(layer version, box in EPSG:3857)` of each change since `floor`, oldest first:
+    /// old and new geometry alike.
+    pub changes: Vec<(u64, PartBox)>,
 }
 
 impl LayerSnapshot {
@@ -424,7 +440,49 @@ impl LayerSnapshot {
             public_count: 0,
             public_bounds: None,
             public_codes: Vec::new(),
+            live: None,
         }
+    }
+
+    /// The snapshot of a live layer, with its facts.
+    #[must_use]
+    pub fn with_live(mut self, facts: LiveFacts) -> Self {
+        self.live = Some(Arc::new(facts));
+        self
+    }
+
+    /// The version a tile of this layer at `coord` is cached under. A file layer has one
+    /// version; a live layer's tile keeps the version of the last change that touched it
+    /// (the tile with its buffer), so a change makes new only the tiles over its old and
+    /// new geometry, at every zoom, and every other cached tile stays good.
+    #[must_use]
+    pub fn tile_version(&self, coord: crate::tile::TileCoord) -> u64 {
+        let Some(live) = &self.live else {
+            return self.version;
+        };
+        let b = coord.bounds();
+        let margin = b.width() * f64::from(self.def.buffer) / 4096.0;
+        let b = b.expand(margin);
+        let tile = PartBox {
+            min: Coord {
+                x: b.min_x,
+                y: b.min_y,
+            },
+            max: Coord {
+                x: b.max_x,
+                y: b.max_y,
+            },
+        };
+        live.changes
+            .iter()
+            .rev()
+            .find(|(_, c)| {
+                c.min.x <= tile.max.x
+                    && c.max.x >= tile.min.x
+                    && c.min.y <= tile.max.y
+                    && c.max.y >= tile.min.y
+            })
+            .map_or(live.floor, |(v, _)| *v)
     }
 
     /// `(feature, part)` indices of the parts intersecting `area`, sorted, so the parts of
@@ -483,11 +541,17 @@ impl LayerSnapshot {
     /// hash of the feature's own id, stable across loads, within JavaScript's safe range.
     #[must_use]
     pub fn served_id(&self, f: &Feature, public: bool) -> u64 {
+        self.served_id_of(f.id, public)
+    }
+
+    /// [`Self::served_id`] from a feature's own id.
+    #[must_use]
+    pub fn served_id_of(&self, id: u64, public: bool) -> u64 {
         if public && self.def.public_filter.is_some() {
             let seed = xxhash_rust::xxh3::xxh3_64(self.def.id.as_str().as_bytes());
-            xxhash_rust::xxh3::xxh3_64_with_seed(&f.id.to_le_bytes(), seed) & ((1 << 53) - 1)
+            xxhash_rust::xxh3::xxh3_64_with_seed(&id.to_le_bytes(), seed) & ((1 << 53) - 1)
         } else {
-            f.id
+            id
         }
     }
 
@@ -616,7 +680,7 @@ pub fn lonlat_union<'a>(
 }
 
 /// Every layer that loaded, by id, in id order. Swapped whole on reload.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Catalog {
     /// Unique to this catalog in this process: what is derived from it (the viewer's pages)
     /// is cached under it and never served for another.
@@ -625,7 +689,7 @@ pub struct Catalog {
     /// Layers that failed to load: id → reason.
     failed: BTreeMap<String, String>,
     /// MapLibre styles by id (`styles/{id}.json`), as written.
-    styles: BTreeMap<String, serde_json::Value>,
+    styles: Arc<BTreeMap<String, serde_json::Value>>,
     /// Fingerprints of each layer's files when loaded (for hot reload).
     fingerprints: BTreeMap<String, u64>,
     /// The root's `site.toml`.
@@ -650,7 +714,7 @@ impl Catalog {
                 .map(|l| (l.def.id.to_string(), l))
                 .collect(),
             failed,
-            styles: BTreeMap::new(),
+            styles: Arc::default(),
             fingerprints: BTreeMap::new(),
             site: Arc::default(),
             failed_public: std::collections::BTreeSet::new(),
@@ -709,8 +773,18 @@ impl Catalog {
     /// The catalog with these styles.
     #[must_use]
     pub fn with_styles(mut self, styles: BTreeMap<String, serde_json::Value>) -> Self {
-        self.styles = styles;
+        self.styles = Arc::new(styles);
         self
+    }
+
+    /// This catalog with one layer's snapshot replaced (a live layer's edit). Everything
+    /// derived from the catalog's layer files — styles, the viewer's pages — stays, and so
+    /// does the serial: a live edit changes data, not what the pages are made from.
+    #[must_use]
+    pub fn with_layer(&self, layer: Arc<LayerSnapshot>) -> Self {
+        let mut next = self.clone();
+        next.layers.insert(layer.def.id.to_string(), layer);
+        next
     }
 
     #[must_use]

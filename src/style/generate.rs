@@ -284,10 +284,15 @@ fn fill_opacity(def: &LayerDef) -> f64 {
         })
 }
 
-/// Whether the layer is drawn when the map opens.
+/// Whether the layer is drawn when the map opens: on the public map hazards, shelters,
+/// base layers and live disaster layers (what is happening now).
 fn visible_by_default(def: &LayerDef, public: bool) -> bool {
     def.style.visible.unwrap_or(
-        !public || def.hazard.is_some() || def.shelter.is_some() || def.category == Category::Kihon,
+        !public
+            || def.hazard.is_some()
+            || def.shelter.is_some()
+            || def.category == Category::Kihon
+            || (def.live.is_some() && def.category == Category::Bousai),
     )
 }
 
@@ -351,6 +356,7 @@ fn legend_of(def: &LayerDef, items: &[Json], opacity: f64) -> Json {
 struct Layers<'a> {
     id: &'a str,
     visible: bool,
+    live: bool,
     out: Vec<Json>,
 }
 
@@ -365,9 +371,16 @@ impl Layers<'_> {
         l.insert("type".into(), json!(ty));
         // Layers hidden when the map opens come from a second source, which MapLibre only
         // fetches once one of them is shown: the first tiles hold only what is drawn.
+        // A live layer has a source of its own, which the map reloads on each change.
         l.insert(
             "source".into(),
-            json!(if self.visible { "chizu" } else { "chizu-more" }),
+            json!(if self.live {
+                "chizu-live"
+            } else if self.visible {
+                "chizu"
+            } else {
+                "chizu-more"
+            }),
         );
         l.insert("source-layer".into(), json!(id));
         l.insert("metadata".into(), json!({ "chizu:layer": id }));
@@ -497,6 +510,7 @@ fn layers_for(layer: &LayerSnapshot, public: bool, n: usize, shelter_n: usize) -
     let mut ls = Layers {
         id: def.id.as_str(),
         visible: visible_by_default(def, public),
+        live: def.live.is_some(),
         out: Vec::new(),
     };
     match def.geometry {
@@ -561,11 +575,10 @@ pub fn generate(layers: &[Arc<LayerSnapshot>], site: &Site, public: bool) -> Jso
     };
     let mut sources = serde_json::Map::new();
     sources.insert("chizu".into(), json!({ "type": "vector", "url": "chizu:" }));
-    if style_layers.iter().any(|l| l["source"] == "chizu-more") {
-        sources.insert(
-            "chizu-more".into(),
-            json!({ "type": "vector", "url": "chizu:" }),
-        );
+    for extra in ["chizu-more", "chizu-live"] {
+        if style_layers.iter().any(|l| l["source"] == extra) {
+            sources.insert(extra.into(), json!({ "type": "vector", "url": "chizu:" }));
+        }
     }
     let name = site.name.as_ref().map_or_else(
         || {

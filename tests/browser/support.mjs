@@ -2,6 +2,8 @@
 // Debian's Chromium through playwright-core, and checks every test uses.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +17,9 @@ const AXE = path.join(ROOT, 'node_modules/axe-core/axe.min.js');
 
 /** Starts `chizu serve --root root` on free ports; resolves with both URLs and the process. */
 export async function startServer(root, args = []) {
-  const server = spawn(BIN, ['serve', '--root', root, '--public', '127.0.0.1:0', '--internal', '127.0.0.1:0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Live layers get a state database of their own for each run, never the root's.
+  const state = args.includes('--state') ? [] : ['--state', fs.mkdtempSync(path.join(os.tmpdir(), 'chizu-state-'))];
+  const server = spawn(BIN, ['serve', '--root', root, '--public', '127.0.0.1:0', '--internal', '127.0.0.1:0', ...state, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   const lines = readline.createInterface({ input: server.stderr });
   const log = [];
   let publicUrl;

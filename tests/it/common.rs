@@ -27,15 +27,57 @@ pub fn state() -> Arc<AppState> {
                 "sample city must load cleanly: {:?}",
                 loaded.errors
             );
-            AppState::new(
+            let app = AppState::new(
                 loaded.catalog,
                 HttpSettings {
                     web_root: root().join("web"),
                     ..HttpSettings::default()
                 },
-            )
+            );
+            seed_live(&app);
+            app
         })
         .clone()
+}
+
+/// The sample's live layer with one published and one unpublished report, each with a
+/// staff-only memo, in a state folder that lives as long as the test binary.
+fn seed_live(app: &AppState) {
+    static STATE_DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = STATE_DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"));
+    let defs: Vec<_> = app
+        .catalog
+        .load()
+        .layers()
+        .filter(|l| l.def.live.is_some())
+        .map(|l| Arc::clone(&l.def))
+        .collect();
+    let store = chizu::live::LiveStore::open(dir.path(), &defs).expect("state opens");
+    let who = chizu::access::Principal {
+        name: "seed".into(),
+        roles: ["admin".to_string()].into_iter().collect(),
+    };
+    for (lon, lat, props) in [
+        (
+            138.318,
+            34.866,
+            r#"{"kind":"冠水","public":true,"note":"公開済みの冠水情報","staff_memo":"庁内限定メモ甲"}"#,
+        ),
+        (
+            138.29,
+            34.85,
+            r#"{"kind":"倒木","note":"未公開の倒木情報乙","staff_memo":"庁内限定メモ丙"}"#,
+        ),
+    ] {
+        let body: serde_json::Value = serde_json::from_str(&format!(
+            r#"{{"type":"Feature","geometry":{{"type":"Point","coordinates":[{lon},{lat}]}},"properties":{props}}}"#
+        ))
+        .expect("json");
+        store
+            .create(&app.catalog, "saigai_houkoku", &who, &body)
+            .expect("seeded");
+    }
+    app.attach_live(store);
 }
 
 pub fn public_router() -> Router {
@@ -147,7 +189,13 @@ pub async fn post_json(app: &Router, uri: &str, body: &str, headers: &[(&str, &s
     send(app, "POST", uri, Body::from(body.to_string()), &h).await
 }
 
-async fn send(app: &Router, method: &str, uri: &str, body: Body, headers: &[(&str, &str)]) -> Resp {
+pub async fn send(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    body: Body,
+    headers: &[(&str, &str)],
+) -> Resp {
     let mut req = Request::builder()
         .method(method)
         .uri(uri)

@@ -50,7 +50,9 @@ fn secrets() -> Secrets {
             }
             for feat in &l.features {
                 if let Value::Str(s) = &feat.values[i] {
-                    if hidden {
+                    // An unpublished feature of a public layer (a resident's view filter,
+                    // a live report not yet published) is as secret as an internal one.
+                    if hidden || !feat.public {
                         secret_values.insert(s.to_string())
                     } else {
                         public_values.insert(s.to_string())
@@ -129,6 +131,10 @@ async fn nothing_internal_reaches_the_public_view() {
         "ledger numbers are secrets"
     );
     assert!(!s.tiles.is_empty());
+    // The live layer's unpublished report and its staff-only memos are secrets too.
+    for v in ["未公開の倒木情報乙", "庁内限定メモ甲", "庁内限定メモ丙"] {
+        assert!(s.values.contains(v), "{v} is checked");
+    }
 
     let state = crate::common::state();
     let public_ids: Vec<String> = state

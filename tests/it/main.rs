@@ -18,6 +18,7 @@ mod hardening;
 mod http_routes;
 mod land;
 mod leak;
+mod live;
 mod props;
 mod queries;
 mod real_tiles;
