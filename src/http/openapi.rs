@@ -12,6 +12,7 @@ use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 
 use super::{base_url, AppError, AppState, Caller};
+use crate::access::View;
 use crate::store::FieldType;
 
 /// The media type GDAL and other `OpenAPI` clients ask for.
@@ -342,12 +343,55 @@ pub async fn api(
             .filter(|f| view.sees_field(&layer.def, f))
             .map(|f| (f.name.clone(), f.kind))
             .collect();
+        let mut items = get_op(
+            "features, paged and filtered",
+            items_params(&fields),
+            "application/geo+json",
+        );
+        // A live layer's editing (Part 4), as far as this key's roles allow.
+        if let (Some(_), View::Internal(who)) = (&layer.def.live, view.as_ref()) {
+            let [create, update, delete] = crate::live::LiveStore::rights(&layer.def, who);
+            let id = layer.def.id.as_str();
+            let feature_body = json!({ "required": true, "content": { "application/geo+json": { "schema": { "type": "object" } } } });
+            let fid = path_param("featureId", "a feature id");
+            if create {
+                items["post"] = json!({ "summary": "add a feature (GeoJSON Feature)", "requestBody": feature_body, "responses": { "201": { "description": "created; Location and ETag" }, "400": { "description": "not valid for the schema" } } });
+            }
+            let mut item = get_op("one feature", vec![fid.clone()], "application/geo+json");
+            let if_match = json!({ "name": "If-Match", "in": "header", "schema": { "type": "string" }, "description": "the version read (its ETag)" });
+            if update {
+                for (m, what) in [
+                    ("put", "replace the feature"),
+                    ("patch", "change the given properties (and geometry)"),
+                ] {
+                    item[m] = json!({ "summary": what, "parameters": [fid, if_match], "requestBody": feature_body, "responses": { "200": { "description": "changed; new ETag" }, "412": { "description": "changed meanwhile" } } });
+                }
+            }
+            if delete {
+                item["delete"] = json!({ "summary": "delete the feature (an admin can restore it)", "parameters": [fid, if_match], "responses": { "204": { "description": "deleted" }, "412": { "description": "changed meanwhile" } } });
+            }
+            add(&format!("/collections/{id}/items/{{featureId}}"), item);
+            add(
+                &format!("/collections/{id}/items/{{featureId}}/history"),
+                get_op(
+                    "every change of the feature",
+                    vec![path_param("featureId", "a feature id")],
+                    "application/json",
+                ),
+            );
+        }
         add(
             &format!("/collections/{}/items", layer.def.id.as_str()),
+            items,
+        );
+    }
+    if app.live().is_some() {
+        add(
+            "/events",
             get_op(
-                "features, paged and filtered",
-                items_params(&fields),
-                "application/geo+json",
+                "changes of live layers (Server-Sent Events)",
+                vec![],
+                "text/event-stream",
             ),
         );
     }

@@ -148,6 +148,28 @@ async fn edits_are_checked_against_the_schema_and_the_roles() {
     .await;
     assert!(!allow(&r).contains("POST"), "{}", allow(&r));
 
+    // The OpenAPI document offers editing to whom it is allowed, and never publicly.
+    let api = get(
+        &internal,
+        "/api",
+        &[("authorization", &bearer(&staff.kiki))],
+    )
+    .await
+    .json();
+    assert!(api["paths"]["/collections/saigai_houkoku/items"]["post"].is_object());
+    assert!(api["paths"]["/collections/saigai_houkoku/items/{featureId}"]["patch"].is_object());
+    let api = get(
+        &internal,
+        "/api",
+        &[("authorization", &bearer(&staff.doro))],
+    )
+    .await
+    .json();
+    assert!(api["paths"]["/collections/saigai_houkoku/items"]["post"].is_null());
+    let api = get(&public, "/api", &[]).await.json();
+    assert!(api["paths"]["/collections/saigai_houkoku/items"]["post"].is_null());
+    assert!(!api["paths"].to_string().contains("/history"));
+
     // Unpublished: the public view neither lists nor counts it, nor knows its note.
     let p = get(&public, LAYER, &[]).await;
     assert_eq!(p.json()["numberMatched"], 0);
