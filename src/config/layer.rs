@@ -468,6 +468,25 @@ struct RawLayer {
     #[serde(default)]
     kind: LayerKind,
     edit: Option<EditCfg>,
+    reports: Option<ReportsCfg>,
+}
+
+/// `[reports]` of a live layer: residents may send a report (a point, a category and a
+/// short text) from the public listener. It waits, unpublished, until staff publish it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsCfg {
+    /// The field (with `values`) the resident chooses a category from.
+    pub category: String,
+    /// The string field the resident's text goes to.
+    pub text: Option<String>,
+    /// Reports one client address may send per hour (default 5).
+    #[serde(default = "default_per_hour")]
+    pub per_hour: u32,
+}
+
+fn default_per_hour() -> u32 {
+    5
 }
 
 /// Where a layer's features come from.
@@ -519,10 +538,15 @@ fn check_kind(raw: &RawLayer) -> std::result::Result<(), (String, String)> {
     if raw.kind == LayerKind::Live {
         return check_live_fields(raw);
     }
-    if raw.edit.is_some() {
+    if raw.edit.is_some() || raw.reports.is_some() {
         return Err((
-            "edit".into(),
-            "only a live layer (`kind = \"live\"`) can be edited".into(),
+            if raw.edit.is_some() {
+                "edit"
+            } else {
+                "reports"
+            }
+            .into(),
+            "only a live layer (`kind = \"live\"`) can be edited or take reports".into(),
         ));
     }
     if raw.sources.is_empty() {
@@ -535,6 +559,45 @@ fn check_kind(raw: &RawLayer) -> std::result::Result<(), (String, String)> {
         return Err((
             format!("field[{i}].source"),
             "expected the attribute's name in the source file".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Residents' reports go to a category field with values and a text field, and wait
+/// behind a public filter until staff publish them.
+fn check_reports(raw: &RawLayer, r: &ReportsCfg) -> std::result::Result<(), (String, String)> {
+    let field = |name: &str| raw.fields.iter().find(|f| f.output_name() == name);
+    let Some(pf) = &raw.public_filter else {
+        return Err((
+            "reports".into(),
+            "residents' reports must wait for staff: give the layer a `public_filter` (e.g. on a boolean `public` field, default false)".into(),
+        ));
+    };
+    if field(&r.category).is_none_or(|f| f.values.is_empty()) {
+        return Err((
+            "reports.category".into(),
+            format!("`{}` must be a field of this layer with `values` (the categories a resident chooses from)", r.category),
+        ));
+    }
+    if let Some(t) = &r.text {
+        if field(t).is_none_or(|f| f.kind != Some(FieldType::String)) {
+            return Err((
+                "reports.text".into(),
+                format!("`{t}` must be a string field of this layer"),
+            ));
+        }
+    }
+    if [Some(&r.category), r.text.as_ref()].contains(&Some(&pf.field)) {
+        return Err((
+            "reports".into(),
+            "a resident must not set the field the public filter reads".into(),
+        ));
+    }
+    if r.per_hour == 0 || r.per_hour > 1000 {
+        return Err((
+            "reports.per_hour".into(),
+            format!("{} is outside 1–1000", r.per_hour),
         ));
     }
     Ok(())
@@ -569,6 +632,9 @@ fn check_live_fields(raw: &RawLayer) -> std::result::Result<(), (String, String)
                 "a live layer's field needs a `type` (string, integer, float or boolean)".into(),
             ));
         }
+    }
+    if let Some(r) = &raw.reports {
+        check_reports(raw, r)?;
     }
     let edit = raw.edit.clone().unwrap_or_default();
     for r in edit.create.iter().chain(&edit.update).chain(&edit.delete) {
@@ -686,6 +752,8 @@ pub struct LayerDef {
     pub style: StyleCfg,
     /// For a live layer, who may edit it; `None` for a file layer.
     pub live: Option<EditCfg>,
+    /// A live layer taking residents' reports from the public listener.
+    pub reports: Option<ReportsCfg>,
 }
 
 impl LayerDef {
@@ -790,6 +858,7 @@ impl LayerDef {
             search: raw.search,
             style: raw.style,
             live: (raw.kind == LayerKind::Live).then(|| raw.edit.unwrap_or_default()),
+            reports: raw.reports,
         })
     }
 

@@ -442,3 +442,110 @@ pub async fn events(
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
+
+/// Client addresses tracked at once for the report limit; a flood of new addresses beyond
+/// it is refused rather than remembered.
+const MAX_TRACKED: usize = 10_000;
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Per client address (IPv6 by its /64) and layer, the reports sent in the current hour.
+#[derive(Default)]
+pub(crate) struct ReportGate {
+    seen: std::sync::Mutex<
+        std::collections::HashMap<(std::net::IpAddr, String), (std::time::Instant, u32)>,
+    >,
+}
+
+impl ReportGate {
+    /// Counts one report; `Err` with the status to answer when over the limit.
+    fn admit(&self, ip: std::net::IpAddr, layer: &str, per_hour: u32) -> Result<(), StatusCode> {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                let s = v6.segments();
+                std::net::IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+            std::net::IpAddr::V6(v6) => std::net::IpAddr::V4(
+                v6.to_ipv4_mapped()
+                    .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+            ),
+            v4 @ std::net::IpAddr::V4(_) => v4,
+        };
+        let now = std::time::Instant::now();
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (ip, layer.to_string());
+        if !seen.contains_key(&key) && seen.len() >= MAX_TRACKED {
+            seen.retain(|_, (start, _)| now.duration_since(*start) < HOUR);
+            if seen.len() >= MAX_TRACKED {
+                return Err(StatusCode::SERVICE_UNAVAILABLE);
+            }
+        }
+        let entry = seen.entry(key).or_insert((now, 0));
+        if now.duration_since(entry.0) >= HOUR {
+            *entry = (now, 0);
+        }
+        if entry.1 >= per_hour {
+            return Err(StatusCode::TOO_MANY_REQUESTS);
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}
+
+/// `POST /collections/{id}/reports` (public listener): a resident's report — a GeoJSON
+/// Point Feature with the layer's report category and text — kept unpublished until staff
+/// publish it. Answers `202` and nothing to read it back by.
+pub async fn report(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+    peer: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let run = async {
+        let catalog = app.catalog.load_full();
+        let layer = catalog
+            .get(&id)
+            .filter(|l| view.sees_layer(&l.def))
+            .cloned()
+            .ok_or_else(|| AppError::NotFound.into_response())?;
+        let cfg = layer
+            .def
+            .reports
+            .clone()
+            .ok_or_else(|| AppError::NotFound.into_response())?;
+        let store = store(&app)?;
+        let feature = parse_body(&headers, &body)?;
+        let ip = peer.map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |p| {
+            p.0 .0.ip()
+        });
+        app.report_gate.admit(ip, &id, cfg.per_hour).map_err(|s| {
+            let msg = if s == StatusCode::TOO_MANY_REQUESTS {
+                format!("at most {} reports an hour from one address; please call the city if it is urgent", cfg.per_hour)
+            } else {
+                "too many reports at once; try again later".to_string()
+            };
+            let mut r = refusal(s, &msg);
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("600"));
+            r
+        })?;
+        let job_app = Arc::clone(&app);
+        blocking(&app, move || store.report(&job_app.catalog, &id, &feature))
+            .await?
+            .map_err(live_error)?;
+        Ok::<_, Response>(
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({
+                    "status": "received",
+                    "message": { "ja": "通報を受け付けました。市の職員が確認してから地図に掲載します。", "en": "Report received. City staff will check it before it appears on the map." },
+                })),
+            )
+                .into_response(),
+        )
+    };
+    run.await.unwrap_or_else(|r| r)
+}

@@ -96,6 +96,8 @@ pub struct AppState {
     reload_lock: std::sync::Mutex<()>,
     /// The live layers' database, when the root has live layers.
     live: std::sync::OnceLock<Arc<crate::live::LiveStore>>,
+    /// Residents' reports per client address, for their hourly limit.
+    report_gate: edit::ReportGate,
     /// Event streams open per listener (public, internal).
     streams: [std::sync::atomic::AtomicUsize; 2],
 }
@@ -116,6 +118,7 @@ impl AppState {
             reload_lock: std::sync::Mutex::new(()),
             live: std::sync::OnceLock::new(),
             streams: Default::default(),
+            report_gate: edit::ReportGate::default(),
         })
     }
 
@@ -278,6 +281,14 @@ pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
         .route("/admin/reload", axum::routing::post(catalog::reload))
         .route("/web/{*path}", get(viewer::asset))
         .fallback(|| async { AppError::NotFound });
+    // Residents' reports come in through the public listener only.
+    let r = match side {
+        Side::Public => r.route(
+            "/collections/{id}/reports",
+            axum::routing::post(edit::report),
+        ),
+        Side::Internal => r,
+    };
     let r = r.with_state(Arc::clone(&app));
     let r = match listener {
         Listener::Public => r.layer(axum::middleware::from_fn(gate::public_gate)).layer(

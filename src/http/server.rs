@@ -205,8 +205,8 @@ pub async fn serve(
             a = listener.accept() => a,
             _ = stop.wait_for(|s| *s) => break,
         };
-        let stream = match accepted {
-            Ok((s, _)) => s,
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
             Err(e) => {
                 // Out of descriptors (EMFILE) and the like: say so at most once a second,
                 // and give connections time to close rather than spinning.
@@ -224,6 +224,9 @@ pub async fn serve(
         let policy = policy.clone();
         let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
             let router = router.clone();
+            // The client's address, for per-address limits (residents' reports).
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
             if let HostPolicy::Own(own) = &policy {
                 req.headers_mut().insert(header::HOST, own.clone());
             }

@@ -40,6 +40,8 @@ const DEFAULT_MAX_LENGTH: usize = 1_000;
 /// Changes remembered per layer for tile invalidation; beyond that every tile of the layer
 /// is made anew once (the floor moves up).
 const MAX_CHANGES: usize = 512;
+/// Who a resident's report is from, in the history (never the client's address).
+pub const RESIDENT: &str = "resident (public listener)";
 /// History entries returned at most for one feature.
 const MAX_HISTORY: usize = 1_000;
 
@@ -592,8 +594,77 @@ impl LiveStore {
             .ok_or_else(|| LiveError::Invalid("a feature needs a `geometry`".into()))?;
         let props = l.with_defaults(feature_properties(body)?);
         let (props, values) = l.check(&props).map_err(LiveError::Invalid)?;
-        let fid = l.next_fid;
+        let public_after = l.is_public(&values);
         let row = new_row(geometry, props, 1, who, shape);
+        let applied = self.insert(catalog, db, l, row, who, ("create", public_after))?;
+        Ok(applied)
+    }
+
+    /// A resident's report from the public listener: a point, the layer's report category
+    /// and text (nothing else), stored unpublished. Returns nothing a resident could use
+    /// to read it back.
+    pub fn report(
+        &self,
+        catalog: &ArcSwap<Catalog>,
+        layer: &str,
+        body: &Json,
+    ) -> Result<(), LiveError> {
+        let mut inner = self.lock();
+        let Inner { db, layers } = &mut *inner;
+        let l = layers.get_mut(layer).ok_or(LiveError::NotFound)?;
+        let cfg = l.def.reports.clone().ok_or(LiveError::NotFound)?;
+        let (geometry, shape) = feature_geometry(l, body, true)?.ok_or_else(|| {
+            LiveError::Invalid("a report needs a `geometry`: the point it is about".into())
+        })?;
+        let given = feature_properties(body)?;
+        let allowed = [Some(cfg.category.as_str()), cfg.text.as_deref()];
+        if let Some(k) = given.keys().find(|k| !allowed.contains(&Some(k.as_str()))) {
+            return Err(LiveError::Invalid(format!(
+                "a report takes only `{}`{}; not `{}`",
+                cfg.category,
+                cfg.text
+                    .as_ref()
+                    .map(|t| format!(" and `{t}`"))
+                    .unwrap_or_default(),
+                k.chars().take(64).collect::<String>()
+            )));
+        }
+        if given.get(&cfg.category).is_none_or(Json::is_null) {
+            return Err(LiveError::Invalid(format!(
+                "a report needs `{}`",
+                cfg.category
+            )));
+        }
+        let (props, values) = l
+            .check(&l.with_defaults(given))
+            .map_err(LiveError::Invalid)?;
+        if l.is_public(&values) {
+            // The layer file's defaults would publish it at once: never.
+            return Err(LiveError::Forbidden(
+                "accept a report that would be public before staff publish it:",
+            ));
+        }
+        let who = crate::access::Principal {
+            name: RESIDENT.into(),
+            roles: std::collections::BTreeSet::new(),
+        };
+        let row = new_row(geometry, props, 1, &who, shape);
+        self.insert(catalog, db, l, row, &who, ("report", false))?;
+        Ok(())
+    }
+
+    /// Stores a new feature (durably), then serves it and tells the event streams.
+    fn insert(
+        &self,
+        catalog: &ArcSwap<Catalog>,
+        db: &mut Connection,
+        l: &mut LiveLayer,
+        row: Row,
+        who: &crate::access::Principal,
+        (action, public_after): (&'static str, bool),
+    ) -> Result<Applied, LiveError> {
+        let layer = l.def.id.to_string();
+        let fid = l.next_fid;
         let after = row_json(fid, &row);
         let tx = db.transaction()?;
         tx.execute(
@@ -603,10 +674,10 @@ impl LiveStore {
         )?;
         history(
             &tx,
-            layer,
+            &layer,
             fid,
             who,
-            "create",
+            action,
             "applied",
             Some(1),
             None,
@@ -614,12 +685,11 @@ impl LiveStore {
         )?;
         tx.commit()?;
         l.next_fid += 1;
-        let public_after = l.is_public(&values);
         let bbox = row.bbox;
         l.rows.insert(fid, row);
         l.touch(&[bbox]);
         let snapshot = l.snapshot();
-        let change = change_of(l, fid, "create", 1, false, public_after, &[bbox]);
+        let change = change_of(l, fid, action, 1, false, public_after, &[bbox]);
         self.publish(catalog, Arc::clone(&snapshot));
         let _ = self.events.send(Arc::new(change));
         Ok(Applied {

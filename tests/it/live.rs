@@ -739,3 +739,101 @@ fn acknowledged_writes_survive_sigkill_and_a_full_disk_refuses_cleanly() {
         201
     );
 }
+
+#[tokio::test]
+async fn a_residents_report_waits_unseen_until_staff_publish_it() {
+    let (_app, public, internal, staff, _dir) = live_city();
+    let report = |props: &str| {
+        let body = point(138.32, 34.87, props);
+        let public = public.clone();
+        async move {
+            send(
+                &public,
+                "POST",
+                "/collections/saigai_houkoku/reports",
+                Body::from(body),
+                &[("content-type", "application/geo+json")],
+            )
+            .await
+        }
+    };
+    let r = report(r#"{"kind":"倒木","note":"公園の前で木が倒れています"}"#).await;
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.json().get("id").is_none(), "nothing to read it back by");
+    // Unseen publicly: not listed, not counted, not in a tile, not searchable.
+    assert_eq!(get(&public, LAYER, &[]).await.json()["numberMatched"], 0);
+    let s = get(
+        &public,
+        "/search?q=%E5%85%AC%E5%9C%92%E3%81%AE%E5%89%8D",
+        &[],
+    )
+    .await;
+    assert!(!String::from_utf8_lossy(&s.decoded()).contains("倒れて"));
+    // Staff see it, unpublished, from a resident.
+    let k = bearer(&staff.kiki);
+    let items = get(&internal, LAYER, &[("authorization", &k)]).await.json();
+    assert_eq!(items["numberMatched"], 1);
+    let f = &items["features"][0];
+    assert_eq!(f["properties"]["public"], false);
+    let item = format!("{LAYER}/{}", f["id"]);
+    let h = get(
+        &internal,
+        &format!("{item}/history"),
+        &[("authorization", &k)],
+    )
+    .await
+    .json();
+    assert_eq!(h["changes"][0]["action"], "report");
+    assert_eq!(h["changes"][0]["who"], chizu::live::RESIDENT);
+    // Publishing it shows it.
+    let r = edit(
+        &internal,
+        "PATCH",
+        &item,
+        r#"{"type":"Feature","properties":{"public":true}}"#,
+        &staff.kiki,
+        Some("\"1\""),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(get(&public, LAYER, &[]).await.json()["numberMatched"], 1);
+
+    // A resident can set nothing but the category and the text, on no other layer.
+    for (body, want) in [
+        (r#"{"kind":"倒木","public":true}"#, 400),
+        (r#"{"kind":"倒木","staff_memo":"x"}"#, 400),
+        (r#"{"note":"種類なし"}"#, 400),
+        (r#"{"kind":"火事"}"#, 400),
+    ] {
+        assert_eq!(report(body).await.status, want, "{body}");
+    }
+    let other = send(
+        &public,
+        "POST",
+        "/collections/hinanjo/reports",
+        Body::from(point(138.3, 34.8, r#"{"kind":"倒木"}"#)),
+        &[("content-type", "application/geo+json")],
+    )
+    .await;
+    assert_eq!(other.status, 404);
+    let internal_report = send(
+        &internal,
+        "POST",
+        "/collections/saigai_houkoku/reports",
+        Body::from(point(138.3, 34.8, r#"{"kind":"倒木"}"#)),
+        &[
+            ("content-type", "application/geo+json"),
+            ("authorization", &k),
+        ],
+    )
+    .await;
+    assert_eq!(internal_report.status, 404, "staff use the editing API");
+    // Five an hour from one address (the refused ones above counted too).
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(report(r#"{"kind":"冠水"}"#).await.status.as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let items = get(&internal, LAYER, &[("authorization", &k)]).await.json();
+    assert!(items["numberMatched"].as_u64().unwrap_or(99) <= 5);
+}
