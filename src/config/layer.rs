@@ -626,6 +626,15 @@ fn check_live_fields(raw: &RawLayer) -> std::result::Result<(), (String, String)
                 "a live layer's field needs a `name`".into(),
             ));
         }
+        if f.name
+            .as_deref()
+            .is_some_and(|n| ["updated_at", "updated_by"].contains(&n))
+        {
+            return Err((
+                format!("field[{i}].name"),
+                "`updated_at` and `updated_by` are set by chizu on every live layer: choose another name".into(),
+            ));
+        }
         if f.kind.is_none() {
             return Err((
                 format!("field[{i}].type"),

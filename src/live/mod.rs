@@ -25,7 +25,6 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Map, Value as Json};
 
 use crate::config::{ConstValue, EditAction, LayerDef};
-use crate::ingest::IngestReport;
 use crate::store::{
     Catalog, Feature, FieldDef, FieldType, LayerSnapshot, LiveFacts, PartBox, Shape, Value,
 };
@@ -96,6 +95,8 @@ struct Row {
     updated_by: String,
     shape: Shape,
     bbox: PartBox,
+    /// `properties` as the schema's values (made once per version, not per snapshot).
+    values: Arc<[Value]>,
 }
 
 struct LiveLayer {
@@ -108,9 +109,23 @@ struct LiveLayer {
     changes: Vec<(u64, PartBox)>,
 }
 
-/// The fields a live layer serves, from its layer file.
+/// Fields every live layer has after its own, set by chizu (staff only): who changed a
+/// feature last, and when.
+pub const SYSTEM_FIELDS: [&str; 2] = ["updated_at", "updated_by"];
+
+/// The fields a live layer serves: its layer file's, then [`SYSTEM_FIELDS`].
 #[must_use]
 pub fn fields_of(def: &LayerDef) -> Vec<FieldDef> {
+    let system = |name: &str, ja: &str, en: &str| FieldDef {
+        name: name.into(),
+        kind: FieldType::String,
+        label: Some(crate::config::I18n {
+            ja: ja.into(),
+            en: en.into(),
+        }),
+        values: BTreeMap::new(),
+        internal: true,
+    };
     def.fields
         .iter()
         .map(|f| FieldDef {
@@ -120,6 +135,17 @@ pub fn fields_of(def: &LayerDef) -> Vec<FieldDef> {
             values: f.values.clone(),
             internal: f.internal,
         })
+        .chain([
+            system(SYSTEM_FIELDS[0], "更新日時", "Last changed"),
+            system(SYSTEM_FIELDS[1], "更新者", "Changed by"),
+        ])
+        .collect()
+}
+
+/// A row's served values: its properties' `user` values, then who changed it and when.
+fn stamped(user: impl IntoIterator<Item = Value>, updated: &str, by: &str) -> Arc<[Value]> {
+    user.into_iter()
+        .chain([Value::Str(updated.into()), Value::Str(by.into())])
         .collect()
 }
 
@@ -204,11 +230,19 @@ impl LiveLayer {
     /// Checks properties against the schema; returns them complete (every field, in schema
     /// order) and the values.
     fn check(&self, props: &Map<String, Json>) -> Result<(Map<String, Json>, Vec<Value>), String> {
-        if let Some(k) = props
-            .keys()
-            .find(|k| !self.fields.iter().any(|f| f.name == **k))
-        {
-            let known: Vec<&str> = self.fields.iter().map(|f| f.name.as_str()).collect();
+        if let Some(k) = props.keys().find(|k| {
+            !self
+                .def
+                .fields
+                .iter()
+                .any(|f| f.output_name() == k.as_str())
+        }) {
+            let known: Vec<&str> = self
+                .def
+                .fields
+                .iter()
+                .map(crate::config::FieldCfg::output_name)
+                .collect();
             return Err(format!(
                 "unknown field `{}` (this layer has: {})",
                 k.chars().take(64).collect::<String>(),
@@ -255,11 +289,21 @@ impl LiveLayer {
         let Some(f) = &self.def.public_filter else {
             return true;
         };
-        self.fields
+        let Some(v) = self
+            .fields
             .iter()
             .position(|d| d.name == f.field)
-            .and_then(|i| values[i].key())
-            .is_some_and(|k| f.equals.contains(&k))
+            .map(|i| &values[i])
+        else {
+            return false;
+        };
+        // As `Value::key` would write it, without making the string.
+        f.equals.iter().any(|e| match v {
+            Value::Null => false,
+            Value::Bool(b) => e == if *b { "true" } else { "false" },
+            Value::Str(s) => **s == **e,
+            other => other.key().is_some_and(|k| k == *e),
+        })
     }
 
     fn snapshot(&self) -> Arc<LayerSnapshot> {
@@ -270,21 +314,19 @@ impl LiveLayer {
             .filter(|(_, r)| !r.deleted)
             .map(|(&fid, r)| {
                 versions.insert(fid, r.version);
-                let values = self.values_of(&r.properties);
                 Feature {
                     id: fid,
-                    public: self.is_public(&values),
+                    public: self.is_public(&r.values),
                     shape: r.shape.clone(),
                     bbox: r.bbox,
-                    values: values.into(),
+                    values: Arc::clone(&r.values),
                 }
             })
             .collect();
-        let snap = LayerSnapshot::build(
+        let snap = LayerSnapshot::build_live(
             Arc::clone(&self.def),
             self.fields.clone(),
             features,
-            IngestReport::default(),
             self.version,
         );
         Arc::new(snap.with_live(LiveFacts {
@@ -442,7 +484,8 @@ impl LiveStore {
                 unusable += 1;
                 continue;
             };
-            let properties = serde_json::from_str(&p).unwrap_or_default();
+            let properties: Map<String, Json> = serde_json::from_str(&p).unwrap_or_default();
+            let values = stamped(layer.values_of(&properties), &updated, &updated_by);
             let bbox = crate::store::PartBox::of(shape_coords(&shape).iter()).unwrap_or(PartBox {
                 min: geo::Coord::default(),
                 max: geo::Coord::default(),
@@ -458,6 +501,7 @@ impl LiveStore {
                     updated_by,
                     shape,
                     bbox,
+                    values,
                 },
             );
         }
@@ -595,7 +639,7 @@ impl LiveStore {
         let props = l.with_defaults(feature_properties(body)?);
         let (props, values) = l.check(&props).map_err(LiveError::Invalid)?;
         let public_after = l.is_public(&values);
-        let row = new_row(geometry, props, 1, who, shape);
+        let row = new_row(geometry, props, 1, who, (shape, values));
         let applied = self.insert(catalog, db, l, row, who, ("create", public_after))?;
         Ok(applied)
     }
@@ -648,7 +692,7 @@ impl LiveStore {
             name: RESIDENT.into(),
             roles: std::collections::BTreeSet::new(),
         };
-        let row = new_row(geometry, props, 1, &who, shape);
+        let row = new_row(geometry, props, 1, &who, (shape, values));
         self.insert(catalog, db, l, row, &who, ("report", false))?;
         Ok(())
     }
@@ -757,7 +801,7 @@ impl LiveStore {
             });
         }
         let version = old.version + 1;
-        let old_values = l.values_of(&old.properties);
+        let old_values = Arc::clone(&old.values);
         let row = edited(l, &old, kind, body, who)?;
         let after = (kind != Edit::Delete).then(|| row_json(fid, &row));
         let tx = db.transaction()?;
@@ -779,7 +823,7 @@ impl LiveStore {
         )?;
         tx.commit()?;
         let public_before = l.is_public(&old_values);
-        let public_after = !row.deleted && l.is_public(&l.values_of(&row.properties));
+        let public_after = !row.deleted && l.is_public(&row.values);
         let boxes = [old.bbox, row.bbox];
         l.rows.insert(fid, row);
         l.touch(&boxes);
@@ -819,6 +863,8 @@ impl LiveStore {
         row.version += 1;
         row.updated = now();
         row.updated_by.clone_from(&who.name);
+        let user = row.values[..l.def.fields.len()].to_vec();
+        row.values = stamped(user, &row.updated, &row.updated_by);
         let after = row_json(fid, &row);
         let tx = db.transaction()?;
         tx.execute(
@@ -838,7 +884,7 @@ impl LiveStore {
         )?;
         tx.commit()?;
         let version = row.version;
-        let public_after = l.is_public(&l.values_of(&row.properties));
+        let public_after = l.is_public(&row.values);
         let bbox = row.bbox;
         l.rows.insert(fid, row);
         l.touch(&[bbox]);
@@ -905,15 +951,20 @@ fn edited(
     row.updated = now();
     row.updated_by.clone_from(&who.name);
     match kind {
-        Edit::Delete => row.deleted = true,
+        Edit::Delete => {
+            row.deleted = true;
+            let user = row.values[..l.def.fields.len()].to_vec();
+            row.values = stamped(user, &row.updated, &row.updated_by);
+        }
         Edit::Replace => {
             let (g, s) = feature_geometry(l, body, true)?
                 .ok_or_else(|| LiveError::Invalid("a feature needs a `geometry`".into()))?;
-            let (props, _) = l
+            let (props, values) = l
                 .check(&feature_properties(body)?)
                 .map_err(LiveError::Invalid)?;
             set_geometry(&mut row, g, s);
             row.properties = props;
+            row.values = stamped(values, &row.updated, &row.updated_by);
         }
         Edit::Patch => {
             if let Some((g, s)) = feature_geometry(l, body, false)? {
@@ -923,8 +974,9 @@ fn edited(
             for (k, v) in feature_properties(body)? {
                 props.insert(k, v);
             }
-            let (props, _) = l.check(&props).map_err(LiveError::Invalid)?;
+            let (props, values) = l.check(&props).map_err(LiveError::Invalid)?;
             row.properties = props;
+            row.values = stamped(values, &row.updated, &row.updated_by);
         }
     }
     Ok(row)
@@ -959,18 +1011,20 @@ fn new_row(
     properties: Map<String, Json>,
     version: u64,
     who: &crate::access::Principal,
-    shape: Shape,
+    (shape, values): (Shape, Vec<Value>),
 ) -> Row {
     let bbox = PartBox::of(shape_coords(&shape).iter()).unwrap_or(PartBox {
         min: geo::Coord::default(),
         max: geo::Coord::default(),
     });
+    let updated = now();
     Row {
         geometry,
         properties,
         version,
         deleted: false,
-        updated: now(),
+        values: stamped(values, &updated, &who.name),
+        updated,
         updated_by: who.name.clone(),
         shape,
         bbox,

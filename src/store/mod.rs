@@ -387,6 +387,32 @@ impl LayerSnapshot {
         .with_public_facts()
     }
 
+    /// A live layer's snapshot, rebuilt on every edit: its features in the order given
+    /// (no Hilbert sort and no second copy — a few thousand features fit in cache anyway,
+    /// and the rebuild is the edit's main cost), values shared with the store.
+    #[must_use]
+    pub fn build_live(
+        def: Arc<LayerDef>,
+        fields: Vec<FieldDef>,
+        features: Vec<Feature>,
+        version: u64,
+    ) -> Self {
+        let bounds = features.iter().map(|f| f.bbox).reduce(|a, b| a.union(&b));
+        let size_rules = SizeRules::count(&features, def.tiny_area);
+        Self {
+            size_rules,
+            ..Self::indexed(
+                def,
+                fields,
+                features,
+                bounds,
+                IngestReport::default(),
+                version,
+            )
+        }
+        .with_public_facts()
+    }
+
     /// A snapshot of features already in Hilbert order and freshly allocated in it (an
     /// overview made from a built layer): no re-sorting, no second copy, values shared.
     #[must_use]

@@ -200,6 +200,22 @@ async fn edits_are_checked_against_the_schema_and_the_roles() {
     // Staff see the internal field, and the item's ETag.
     let s = get(&internal, &item, &[("authorization", &bearer(&staff.kiki))]).await;
     assert_eq!(s.json()["properties"]["staff_memo"], "内線 1234");
+    // Who changed it last, and when, for staff only.
+    assert_eq!(s.json()["properties"]["updated_by"], "kiki-suzuki");
+    assert!(s.json()["properties"]["updated_at"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("20")));
+    assert!(props.get("updated_by").is_none() && props.get("updated_at").is_none());
+    let r = edit(
+        &internal,
+        "POST",
+        LAYER,
+        &point(138.3, 34.8, r#"{"kind":"倒木","updated_by":"someone"}"#),
+        &staff.kiki,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 400, "chizu sets who changed it");
     assert_eq!(s.header("etag"), Some("\"2\""));
 }
 
