@@ -150,7 +150,11 @@ fn lint(l: &LayerSnapshot, roles: Option<&BTreeSet<String>>, keys: &Path) -> Vec
             }
         }
     }
-    if l.features.is_empty() {
+    if let Some(edit) = &d.live {
+        if edit.create.is_empty() && edit.update.is_empty() && edit.delete.is_empty() {
+            w.push("`edit` names no roles: only `admin` keys can edit this live layer".into());
+        }
+    } else if l.features.is_empty() {
         w.push("the layer has no features".into());
     }
     if let Access::Internal { roles: wanted } = &d.access {
@@ -357,6 +361,32 @@ fn print_layer(out: &mut impl std::io::Write, l: &LayerSnapshot) -> std::io::Res
         })
         .collect();
     writeln!(out, "    fields: {}", fields.join(", "))?;
+    if let Some(edit) = &l.def.live {
+        let roles = |r: &[String]| {
+            if r.is_empty() {
+                "admin".to_string()
+            } else {
+                format!("{}, admin", r.join(", "))
+            }
+        };
+        writeln!(
+            out,
+            "    live: features kept in the state database (--state, default state/live.sqlite); create: {}; update: {}; delete: {}",
+            roles(&edit.create),
+            roles(&edit.update),
+            roles(&edit.delete)
+        )?;
+        if let Some(r) = &l.def.reports {
+            writeln!(
+                out,
+                "    residents' reports: `{}`{} from the public listener, {} an hour per address, unpublished until staff publish them",
+                r.category,
+                r.text.as_ref().map(|t| format!(" and `{t}`")).unwrap_or_default(),
+                r.per_hour
+            )?;
+        }
+        return Ok(());
+    }
     writeln!(
         out,
         "    {} features ({} repaired, {} trimmed, {} dropped) in {} ms",

@@ -29,6 +29,15 @@ fn check_reports_every_sample_layer() {
     );
     assert!(text.contains("repaired"), "{text}");
     assert!(text.contains("0 failed"), "{text}");
+    // A live layer is described as such, not warned about for having no features yet.
+    let live = text
+        .split("✔ saigai_houkoku")
+        .nth(1)
+        .and_then(|t| t.split("\n✔").next())
+        .unwrap_or_default();
+    assert!(live.contains("live: features kept in the state database"), "{live}");
+    assert!(live.contains("residents' reports"), "{live}");
+    assert!(!live.contains("no features"), "{live}");
 }
 
 #[test]
