@@ -246,9 +246,12 @@ pub fn reload(
         }
         let version = old.map_or(1, |o| o.version + 1);
         let public = def.is_public();
+        // A live layer's features come from its database, not its file: nothing can shrink.
+        let live = def.live.is_some();
         match ingest::load_layer(root, Arc::new(def), version) {
             Ok(snap) => {
                 let held = old
+                    .filter(|_| !live)
                     .and_then(|o| shrink_reason(&id, o.features.len(), snap.features.len(), opts));
                 if let Some(why) = held {
                     tracing::error!(layer = %id, "reload held back: {why}");

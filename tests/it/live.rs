@@ -853,3 +853,48 @@ async fn a_residents_report_waits_unseen_until_staff_publish_it() {
     let items = get(&internal, LAYER, &[("authorization", &k)]).await.json();
     assert!(items["numberMatched"].as_u64().unwrap_or(99) <= 5);
 }
+
+/// Editing the live layer's file (its title, a new field) reloads it without losing a
+/// feature, and the new schema applies to the stored ones.
+#[tokio::test]
+async fn a_reload_of_the_layer_file_keeps_every_live_feature() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("layers")).expect("mkdir");
+    let file = root.join("layers/saigai_houkoku.toml");
+    std::fs::copy(common::root().join("layers/saigai_houkoku.toml"), &file).expect("copy");
+    let loaded = chizu::load_root(root, 1);
+    let defs: Vec<_> = loaded.catalog.layers().map(|l| Arc::clone(&l.def)).collect();
+    let app = AppState::new(
+        loaded.catalog,
+        HttpSettings { root: Some(root.to_path_buf()), web_root: common::root().join("web"), ..HttpSettings::default() },
+    );
+    app.attach_live(chizu::live::LiveStore::open(&root.join("state"), &defs).expect("state"));
+    let (internal, staff) = common::internal_router_with(Arc::clone(&app));
+    for n in 0..3 {
+        let r = edit(&internal, "POST", LAYER, &point(138.3 + f64::from(n) * 0.01, 34.85, r#"{"kind":"冠水"}"#), &staff.kiki, None).await;
+        assert_eq!(r.status, 201);
+    }
+    let text = std::fs::read_to_string(&file).expect("read");
+    let text = text.replace("ja = \"災害情報\"", "ja = \"災害情報（本部）\"")
+        + "\n[[field]]\nname = \"road\"\ntype = \"string\"\nlabel = { ja = \"路線\", en = \"Road\" }\n";
+    std::fs::write(&file, text).expect("write");
+    let summary = tokio::task::spawn_blocking({
+        let app = Arc::clone(&app);
+        move || app.reload()
+    })
+    .await
+    .expect("join")
+    .expect("reload");
+    assert_eq!(summary.reloaded, vec!["saigai_houkoku".to_string()], "{:?}", summary.failed);
+    let layer = app.catalog.load_full().get("saigai_houkoku").cloned().expect("layer");
+    assert_eq!(layer.def.title.ja, "災害情報（本部）");
+    assert_eq!(layer.features.len(), 3, "no live feature lost by the reload");
+    assert!(layer.field_index("road").is_some());
+    // The new field is editable at once.
+    let items = get(&internal, LAYER, &[("authorization", &bearer(&staff.kiki))]).await.json();
+    let item = format!("{LAYER}/{}", items["features"][0]["id"]);
+    let r = edit(&internal, "PATCH", &item, r#"{"type":"Feature","properties":{"road":"国道150号"}}"#, &staff.kiki, None).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["properties"]["road"], "国道150号");
+}
