@@ -366,12 +366,16 @@ function followLive(map) {
   if (!live.size || !window.TextDecoderStream) return;
   const liveSources = () => Object.keys(map.getStyle().sources).filter((name) => (map.getStyle().layers ?? []).some((l) => l.source === name && live.has(l['source-layer'])));
   let timer = null;
+  let generation = 0;
   const refresh = () => {
     clearTimeout(timer);
     timer = setTimeout(() => {
+      // A new URL per change: no cache between the browser and the server can answer
+      // with the tile from before it (live tiles are small).
+      generation += 1;
       for (const name of liveSources()) {
         const s = map.getSource(name);
-        if (s?.tiles && s.setTiles) s.setTiles(s.tiles);
+        if (s?.tiles && s.setTiles) s.setTiles(s.tiles.map((u) => `${u.split('?')[0]}?v=${generation}`));
       }
       hooks.live.forEach((f) => f());
     }, 150);

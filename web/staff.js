@@ -13,6 +13,9 @@ const TEXT = {
     print: '印刷', paper: '用紙', orientation: '向き', portrait: '縦', landscape: '横', scale: '縮尺', printTitle: '表題',
     printGo: '印刷する', printing: '印刷用の地図を作っています…', printed: '作成日', north: '北',
     landPrint: '印刷用を開く', landCsv: 'CSVで保存', failed: '情報を取得できませんでした。',
+    edit: '災害情報の登録・編集', editLayer: 'レイヤー', add: '地図に追加', clickPlace: '地図上で場所をクリックしてください。',
+    save: '保存', cancel: 'やめる', remove: '削除', saved: '保存しました。', removed: '削除しました。', confirmRemove: 'この地物を削除しますか？（管理者が元に戻せます）',
+    stale: 'ほかの人が先に変更しました。最新の内容を表示しています。確かめてからもう一度保存してください。', lastChange: '最終更新', editHint: '地図上の地物をクリックすると編集できます。', none2: '（なし）',
   },
   en: {
     table: 'Attribute table', tableLayer: 'Layer', filter: 'Filter', filterHint: 'Type text to find, or a CQL2 condition', example: 'e.g.',
@@ -24,6 +27,9 @@ const TEXT = {
     print: 'Print', paper: 'Paper', orientation: 'Orientation', portrait: 'Portrait', landscape: 'Landscape', scale: 'Scale', printTitle: 'Title',
     printGo: 'Print', printing: 'Making the map for printing…', printed: 'Made on', north: 'N',
     landPrint: 'Open for printing', landCsv: 'Save as CSV', failed: 'Could not get the information.',
+    edit: 'Add and edit reports', editLayer: 'Layer', add: 'Add on the map', clickPlace: 'Click the place on the map.',
+    save: 'Save', cancel: 'Cancel', remove: 'Delete', saved: 'Saved.', removed: 'Deleted.', confirmRemove: 'Delete this feature? (an admin can restore it)',
+    stale: 'Someone else changed it first. The current version is shown: check it, then save again.', lastChange: 'Last changed', editHint: 'Click a feature on the map to edit it.', none2: '(none)',
   },
 };
 
@@ -472,3 +478,123 @@ async function printMap() {
   window.print();
 }
 document.getElementById('print-go').onclick = () => printMap().catch((e) => { document.getElementById('print-status').textContent = `${s('failed')} (${e.message})`; });
+
+// ---------------------------------------------------------------- editing live layers
+
+// Live layers the key may add to or change: a form made from each layer's schema, saved
+// through the editing API (OGC API – Features Part 4) with the version read (If-Match),
+// so an edit made meanwhile by someone else is never overwritten.
+const editable = () => app.catalog().layers.filter((l) => l.live && l.editable && (l.editable.create || l.editable.update));
+if (editable().length) {
+  const box = section('edit-box', 'edit', `
+    <label><span data-staff-i18n="editLayer">${esc(s('editLayer'))}</span> <select id="edit-layer">${editable().map((l) => `<option value="${esc(l.id)}">${esc(pick(l.title))}</option>`).join('')}</select></label>
+    <div class="tool-row"><button type="button" class="btn" id="edit-add" data-staff-i18n="add">${esc(s('add'))}</button></div>
+    <p id="edit-status" aria-live="polite" data-staff-i18n="editHint">${esc(s('editHint'))}</p>
+    <form id="edit-form" hidden></form>`);
+  const layerOf = (id) => app.catalog().layers.find((l) => l.id === id);
+  const status = document.getElementById('edit-status');
+  const form = document.getElementById('edit-form');
+  const SYSTEM = ['updated_at', 'updated_by'];
+  const edit = { adding: false, layer: null, id: null, etag: null, geometry: null };
+
+  const input = (f, v) => {
+    const name = `f-${f.name}`;
+    const label = `<span>${esc(f.label ? pick(f.label) : f.name)}</span>`;
+    const codes = Object.entries(f.values ?? {});
+    if (codes.length) {
+      return `<label>${label} <select name="${esc(f.name)}" id="${esc(name)}"><option value="">${esc(s('none2'))}</option>${codes.map(([k, l]) => `<option value="${esc(k)}" ${String(v) === k ? 'selected' : ''}>${esc(pick(l))}</option>`).join('')}</select></label>`;
+    }
+    if (f.type === 'boolean') return `<label class="check"><input type="checkbox" name="${esc(f.name)}" id="${esc(name)}" ${v === true ? 'checked' : ''}> ${label}</label>`;
+    if (f.type === 'integer' || f.type === 'float') return `<label>${label} <input type="number" step="${f.type === 'integer' ? 1 : 'any'}" name="${esc(f.name)}" id="${esc(name)}" value="${v ?? ''}"></label>`;
+    return `<label>${label} <textarea rows="2" name="${esc(f.name)}" id="${esc(name)}">${esc(v ?? '')}</textarea></label>`;
+  };
+
+  function showForm(layerId, props, meta) {
+    const l = layerOf(layerId);
+    const fields = l.fields.filter((f) => !SYSTEM.includes(f.name));
+    const rights = l.editable ?? {};
+    const last = meta ? `<p class="hint">${esc(s('lastChange'))}${app.lang() === 'ja' ? '：' : ': '}${esc(props.updated_by ?? '')} ${esc((props.updated_at ?? '').replace('T', ' ').slice(0, 19))}</p>` : '';
+    form.innerHTML = `<h3>${esc(pick(l.title))}${meta ? ` #${esc(String(edit.id))}` : ''}</h3>${last}${fields.map((f) => input(f, props[f.name])).join('')}
+      <div class="tool-row"><button type="submit" class="btn">${esc(s('save'))}</button>
+      ${meta && rights.delete ? `<button type="button" class="btn" id="edit-remove">${esc(s('remove'))}</button>` : ''}
+      <button type="button" class="btn" id="edit-cancel">${esc(s('cancel'))}</button></div>`;
+    form.hidden = false;
+    form.querySelector('select, input, textarea')?.focus();
+  }
+
+  function values(layerId) {
+    const out = {};
+    for (const f of layerOf(layerId).fields.filter((x) => !SYSTEM.includes(x.name))) {
+      const el = form.elements[f.name];
+      if (!el) continue;
+      if (f.type === 'boolean') out[f.name] = el.checked;
+      else if (el.value === '') out[f.name] = null;
+      else if (f.type === 'integer' || f.type === 'float') out[f.name] = Number(el.value);
+      else out[f.name] = el.value;
+    }
+    return out;
+  }
+
+  const itemUrl = () => `/collections/${encodeURIComponent(edit.layer)}/items${edit.id != null ? `/${encodeURIComponent(edit.id)}` : ''}`;
+  const send = (method, body) => fetch(itemUrl(), {
+    method,
+    headers: { ...app.authHeaders(), 'Content-Type': 'application/geo+json', ...(edit.etag ? { 'If-Match': edit.etag } : {}) },
+    body: body && JSON.stringify(body),
+  });
+
+  async function open(layerId, id) {
+    Object.assign(edit, { adding: false, layer: layerId, id, etag: null });
+    const r = await fetch(itemUrl(), { headers: app.authHeaders() });
+    if (!r.ok) { status.textContent = s('failed'); return; }
+    edit.etag = r.headers.get('etag');
+    const f = await r.json();
+    edit.geometry = f.geometry;
+    showForm(layerId, f.properties, true);
+  }
+
+  function close(text = '') {
+    form.hidden = true;
+    form.innerHTML = '';
+    status.textContent = text || s('editHint');
+    Object.assign(edit, { adding: false, layer: null, id: null, etag: null, geometry: null });
+    app.setBusy?.(false);
+    map.getCanvas().style.cursor = '';
+  }
+
+  document.getElementById('edit-add').onclick = () => {
+    close();
+    Object.assign(edit, { adding: true, layer: document.getElementById('edit-layer').value });
+    app.setBusy?.(true);
+    map.getCanvas().style.cursor = 'crosshair';
+    status.textContent = s('clickPlace');
+  };
+  map.on('click', (e) => {
+    if (!edit.adding || edit.geometry) return;
+    edit.geometry = { type: 'Point', coordinates: [e.lngLat.lng, e.lngLat.lat] };
+    map.getCanvas().style.cursor = '';
+    showForm(edit.layer, {}, false);
+  });
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const body = { type: 'Feature', geometry: edit.geometry, properties: values(edit.layer) };
+    const r = await send(edit.id != null ? 'PUT' : 'POST', body);
+    const j = await r.json().catch(() => ({}));
+    if (r.status === 412) { status.textContent = s('stale'); await open(edit.layer, edit.id); status.textContent = s('stale'); return; }
+    if (!r.ok) { status.textContent = `${s('failed')} ${j.error ?? r.status}`; return; }
+    close(s('saved'));
+  });
+  form.addEventListener('click', async (e) => {
+    if (e.target.id === 'edit-cancel') close();
+    if (e.target.id === 'edit-remove' && window.confirm(s('confirmRemove'))) {
+      const r = await send('DELETE');
+      if (r.status === 412) { await open(edit.layer, edit.id); status.textContent = s('stale'); return; }
+      close(r.ok ? s('removed') : s('failed'));
+    }
+  });
+  // A live feature clicked on the map opens in the form, when the key may change it.
+  app.onIdentify?.((fc) => {
+    if (edit.adding) return;
+    const f = fc.features.find((x) => layerOf(x.layer)?.live && layerOf(x.layer)?.editable?.update);
+    if (f) open(f.layer, f.id);
+  });
+}

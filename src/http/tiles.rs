@@ -239,8 +239,7 @@ pub async fn tilejson(
         .map(|l| l.def.maxzoom)
         .max()
         .unwrap_or(crate::tile::MAX_ZOOM);
-    let b = crate::store::lonlat_union(layers.iter().map(AsRef::as_ref), view.is_public())
-        .unwrap_or([-180.0, -85.051_129, 180.0, 85.051_129]);
+    let b = crate::store::tile_bounds(layers.iter().map(AsRef::as_ref), view.is_public());
     let center_zoom = minzoom.max(12).min(maxzoom);
     let name = layers
         .iter()

@@ -705,6 +705,22 @@ pub fn lonlat_union<'a>(
         })
 }
 
+/// The whole Web Mercator world, as WGS84 `[west, south, east, north]`.
+pub const WORLD: [f64; 4] = [-180.0, -85.051_129, 180.0, 85.051_129];
+
+/// The `bounds` to tell tile clients for some layers (TileJSON, style sources): where
+/// their features are, or the world when a live layer is among them — its features can
+/// be put anywhere next minute, and MapLibre requests no tile outside `bounds`.
+pub fn tile_bounds<'a>(
+    layers: impl IntoIterator<Item = &'a LayerSnapshot> + Clone,
+    public: bool,
+) -> [f64; 4] {
+    if layers.clone().into_iter().any(|l| l.live.is_some()) {
+        return WORLD;
+    }
+    lonlat_union(layers, public).unwrap_or(WORLD)
+}
+
 /// Every layer that loaded, by id, in id order. Swapped whole on reload.
 #[derive(Debug, Clone)]
 pub struct Catalog {

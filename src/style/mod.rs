@@ -159,8 +159,7 @@ pub fn render(
                     let minzoom = layers.iter().map(|l| l.def.minzoom).min().unwrap_or(0);
                     let maxzoom = layers.iter().map(|l| l.def.maxzoom).max().unwrap_or(18);
                     let bounds =
-                        crate::store::lonlat_union(layers.iter().copied(), view.is_public())
-                            .unwrap_or([-180.0, -85.051_129, 180.0, 85.051_129]);
+                        crate::store::tile_bounds(layers.iter().copied(), view.is_public());
                     sources.insert(name.clone(), json!({
                         "type": "vector",
                         "tiles": [format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", ids.join(","))],

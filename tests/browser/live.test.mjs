@@ -45,10 +45,10 @@ const drawnNotes = (page) => page.evaluate(() => {
   return map.queryRenderedFeatures(undefined, { layers: ids }).map((f) => f.properties.note);
 });
 
-async function waitFor(page, what, want) {
+async function waitFor(page, what, want, read = drawnNotes) { // read: what the map shows
   const started = Date.now();
   for (;;) {
-    const got = await drawnNotes(page);
+    const got = await read(page);
     if (want(got)) return Date.now() - started;
     assert.ok(Date.now() - started < 10000, `${what}: map shows ${JSON.stringify(got)}`);
     await page.waitForTimeout(50);
@@ -82,5 +82,50 @@ test('a published incident appears on the open public map without a reload, and 
   assert.equal(unpub.status, 200);
   await waitFor(page, 'unpublished', (n) => n.length === 0);
   assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('staff add a report on the map with a form made from the schema, see who changed it, and are told when someone else changed it first', async () => {
+  const { page, errors } = await openPage(browser, `${internalUrl}/#16/34.86/138.30`, { width: 1280, height: 900 });
+  await page.locator('#login').waitFor();
+  await page.fill('#key', key);
+  await page.click('#login button');
+  await mapReady(page);
+  await page.locator('#edit-box summary').click();
+  // The form is made from the layer's schema: kind's values, a checkbox for `public`.
+  await page.click('#edit-add');
+  const box = await page.locator('#map canvas').boundingBox();
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+  await page.locator('#edit-form').waitFor();
+  const options = await page.$$eval('#f-kind option', (os) => os.map((o) => o.value).filter(Boolean));
+  assert.deepEqual(options.sort(), ['その他', '倒木', '冠水', '土砂崩れ', '通行止め'].sort());
+  assert.equal(await page.locator('#f-public').getAttribute('type'), 'checkbox');
+  assert.equal(await page.locator('#f-updated_by').count(), 0, 'chizu sets who changed it');
+  await page.selectOption('#f-kind', '倒木');
+  await page.fill('#f-note', '市道で倒木、片側通行');
+  await page.click('#edit-form button[type=submit]');
+  await page.waitForFunction(() => document.getElementById('edit-status').textContent.includes('保存しました'));
+  const items = await (await api('GET', '/collections/saigai_houkoku/items?note=%E5%B8%82%E9%81%93%E3%81%A7%E5%80%92%E6%9C%A8%E3%80%81%E7%89%87%E5%81%B4%E9%80%9A%E8%A1%8C')).json();
+  assert.equal(items.numberMatched, 1);
+  const feature = items.features[0];
+  assert.equal(feature.properties.updated_by, 'kiki-test');
+  // It appears on the staff map (unpublished: staff only) without a reload.
+  await waitFor(page, 'added', (n) => n.includes('市道で倒木、片側通行'));
+  await page.screenshot({ path: path.join(ART, 'live-staff-1280.png') });
+
+  // Clicking it opens it, with who changed it last.
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+  await page.waitForFunction(() => document.querySelector('#edit-form h3')?.textContent.includes('#'));
+  assert.match(await page.locator('#edit-form .hint').textContent(), /kiki-test/);
+  // Someone else saves first; this editor is told, and shown the current version.
+  const other = await api('PATCH', `/collections/saigai_houkoku/items/${feature.id}`, { type: 'Feature', properties: { note: '撤去済み' } }, '"1"');
+  assert.equal(other.status, 200);
+  await page.fill('#f-note', '通行止めに変更');
+  await page.click('#edit-form button[type=submit]');
+  await page.waitForFunction(() => document.getElementById('edit-status').textContent.includes('ほかの人が先に変更しました'));
+  assert.equal(await page.inputValue('#f-note'), '撤去済み');
+  const now = await (await api('GET', `/collections/saigai_houkoku/items/${feature.id}`)).json();
+  assert.equal(now.properties.note, '撤去済み', 'the other edit was not overwritten');
+  assert.deepEqual(errors.filter((e) => !e.includes('412')), []);
   await page.close();
 });

@@ -35,7 +35,10 @@ fn check_reports_every_sample_layer() {
         .nth(1)
         .and_then(|t| t.split("\n✔").next())
         .unwrap_or_default();
-    assert!(live.contains("live: features kept in the state database"), "{live}");
+    assert!(
+        live.contains("live: features kept in the state database"),
+        "{live}"
+    );
     assert!(live.contains("residents' reports"), "{live}");
     assert!(!live.contains("no features"), "{live}");
 }

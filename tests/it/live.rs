@@ -394,6 +394,16 @@ async fn an_edit_makes_new_only_the_tiles_it_touches_and_never_serves_a_stale_on
     );
     assert_ne!(first.header("etag"), second.header("etag"));
 
+    // Clients are told the live layer may have tiles anywhere, not only where it has
+    // features now (MapLibre requests nothing outside `bounds`): found by the browser test.
+    let tj = get(&public, "/tiles/saigai_houkoku.json", &[]).await.json();
+    assert_eq!(tj["bounds"], serde_json::json!(chizu::store::WORLD));
+    let style = get(&public, "/styles/public.json", &[]).await.json();
+    assert_eq!(
+        style["sources"]["chizu-live"]["bounds"],
+        serde_json::json!(chizu::store::WORLD)
+    );
+
     let after = layer();
     for (z, (t, old)) in tiles(near.0, near.1).into_iter().zip(&v_near).enumerate() {
         assert_ne!(
@@ -864,15 +874,31 @@ async fn a_reload_of_the_layer_file_keeps_every_live_feature() {
     let file = root.join("layers/saigai_houkoku.toml");
     std::fs::copy(common::root().join("layers/saigai_houkoku.toml"), &file).expect("copy");
     let loaded = chizu::load_root(root, 1);
-    let defs: Vec<_> = loaded.catalog.layers().map(|l| Arc::clone(&l.def)).collect();
+    let defs: Vec<_> = loaded
+        .catalog
+        .layers()
+        .map(|l| Arc::clone(&l.def))
+        .collect();
     let app = AppState::new(
         loaded.catalog,
-        HttpSettings { root: Some(root.to_path_buf()), web_root: common::root().join("web"), ..HttpSettings::default() },
+        HttpSettings {
+            root: Some(root.to_path_buf()),
+            web_root: common::root().join("web"),
+            ..HttpSettings::default()
+        },
     );
     app.attach_live(chizu::live::LiveStore::open(&root.join("state"), &defs).expect("state"));
     let (internal, staff) = common::internal_router_with(Arc::clone(&app));
     for n in 0..3 {
-        let r = edit(&internal, "POST", LAYER, &point(138.3 + f64::from(n) * 0.01, 34.85, r#"{"kind":"冠水"}"#), &staff.kiki, None).await;
+        let r = edit(
+            &internal,
+            "POST",
+            LAYER,
+            &point(138.3 + f64::from(n) * 0.01, 34.85, r#"{"kind":"冠水"}"#),
+            &staff.kiki,
+            None,
+        )
+        .await;
         assert_eq!(r.status, 201);
     }
     let text = std::fs::read_to_string(&file).expect("read");
@@ -886,15 +912,39 @@ async fn a_reload_of_the_layer_file_keeps_every_live_feature() {
     .await
     .expect("join")
     .expect("reload");
-    assert_eq!(summary.reloaded, vec!["saigai_houkoku".to_string()], "{:?}", summary.failed);
-    let layer = app.catalog.load_full().get("saigai_houkoku").cloned().expect("layer");
+    assert_eq!(
+        summary.reloaded,
+        vec!["saigai_houkoku".to_string()],
+        "{:?}",
+        summary.failed
+    );
+    let layer = app
+        .catalog
+        .load_full()
+        .get("saigai_houkoku")
+        .cloned()
+        .expect("layer");
     assert_eq!(layer.def.title.ja, "災害情報（本部）");
-    assert_eq!(layer.features.len(), 3, "no live feature lost by the reload");
+    assert_eq!(
+        layer.features.len(),
+        3,
+        "no live feature lost by the reload"
+    );
     assert!(layer.field_index("road").is_some());
     // The new field is editable at once.
-    let items = get(&internal, LAYER, &[("authorization", &bearer(&staff.kiki))]).await.json();
+    let items = get(&internal, LAYER, &[("authorization", &bearer(&staff.kiki))])
+        .await
+        .json();
     let item = format!("{LAYER}/{}", items["features"][0]["id"]);
-    let r = edit(&internal, "PATCH", &item, r#"{"type":"Feature","properties":{"road":"国道150号"}}"#, &staff.kiki, None).await;
+    let r = edit(
+        &internal,
+        "PATCH",
+        &item,
+        r#"{"type":"Feature","properties":{"road":"国道150号"}}"#,
+        &staff.kiki,
+        None,
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["properties"]["road"], "国道150号");
 }
