@@ -579,7 +579,7 @@ if (editable().length) {
     const body = { type: 'Feature', geometry: edit.geometry, properties: values(edit.layer) };
     const r = await send(edit.id != null ? 'PUT' : 'POST', body);
     const j = await r.json().catch(() => ({}));
-    if (r.status === 412) { status.textContent = s('stale'); await open(edit.layer, edit.id); status.textContent = s('stale'); return; }
+    if (r.status === 412) { await open(edit.layer, edit.id); status.textContent = s('stale'); return; } // said once the current version shows
     if (!r.ok) { status.textContent = `${s('failed')} ${j.error ?? r.status}`; return; }
     close(s('saved'));
   });

@@ -113,8 +113,9 @@ test('staff add a report on the map with a form made from the schema, see who ch
   await waitFor(page, 'added', (n) => n.includes('市道で倒木、片側通行'));
   await page.screenshot({ path: path.join(ART, 'live-staff-1280.png') });
 
-  // Clicking it opens it, with who changed it last.
-  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+  // Clicking it opens it, with who changed it last (where it is drawn now).
+  const at = await page.evaluate((c) => window.chizuMap.project(c), feature.geometry.coordinates);
+  await page.mouse.click(box.x + at.x, box.y + at.y);
   await page.waitForFunction(() => document.querySelector('#edit-form h3')?.textContent.includes('#'));
   assert.match(await page.locator('#edit-form .hint').textContent(), /kiki-test/);
   // Someone else saves first; this editor is told, and shown the current version.
