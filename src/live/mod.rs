@@ -729,18 +729,33 @@ impl LiveStore {
         )?;
         tx.commit()?;
         l.next_fid += 1;
-        let bbox = row.bbox;
+        Ok(self.apply(catalog, l, fid, row, None, (action, false, public_after)))
+    }
+
+    /// Takes a committed `row` into the layer (replacing its version with the box
+    /// `old_box`, if any), serves the new snapshot and tells the event streams.
+    fn apply(
+        &self,
+        catalog: &ArcSwap<Catalog>,
+        l: &mut LiveLayer,
+        fid: u64,
+        row: Row,
+        old_box: Option<PartBox>,
+        (action, public_before, public_after): (&'static str, bool, bool),
+    ) -> Applied {
+        let version = row.version;
+        let boxes: Vec<PartBox> = old_box.into_iter().chain([row.bbox]).collect();
         l.rows.insert(fid, row);
-        l.touch(&[bbox]);
+        l.touch(&boxes);
         let snapshot = l.snapshot();
-        let change = change_of(l, fid, action, 1, false, public_after, &[bbox]);
+        let change = change_of(l, fid, action, version, public_before, public_after, &boxes);
         self.publish(catalog, Arc::clone(&snapshot));
         let _ = self.events.send(Arc::new(change));
-        Ok(Applied {
+        Applied {
             fid,
-            version: 1,
+            version,
             snapshot,
-        })
+        }
     }
 
     /// `PUT` (whole feature), `PATCH` (merge: given properties replace, null clears; a
@@ -824,18 +839,8 @@ impl LiveStore {
         tx.commit()?;
         let public_before = l.is_public(&old_values);
         let public_after = !row.deleted && l.is_public(&row.values);
-        let boxes = [old.bbox, row.bbox];
-        l.rows.insert(fid, row);
-        l.touch(&boxes);
-        let snapshot = l.snapshot();
-        let change = change_of(l, fid, label, version, public_before, public_after, &boxes);
-        self.publish(catalog, Arc::clone(&snapshot));
-        let _ = self.events.send(Arc::new(change));
-        Ok(Applied {
-            fid,
-            version,
-            snapshot,
-        })
+        let change = (label, public_before, public_after);
+        Ok(self.apply(catalog, l, fid, row, Some(old.bbox), change))
     }
 
     /// Brings back a deleted feature (admin only).
@@ -883,20 +888,8 @@ impl LiveStore {
             Some(&after),
         )?;
         tx.commit()?;
-        let version = row.version;
         let public_after = l.is_public(&row.values);
-        let bbox = row.bbox;
-        l.rows.insert(fid, row);
-        l.touch(&[bbox]);
-        let snapshot = l.snapshot();
-        let change = change_of(l, fid, "restore", version, false, public_after, &[bbox]);
-        self.publish(catalog, Arc::clone(&snapshot));
-        let _ = self.events.send(Arc::new(change));
-        Ok(Applied {
-            fid,
-            version,
-            snapshot,
-        })
+        Ok(self.apply(catalog, l, fid, row, None, ("restore", false, public_after)))
     }
 
     /// The history of one feature, oldest first; `None` if the layer never had it.
