@@ -188,13 +188,7 @@ fn reload_on_hangup(app: Arc<AppState>) {
 
 /// Opens the state database of the root's live layers, if it has any, and serves them.
 fn open_live(state: &AppState, dir: &Path) -> anyhow::Result<()> {
-    let live_defs: Vec<Arc<chizu::config::LayerDef>> = state
-        .catalog
-        .load()
-        .layers()
-        .filter(|l| l.def.live.is_some())
-        .map(|l| Arc::clone(&l.def))
-        .collect();
+    let live_defs = state.catalog.load().live_defs();
     if live_defs.is_empty() {
         return Ok(());
     }

@@ -379,6 +379,18 @@ impl LayerSnapshot {
             features.sort_by_cached_key(|f| hilbert_key(&b, &f.bbox));
             features = features.iter().map(Feature::deep_clone).collect();
         }
+        Self::counted(def, fields, features, bounds, report, version)
+    }
+
+    /// The index, size rules and public facts over features in their final order.
+    fn counted(
+        def: Arc<LayerDef>,
+        fields: Vec<FieldDef>,
+        features: Vec<Feature>,
+        bounds: Option<PartBox>,
+        report: IngestReport,
+        version: u64,
+    ) -> Self {
         let size_rules = SizeRules::count(&features, def.tiny_area);
         Self {
             size_rules,
@@ -398,19 +410,14 @@ impl LayerSnapshot {
         version: u64,
     ) -> Self {
         let bounds = features.iter().map(|f| f.bbox).reduce(|a, b| a.union(&b));
-        let size_rules = SizeRules::count(&features, def.tiny_area);
-        Self {
-            size_rules,
-            ..Self::indexed(
-                def,
-                fields,
-                features,
-                bounds,
-                IngestReport::default(),
-                version,
-            )
-        }
-        .with_public_facts()
+        Self::counted(
+            def,
+            fields,
+            features,
+            bounds,
+            IngestReport::default(),
+            version,
+        )
     }
 
     /// A snapshot of features already in Hilbert order and freshly allocated in it (an
@@ -846,6 +853,15 @@ impl Catalog {
 
     pub fn layers(&self) -> impl Iterator<Item = &Arc<LayerSnapshot>> {
         self.layers.values()
+    }
+
+    /// The definitions of the live layers (what `live::LiveStore::open` is given).
+    #[must_use]
+    pub fn live_defs(&self) -> Vec<Arc<LayerDef>> {
+        self.layers()
+            .filter(|l| l.def.live.is_some())
+            .map(|l| Arc::clone(&l.def))
+            .collect()
     }
 
     #[must_use]

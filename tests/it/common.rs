@@ -45,13 +45,7 @@ pub fn state() -> Arc<AppState> {
 fn seed_live(app: &AppState) {
     static STATE_DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     let dir = STATE_DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"));
-    let defs: Vec<_> = app
-        .catalog
-        .load()
-        .layers()
-        .filter(|l| l.def.live.is_some())
-        .map(|l| Arc::clone(&l.def))
-        .collect();
+    let defs = app.catalog.load().live_defs();
     let store = chizu::live::LiveStore::open(dir.path(), &defs).expect("state opens");
     let who = chizu::access::Principal {
         name: "seed".into(),
@@ -374,4 +368,31 @@ pub fn outline(g: &geo::Geometry<f64>) -> Vec<geo::Line<f64>> {
         .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
         .flat_map(|r| r.lines().collect::<Vec<_>>())
         .collect()
+}
+
+/// Waits (up to a minute) for a spawned `chizu serve` to log the `view` listener
+/// ("public view" or "internal view") and returns its address; the child's stderr is
+/// read on a thread from then on.
+pub fn listener_address(child: &mut std::process::Child, view: &str) -> String {
+    use std::io::{BufRead, BufReader};
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("serve starts");
+        if line.contains(view) {
+            break line
+                .split("on http://")
+                .nth(1)
+                .expect("addr")
+                .trim()
+                .to_string();
+        }
+    }
 }

@@ -16,12 +16,7 @@ const LAYER: &str = "/collections/saigai_houkoku/items";
 fn live_city() -> (Arc<AppState>, Router, Router, Staff, tempfile::TempDir) {
     chizu::route_gdal_messages();
     let loaded = chizu::load_root(&common::root(), 2);
-    let live: Vec<_> = loaded
-        .catalog
-        .layers()
-        .filter(|l| l.def.live.is_some())
-        .map(|l| Arc::clone(&l.def))
-        .collect();
+    let live = loaded.catalog.live_defs();
     assert!(!live.is_empty(), "the sample has a live layer");
     let dir = tempfile::tempdir().expect("tempdir");
     let store = chizu::live::LiveStore::open(dir.path(), &live).expect("state opens");
@@ -573,7 +568,6 @@ struct Server {
 
 impl Server {
     fn start(root: &std::path::Path, keys: &std::path::Path, limit_blocks: Option<u64>) -> Self {
-        use std::io::{BufRead, BufReader};
         let bin = env!("CARGO_BIN_EXE_chizu");
         let args = format!(
             "exec '{bin}' serve --public 127.0.0.1:0 --internal 127.0.0.1:0 --audit-log - --root '{}' --keys '{}' --state '{}'",
@@ -593,26 +587,7 @@ impl Server {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let internal = loop {
-            let line = rx
-                .recv_timeout(std::time::Duration::from_secs(60))
-                .expect("serve starts");
-            if line.contains("internal view") {
-                break line
-                    .split("on http://")
-                    .nth(1)
-                    .expect("addr")
-                    .trim()
-                    .to_string();
-            }
-        };
+        let internal = crate::common::listener_address(&mut child, "internal view");
         Self { child, internal }
     }
 

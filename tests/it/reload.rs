@@ -202,7 +202,7 @@ async fn a_broken_file_at_start_leaves_the_rest_serving() {
 /// lets a request in flight finish before the process exits.
 #[test]
 fn serve_watches_files_reloads_on_sighup_and_drains_on_sigterm() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     let (_dir, r) = small_root();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chizu"))
         .args([
@@ -220,26 +220,7 @@ fn serve_watches_files_reloads_on_sighup_and_drains_on_sigterm() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let addr = loop {
-        let line = rx
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .expect("serve starts");
-        if line.contains("public view") {
-            break line
-                .split("on http://")
-                .nth(1)
-                .expect("addr")
-                .trim()
-                .to_string();
-        }
-    };
+    let addr = crate::common::listener_address(&mut child, "public view");
     let title_is = |t: &str| crate::common::http_get(&addr, "/catalog", None).contains(t);
     let wait_for = |t: &str| {
         let start = std::time::Instant::now();
