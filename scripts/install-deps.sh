@@ -8,7 +8,14 @@ export PATH="$PWD/.tools/bin:$PATH"
 
 # chromium + fonts-noto-cjk: the viewer's browser tests (Japanese labels need a CJK font);
 # procps: `kill`, which the reload tests send SIGHUP with.
-packages=(libgdal-dev gdal-bin libproj-dev proj-bin libsqlite3-dev pkg-config clang libclang-dev build-essential ca-certificates chromium fonts-noto-cjk procps poppler-utils)
+# postgresql + its PostGIS (named for the server's major version: `postgis` without
+# recommends leaves the extension out): the live layers' PostgreSQL tests, in a throw-away
+# cluster (scripts/pg-temp.sh, which picks a port with python3).
+packages=(libgdal-dev gdal-bin libproj-dev proj-bin libsqlite3-dev pkg-config clang libclang-dev build-essential ca-certificates chromium fonts-noto-cjk procps poppler-utils python3 postgresql)
+pgmajor=$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -1)
+[ -n "$pgmajor" ] || pgmajor=$(apt-cache depends postgresql 2>/dev/null | sed -n 's/.*Depends: postgresql-\([0-9][0-9]*\)$/\1/p' | head -1)
+[ -n "$pgmajor" ] || pgmajor=15
+packages+=("postgresql-$pgmajor-postgis-3")
 
 # Node.js >= 20 and npm for the viewer's packages and tests (playwright-core's floor is 20;
 # Debian 12's own nodejs is 18). Where the machine has none that new, a pinned Node.js from

@@ -79,6 +79,15 @@ struct ServeOpts {
     /// Folder of the live layers' database (default: ROOT/state).
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
+    /// Keep the live layers in PostgreSQL/PostGIS instead (`postgres://user@host/db`), so
+    /// several servers share them; each serves the others' changes within a second.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CHIZU_DATABASE",
+        hide_env_values = true
+    )]
+    database: Option<String>,
     /// Open connections per listener at most (default: from the descriptor limit,
     /// keeping a reserve for the internal listener).
     #[arg(long)]
@@ -228,6 +237,7 @@ fn serve(o: ServeOpts) -> anyhow::Result<ExitCode> {
         request_timeout,
         max_shrink,
         state,
+        database,
         max_connections,
         idle_timeout,
         header_timeout,
@@ -239,7 +249,10 @@ fn serve(o: ServeOpts) -> anyhow::Result<ExitCode> {
         header_timeout: std::time::Duration::from_secs(header_timeout.max(1)),
         shutdown_grace: std::time::Duration::from_secs(shutdown_grace),
         keys: keys.unwrap_or_else(|| root.join("keys.toml")),
-        state: state.unwrap_or_else(|| root.join("state")),
+        storage: match database {
+            Some(url) => chizu::live::Storage::Postgres(url),
+            None => chizu::live::Storage::Sqlite(state.unwrap_or_else(|| root.join("state"))),
+        },
         settings: HttpSettings {
             max_age,
             base_url,

@@ -19,7 +19,7 @@ pub struct ServeArgs {
     pub internal: SocketAddr,
     pub keys: PathBuf,
     /// Folder of the live layers' database.
-    pub state: PathBuf,
+    pub storage: chizu::live::Storage,
     pub audit_log: String,
     pub demo_key: bool,
     pub threads: usize,
@@ -63,7 +63,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let (public_limits, internal_limits) = conn_limits(&a);
     let state = AppState::new(loaded.catalog, a.settings);
-    open_live(&state, &a.state)?;
+    open_live(&state, &a.storage)?;
     let gate = Arc::new(InternalGate { keys, audit });
     // Kept alive for the life of the server.
     let _watcher = match watch(Arc::clone(&state), &a.root) {
@@ -187,16 +187,27 @@ fn reload_on_hangup(app: Arc<AppState>) {
 }
 
 /// Opens the state database of the root's live layers, if it has any, and serves them.
-fn open_live(state: &AppState, dir: &Path) -> anyhow::Result<()> {
+fn open_live(state: &Arc<AppState>, storage: &chizu::live::Storage) -> anyhow::Result<()> {
     let live_defs = state.catalog.load().live_defs();
     if live_defs.is_empty() {
         return Ok(());
     }
     let ids: Vec<&str> = live_defs.iter().map(|d| d.id.as_str()).collect();
-    let store = chizu::live::LiveStore::open(dir, &live_defs)
+    let store = chizu::live::LiveStore::open(storage, &live_defs)
         .with_context(|| format!("live layers ({}) need their state database", ids.join(", ")))?;
-    tracing::info!(database = %store.path().display(), layers = live_defs.len(), "live layers open");
+    tracing::info!(database = %store.describe(), layers = live_defs.len(), "live layers open");
     state.attach_live(store);
+    if matches!(storage, chizu::live::Storage::Postgres(_)) {
+        // Other servers' changes, heard from the database and served here.
+        let app = Arc::clone(state);
+        std::thread::Builder::new()
+            .name("chizu-live-follow".into())
+            .spawn(move || {
+                if let Some(store) = app.live() {
+                    store.follow(&app.catalog);
+                }
+            })?;
+    }
     Ok(())
 }
 

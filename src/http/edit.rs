@@ -90,7 +90,7 @@ fn live_error(e: LiveError) -> Response {
             r.headers_mut().insert(header::ETAG, etag(current));
             r
         }
-        LiveError::Storage(_) => {
+        LiveError::Storage(_) | LiveError::Unknown(_) => {
             tracing::error!("live edit refused: {e}");
             let mut r = refusal(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
             r.headers_mut()

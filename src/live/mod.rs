@@ -1,7 +1,10 @@
 //! Live layers: features created and edited through the API, kept in an embedded
-//! `SQLite` database (WAL, `synchronous=FULL`) in the state folder. A write is answered only once
-//! its transaction is committed; the layer's new snapshot is then swapped into the
-//! catalog, so every route (tiles, queries, OGC API, downloads, reports) serves it at once.
+//! `SQLite` database (WAL, `synchronous=FULL`) in the state folder, or in PostgreSQL/PostGIS
+//! shared by several servers (`--database`). A write is answered only once its
+//! transaction is committed; the layer's new snapshot is then swapped into the catalog, so
+//! every route (tiles, queries, OGC API, downloads, reports) serves it at once. With
+//! PostgreSQL each server hears the others' changes (`LISTEN`/`NOTIFY`, [`LiveStore::follow`])
+//! and serves them the same way.
 //!
 //! Every change — and every refused stale edit — is kept in `history` (who, when, before
 //! → after); a delete only marks the row, so an admin can restore it.
@@ -11,17 +14,20 @@
 //! - `features(layer, fid, version, geometry, properties, deleted, updated, updated_by)`
 //! - `history(seq, layer, fid, at, who, action, outcome, version, before, after)`
 //!
+//! In PostgreSQL the same tables are in the schema `chizu`, with `layers(layer, next_fid)`
+//! and a PostGIS column `features.geom` made from the GeoJSON (for QGIS and SQL readers).
+//!
 //! Back up with `sqlite3 state/live.sqlite ".backup backup.sqlite"` while serving (the
-//! online backup of `SQLite`), or copy the folder while chizu is stopped.
+//! online backup of `SQLite`), or copy the folder while chizu is stopped; in PostgreSQL
+//! with `pg_dump --schema=chizu`.
 
+mod db;
 mod geometry;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Map, Value as Json};
 
 use crate::config::{ConstValue, EditAction, LayerDef};
@@ -29,11 +35,12 @@ use crate::store::{
     Catalog, Feature, FieldDef, FieldType, LayerSnapshot, LiveFacts, PartBox, Shape, Value,
 };
 
+pub use db::Storage;
+use db::{Db, Entry, Stored};
 pub use geometry::MAX_VERTICES;
 
 /// The database file inside the state folder.
 pub const DB_FILE: &str = "live.sqlite";
-const SCHEMA_VERSION: i64 = 1;
 /// Longest text value by default, in characters.
 const DEFAULT_MAX_LENGTH: usize = 1_000;
 /// Changes remembered per layer for tile invalidation; beyond that every tile of the layer
@@ -58,6 +65,9 @@ pub enum LiveError {
     /// The database could not be written: nothing was changed.
     #[error("the state database cannot be written ({0}); nothing was changed")]
     Storage(String),
+    /// The connection was lost while committing: the change may or may not be stored.
+    #[error("the connection to the database was lost while committing ({0}): the change may or may not be stored; read the feature again before repeating it")]
+    Unknown(String),
 }
 
 impl From<rusqlite::Error> for LiveError {
@@ -103,7 +113,6 @@ struct LiveLayer {
     def: Arc<LayerDef>,
     fields: Vec<FieldDef>,
     rows: BTreeMap<u64, Row>,
-    next_fid: u64,
     version: u64,
     floor: u64,
     changes: Vec<(u64, PartBox)>,
@@ -158,7 +167,7 @@ fn const_json(c: &ConstValue) -> Json {
     }
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
@@ -168,7 +177,6 @@ impl LiveLayer {
             fields: fields_of(&def),
             def,
             rows: BTreeMap::new(),
-            next_fid: 1,
             version: 1,
             floor: 1,
             changes: Vec::new(),
@@ -336,6 +344,52 @@ impl LiveLayer {
         }))
     }
 
+    /// A stored feature as served, `None` if its geometry cannot be (counted by the caller).
+    fn row_of(&self, s: Stored) -> Option<Row> {
+        let geometry: Json = serde_json::from_str(&s.geometry).ok()?;
+        let shape = geometry::shape(&geometry, self.def.geometry).ok()?;
+        let properties: Map<String, Json> = serde_json::from_str(&s.properties).unwrap_or_default();
+        let values = stamped(self.values_of(&properties), &s.updated, &s.updated_by);
+        let bbox = PartBox::of(shape_coords(&shape).iter()).unwrap_or(PartBox {
+            min: geo::Coord::default(),
+            max: geo::Coord::default(),
+        });
+        Some(Row {
+            geometry,
+            properties,
+            version: s.version,
+            deleted: s.deleted,
+            updated: s.updated,
+            updated_by: s.updated_by,
+            shape,
+            bbox,
+            values,
+        })
+    }
+
+    /// A committed `row` of `fid` to take in: what the streams knew of it (the served row)
+    /// and the boxes it covered, served and `stored` (they differ while another server's
+    /// change is on its way).
+    fn taken(&self, fid: u64, row: Row, stored: Option<&Row>, action: &'static str) -> Taken {
+        let served = self.rows.get(&fid);
+        let public_before = served.is_some_and(|r| !r.deleted && self.is_public(&r.values));
+        let public_after = !row.deleted && self.is_public(&row.values);
+        let mut old: Vec<PartBox> = served.map(|r| r.bbox).into_iter().collect();
+        if let Some(b) = stored.map(|r| r.bbox) {
+            if !old.iter().any(|o| o.min == b.min && o.max == b.max) {
+                old.push(b);
+            }
+        }
+        Taken {
+            fid,
+            row,
+            old,
+            action,
+            public_before,
+            public_after,
+        }
+    }
+
     /// Notes a change over `boxes` at a new layer version.
     fn touch(&mut self, boxes: &[PartBox]) {
         self.version += 1;
@@ -355,7 +409,7 @@ fn row_json(fid: u64, r: &Row) -> Json {
 }
 
 struct Inner {
-    db: Connection,
+    db: Db,
     layers: BTreeMap<String, LiveLayer>,
 }
 
@@ -366,7 +420,9 @@ pub struct LiveStore {
     /// catalog is swapped, so a reload never puts back an older one.
     published: Mutex<BTreeMap<String, Arc<LayerSnapshot>>>,
     events: tokio::sync::broadcast::Sender<Arc<Change>>,
-    path: PathBuf,
+    describe: String,
+    /// Set when the store is dropped or the server stops: the listener ends.
+    stop: std::sync::atomic::AtomicBool,
 }
 
 /// What an applied edit returns.
@@ -376,72 +432,26 @@ pub struct Applied {
     pub snapshot: Arc<LayerSnapshot>,
 }
 
-fn open_db(path: &Path) -> Result<Connection, LiveError> {
-    let db = Connection::open(path)?;
-    db.busy_timeout(std::time::Duration::from_secs(5))?;
-    let mode: String = db.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(LiveError::Storage(format!(
-            "{} cannot use write-ahead logging (journal mode {mode})",
-            path.display()
-        )));
-    }
-    db.execute_batch(
-        "PRAGMA synchronous=FULL;
-         PRAGMA foreign_keys=ON;
-         CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-         CREATE TABLE IF NOT EXISTS features(
-             layer TEXT NOT NULL, fid INTEGER NOT NULL, version INTEGER NOT NULL,
-             geometry TEXT NOT NULL, properties TEXT NOT NULL,
-             deleted INTEGER NOT NULL DEFAULT 0, updated TEXT NOT NULL, updated_by TEXT NOT NULL,
-             PRIMARY KEY(layer, fid));
-         CREATE TABLE IF NOT EXISTS history(
-             seq INTEGER PRIMARY KEY AUTOINCREMENT, layer TEXT NOT NULL, fid INTEGER NOT NULL,
-             at TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL, outcome TEXT NOT NULL,
-             version INTEGER, before TEXT, after TEXT);
-         CREATE INDEX IF NOT EXISTS history_feature ON history(layer, fid, seq);",
-    )?;
-    let found: Option<String> = db
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match found.and_then(|v| v.parse::<i64>().ok()) {
-        None => {
-            db.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?1)",
-                [SCHEMA_VERSION.to_string()],
-            )?;
-        }
-        Some(v) if v > SCHEMA_VERSION => {
-            return Err(LiveError::Storage(format!(
-                "{} has schema version {v}, newer than this chizu's {SCHEMA_VERSION}: run a newer chizu",
-                path.display()
-            )));
-        }
-        Some(_) => {}
-    }
-    Ok(db)
+/// One committed row to take into a layer.
+struct Taken {
+    fid: u64,
+    row: Row,
+    /// Boxes the feature covered before (what was served, and what was stored).
+    old: Vec<PartBox>,
+    action: &'static str,
+    public_before: bool,
+    public_after: bool,
 }
 
 impl LiveStore {
-    /// Opens (creating it if needed) the database in `state` and loads the live layers of
-    /// `defs`. Features whose stored properties no longer fit the layer's schema are served
-    /// with null for what does not fit, and counted in the log.
-    pub fn open(state: &Path, defs: &[Arc<LayerDef>]) -> Result<Self, LiveError> {
-        std::fs::create_dir_all(state).map_err(|e| {
-            LiveError::Storage(format!(
-                "cannot create the state folder {}: {e}",
-                state.display()
-            ))
-        })?;
-        let path = state.join(DB_FILE);
-        let db = open_db(&path)?;
+    /// Opens (creating it if needed) the database and loads the live layers of `defs`.
+    /// Features whose stored properties no longer fit the layer's schema are served with
+    /// null for what does not fit, and counted in the log.
+    pub fn open(storage: &Storage, defs: &[Arc<LayerDef>]) -> Result<Self, LiveError> {
+        let mut db = Db::open(storage)?;
         let mut layers = BTreeMap::new();
         for def in defs.iter().filter(|d| d.live.is_some()) {
-            let layer = Self::read_layer(&db, Arc::clone(def))?;
+            let layer = Self::read_layer(&mut db, Arc::clone(def))?;
             layers.insert(def.id.to_string(), layer);
         }
         let (events, _) = tokio::sync::broadcast::channel(1024);
@@ -450,60 +460,25 @@ impl LiveStore {
             .map(|(id, l)| (id.clone(), l.snapshot()))
             .collect();
         Ok(Self {
+            describe: db.describe(),
             inner: Mutex::new(Inner { db, layers }),
             published: Mutex::new(published),
             events,
-            path,
+            stop: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
-    fn read_layer(db: &Connection, def: Arc<LayerDef>) -> Result<LiveLayer, LiveError> {
+    fn read_layer(db: &mut Db, def: Arc<LayerDef>) -> Result<LiveLayer, LiveError> {
         let mut layer = LiveLayer::new(def);
-        let mut stmt = db.prepare(
-            "SELECT fid, version, geometry, properties, deleted, updated, updated_by
-             FROM features WHERE layer = ?1",
-        )?;
-        let rows = stmt.query_map([layer.def.id.as_str()], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, bool>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-            ))
-        })?;
         let mut unusable = 0;
-        for row in rows {
-            let (fid, version, g, p, deleted, updated, updated_by) = row?;
-            let fid = fid as u64;
-            layer.next_fid = layer.next_fid.max(fid + 1);
-            let geometry: Json = serde_json::from_str(&g).unwrap_or(Json::Null);
-            let Ok(shape) = geometry::shape(&geometry, layer.def.geometry) else {
-                unusable += 1;
-                continue;
-            };
-            let properties: Map<String, Json> = serde_json::from_str(&p).unwrap_or_default();
-            let values = stamped(layer.values_of(&properties), &updated, &updated_by);
-            let bbox = crate::store::PartBox::of(shape_coords(&shape).iter()).unwrap_or(PartBox {
-                min: geo::Coord::default(),
-                max: geo::Coord::default(),
-            });
-            layer.rows.insert(
-                fid,
-                Row {
-                    geometry,
-                    properties,
-                    version: version as u64,
-                    deleted,
-                    updated,
-                    updated_by,
-                    shape,
-                    bbox,
-                    values,
-                },
-            );
+        for s in db.load(layer.def.id.as_str())? {
+            let fid = s.fid;
+            match layer.row_of(s) {
+                Some(row) => {
+                    layer.rows.insert(fid, row);
+                }
+                None => unusable += 1,
+            }
         }
         if unusable > 0 {
             tracing::error!(layer = %layer.def.id, unusable, "stored features whose geometry this layer cannot serve");
@@ -511,10 +486,10 @@ impl LiveStore {
         Ok(layer)
     }
 
-    /// The database file.
+    /// Where the database is (a path, or PostgreSQL's host and database; never a password).
     #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn describe(&self) -> &str {
+        &self.describe
     }
 
     /// A receiver of every applied change.
@@ -548,10 +523,9 @@ impl LiveStore {
                 .collect()
         };
         for def in stale {
-            let layer = Self::read_layer(&self.lock().db, Arc::clone(&def));
-            match layer {
+            let mut inner = self.lock();
+            match Self::read_layer(&mut inner.db, Arc::clone(&def)) {
                 Ok(mut layer) => {
-                    let mut inner = self.lock();
                     let v = inner
                         .layers
                         .get(def.id.as_str())
@@ -701,59 +675,72 @@ impl LiveStore {
     fn insert(
         &self,
         catalog: &ArcSwap<Catalog>,
-        db: &mut Connection,
+        db: &mut Db,
         l: &mut LiveLayer,
         row: Row,
         who: &crate::access::Principal,
         (action, public_after): (&'static str, bool),
     ) -> Result<Applied, LiveError> {
-        let layer = l.def.id.to_string();
-        let fid = l.next_fid;
-        let after = row_json(fid, &row);
-        let tx = db.transaction()?;
-        tx.execute(
-            "INSERT INTO features(layer, fid, version, geometry, properties, deleted, updated, updated_by)
-             VALUES (?1, ?2, 1, ?3, ?4, 0, ?5, ?6)",
-            params![layer, fid as i64, row.geometry.to_string(), Json::Object(row.properties.clone()).to_string(), row.updated, row.updated_by],
-        )?;
-        history(
-            &tx,
-            &layer,
-            fid,
-            who,
-            action,
-            "applied",
-            Some(1),
-            None,
-            Some(&after),
-        )?;
-        tx.commit()?;
-        l.next_fid += 1;
-        Ok(self.apply(catalog, l, fid, row, None, (action, false, public_after)))
+        let layer = l.def.id.as_str();
+        let fid = db.write(|tx| {
+            let fid = tx.next_fid(layer)?;
+            let after = row_json(fid, &row);
+            tx.put(layer, &stored_of(fid, &row))?;
+            tx.record(&Entry {
+                layer,
+                fid,
+                who: &who.name,
+                action,
+                outcome: "applied",
+                version: Some(1),
+                before: None,
+                after: Some(&after),
+            })?;
+            tx.announce(layer, fid, 1)?;
+            Ok(fid)
+        })?;
+        Ok(self.apply(
+            catalog,
+            l,
+            vec![Taken {
+                fid,
+                row,
+                old: Vec::new(),
+                action,
+                public_before: false,
+                public_after,
+            }],
+        ))
     }
 
-    /// Takes a committed `row` into the layer (replacing its version with the box
-    /// `old_box`, if any), serves the new snapshot and tells the event streams.
-    fn apply(
-        &self,
-        catalog: &ArcSwap<Catalog>,
-        l: &mut LiveLayer,
-        fid: u64,
-        row: Row,
-        old_box: Option<PartBox>,
-        (action, public_before, public_after): (&'static str, bool, bool),
-    ) -> Applied {
-        let version = row.version;
-        let boxes: Vec<PartBox> = old_box.into_iter().chain([row.bbox]).collect();
-        l.rows.insert(fid, row);
-        l.touch(&boxes);
+    /// Takes committed rows into the layer, serves the new snapshot and tells the event
+    /// streams; returns what the last row became.
+    fn apply(&self, catalog: &ArcSwap<Catalog>, l: &mut LiveLayer, taken: Vec<Taken>) -> Applied {
+        let mut changes = Vec::with_capacity(taken.len());
+        let mut last = (0, 0);
+        for t in taken {
+            let boxes: Vec<PartBox> = t.old.iter().copied().chain([t.row.bbox]).collect();
+            last = (t.fid, t.row.version);
+            l.rows.insert(t.fid, t.row);
+            l.touch(&boxes);
+            changes.push(change_of(
+                l,
+                t.fid,
+                t.action,
+                last.1,
+                t.public_before,
+                t.public_after,
+                &boxes,
+            ));
+        }
         let snapshot = l.snapshot();
-        let change = change_of(l, fid, action, version, public_before, public_after, &boxes);
         self.publish(catalog, Arc::clone(&snapshot));
-        let _ = self.events.send(Arc::new(change));
+        for c in changes {
+            let _ = self.events.send(Arc::new(c));
+        }
         Applied {
-            fid,
-            version,
+            fid: last.0,
+            version: last.1,
             snapshot,
         }
     }
@@ -781,66 +768,58 @@ impl LiveStore {
             EditAction::Update
         };
         Self::allowed(&l.def, who, action)?;
-        let old = l
-            .rows
-            .get(&fid)
-            .filter(|r| !r.deleted)
-            .cloned()
-            .ok_or(LiveError::NotFound)?;
         let label = match kind {
             Edit::Replace | Edit::Patch => "update",
             Edit::Delete => "delete",
         };
-        let before = row_json(fid, &old);
-        if let Some(v) = if_match.filter(|v| *v != old.version) {
-            let tx = db.transaction()?;
-            let outcome = format!(
-                "refused: stale (edited version {v}, current {})",
-                old.version
-            );
-            let attempted = (kind != Edit::Delete).then_some(body);
-            history(
-                &tx,
+        let ll: &LiveLayer = l;
+        // The stored row is the truth (another server may have changed it since this one
+        // heard); it stays locked until the transaction ends.
+        let outcome = db.write(|tx| {
+            let old = tx
+                .current(layer, fid)?
+                .filter(|s| !s.deleted)
+                .and_then(|s| ll.row_of(s))
+                .ok_or(LiveError::NotFound)?;
+            let before = row_json(fid, &old);
+            if let Some(v) = if_match.filter(|v| *v != old.version) {
+                let outcome = format!(
+                    "refused: stale (edited version {v}, current {})",
+                    old.version
+                );
+                tx.record(&Entry {
+                    layer,
+                    fid,
+                    who: &who.name,
+                    action: label,
+                    outcome: &outcome,
+                    version: Some(old.version),
+                    before: Some(&before),
+                    after: (kind != Edit::Delete).then_some(body),
+                })?;
+                return Ok(Err(LiveError::Stale {
+                    current: old.version,
+                }));
+            }
+            let row = edited(ll, &old, kind, body, who)?;
+            let after = (kind != Edit::Delete).then(|| row_json(fid, &row));
+            tx.put(layer, &stored_of(fid, &row))?;
+            tx.record(&Entry {
                 layer,
                 fid,
-                who,
-                label,
-                &outcome,
-                Some(old.version),
-                Some(&before),
-                attempted,
-            )?;
-            tx.commit()?;
-            return Err(LiveError::Stale {
-                current: old.version,
-            });
-        }
-        let version = old.version + 1;
-        let old_values = Arc::clone(&old.values);
-        let row = edited(l, &old, kind, body, who)?;
-        let after = (kind != Edit::Delete).then(|| row_json(fid, &row));
-        let tx = db.transaction()?;
-        tx.execute(
-            "UPDATE features SET version = ?3, geometry = ?4, properties = ?5, deleted = ?6, updated = ?7, updated_by = ?8
-             WHERE layer = ?1 AND fid = ?2",
-            params![layer, fid as i64, version as i64, row.geometry.to_string(), Json::Object(row.properties.clone()).to_string(), row.deleted, row.updated, row.updated_by],
-        )?;
-        history(
-            &tx,
-            layer,
-            fid,
-            who,
-            label,
-            "applied",
-            Some(version),
-            Some(&before),
-            after.as_ref(),
-        )?;
-        tx.commit()?;
-        let public_before = l.is_public(&old_values);
-        let public_after = !row.deleted && l.is_public(&row.values);
-        let change = (label, public_before, public_after);
-        Ok(self.apply(catalog, l, fid, row, Some(old.bbox), change))
+                who: &who.name,
+                action: label,
+                outcome: "applied",
+                version: Some(row.version),
+                before: Some(&before),
+                after: after.as_ref(),
+            })?;
+            tx.announce(layer, fid, row.version)?;
+            Ok(Ok((old, row)))
+        })?;
+        let (old, row) = outcome?;
+        let taken = l.taken(fid, row, Some(&old), label);
+        Ok(self.apply(catalog, l, vec![taken]))
     }
 
     /// Brings back a deleted feature (admin only).
@@ -857,69 +836,47 @@ impl LiveStore {
         let mut inner = self.lock();
         let Inner { db, layers } = &mut *inner;
         let l = layers.get_mut(layer).ok_or(LiveError::NotFound)?;
-        let old = l
-            .rows
-            .get(&fid)
-            .filter(|r| r.deleted)
-            .cloned()
-            .ok_or(LiveError::NotFound)?;
-        let mut row = old;
-        row.deleted = false;
-        row.version += 1;
-        row.updated = now();
-        row.updated_by.clone_from(&who.name);
-        let user = row.values[..l.def.fields.len()].to_vec();
-        row.values = stamped(user, &row.updated, &row.updated_by);
-        let after = row_json(fid, &row);
-        let tx = db.transaction()?;
-        tx.execute(
-            "UPDATE features SET version = ?3, deleted = 0, updated = ?4, updated_by = ?5 WHERE layer = ?1 AND fid = ?2",
-            params![layer, fid as i64, row.version as i64, row.updated, row.updated_by],
-        )?;
-        history(
-            &tx,
-            layer,
-            fid,
-            who,
-            "restore",
-            "applied",
-            Some(row.version),
-            None,
-            Some(&after),
-        )?;
-        tx.commit()?;
-        let public_after = l.is_public(&row.values);
-        Ok(self.apply(catalog, l, fid, row, None, ("restore", false, public_after)))
+        let ll: &LiveLayer = l;
+        let (old, row) = db.write(|tx| {
+            let old = tx
+                .current(layer, fid)?
+                .filter(|s| s.deleted)
+                .and_then(|s| ll.row_of(s))
+                .ok_or(LiveError::NotFound)?;
+            let mut row = old.clone();
+            row.deleted = false;
+            row.version += 1;
+            row.updated = now();
+            row.updated_by.clone_from(&who.name);
+            let user = row.values[..ll.def.fields.len()].to_vec();
+            row.values = stamped(user, &row.updated, &row.updated_by);
+            let after = row_json(fid, &row);
+            tx.put(layer, &stored_of(fid, &row))?;
+            tx.record(&Entry {
+                layer,
+                fid,
+                who: &who.name,
+                action: "restore",
+                outcome: "applied",
+                version: Some(row.version),
+                before: None,
+                after: Some(&after),
+            })?;
+            tx.announce(layer, fid, row.version)?;
+            Ok((old, row))
+        })?;
+        let taken = l.taken(fid, row, Some(&old), "restore");
+        Ok(self.apply(catalog, l, vec![taken]))
     }
 
     /// The history of one feature, oldest first; `None` if the layer never had it.
     pub fn history(&self, layer: &str, fid: u64) -> Result<Option<Vec<Json>>, LiveError> {
-        let inner = self.lock();
-        let l = inner.layers.get(layer).ok_or(LiveError::NotFound)?;
-        if !l.rows.contains_key(&fid) {
-            return Ok(None);
+        let mut inner = self.lock();
+        if !inner.layers.contains_key(layer) {
+            return Err(LiveError::NotFound);
         }
-        let mut stmt = inner.db.prepare(
-            "SELECT seq, at, who, action, outcome, version, before, after FROM history
-             WHERE layer = ?1 AND fid = ?2 ORDER BY seq LIMIT ?3",
-        )?;
-        let parse = |s: Option<String>| {
-            s.and_then(|s| serde_json::from_str::<Json>(&s).ok())
-                .unwrap_or(Json::Null)
-        };
-        let rows = stmt.query_map(params![layer, fid as i64, MAX_HISTORY as i64], |r| {
-            Ok(json!({
-                "seq": r.get::<_, i64>(0)?,
-                "time": r.get::<_, String>(1)?,
-                "who": r.get::<_, String>(2)?,
-                "action": r.get::<_, String>(3)?,
-                "outcome": r.get::<_, String>(4)?,
-                "version": r.get::<_, Option<i64>>(5)?,
-                "before": parse(r.get(6)?),
-                "after": parse(r.get(7)?),
-            }))
-        })?;
-        Ok(Some(rows.collect::<Result<_, _>>()?))
+        let h = inner.db.history(layer, fid, MAX_HISTORY)?;
+        Ok((!h.is_empty()).then_some(h))
     }
 
     /// Who last changed a feature, and when (for the staff map).
@@ -928,6 +885,145 @@ impl LiveStore {
         let inner = self.lock();
         let r = inner.layers.get(layer)?.rows.get(&fid)?;
         Some((r.updated_by.clone(), r.updated.clone()))
+    }
+
+    /// Takes another server's change of one feature (announced as `version`), if this
+    /// server has not got it yet.
+    fn take_remote(&self, catalog: &ArcSwap<Catalog>, layer: &str, fid: u64, version: u64) {
+        let mut inner = self.lock();
+        let Inner { db, layers } = &mut *inner;
+        let Some(l) = layers.get_mut(layer) else {
+            return;
+        };
+        if l.rows.get(&fid).is_some_and(|r| r.version >= version) {
+            return;
+        }
+        match db.load_one(layer, fid) {
+            Ok(Some(s)) => {
+                let Some(row) = l.row_of(s) else { return };
+                if l.rows.get(&fid).is_some_and(|r| r.version >= row.version) {
+                    return;
+                }
+                let label = remote_action(l.rows.get(&fid), &row);
+                let taken = l.taken(fid, row, None, label);
+                self.apply(catalog, l, vec![taken]);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(layer, fid, "cannot read an announced change: {e}"),
+        }
+    }
+
+    /// Takes every stored change this server has not got (after the listener connects:
+    /// what was announced while it was not listening).
+    fn catch_up(&self, catalog: &ArcSwap<Catalog>) -> Result<usize, LiveError> {
+        let mut inner = self.lock();
+        let Inner { db, layers } = &mut *inner;
+        let mut n = 0;
+        for (id, l) in layers.iter_mut() {
+            let mut taken = Vec::new();
+            for s in db.load(id)? {
+                if l.rows.get(&s.fid).is_some_and(|r| r.version >= s.version) {
+                    continue;
+                }
+                let fid = s.fid;
+                if let Some(row) = l.row_of(s) {
+                    let label = remote_action(l.rows.get(&fid), &row);
+                    taken.push(l.taken(fid, row, None, label));
+                }
+            }
+            if !taken.is_empty() {
+                n += taken.len();
+                self.apply(catalog, l, taken);
+            }
+        }
+        Ok(n)
+    }
+
+    /// With PostgreSQL: listens for the other servers' changes and serves each within
+    /// moments (`LISTEN chizu_live`); on a lost connection, connects again (backing off
+    /// to 10 s) and catches up on what it missed. Returns at once for `SQLite`, and when
+    /// [`LiveStore::stop`] is called.
+    pub fn follow(&self, catalog: &ArcSwap<Catalog>) {
+        use std::sync::atomic::Ordering;
+        let config = {
+            let inner = self.lock();
+            match inner.db.pg_config() {
+                Some(c) => c.clone(),
+                None => return,
+            }
+        };
+        let mut wait = std::time::Duration::from_millis(100);
+        while !self.stop.load(Ordering::Relaxed) {
+            let mut client = match db::pg_connect(&config).and_then(|mut c| {
+                c.batch_execute(&format!("LISTEN {}", db::CHANNEL))
+                    .map_err(|e| LiveError::Storage(db::pg_message(&e)))?;
+                Ok(c)
+            }) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(
+                        "live changes of other servers not heard: {e}; trying again in {wait:?}"
+                    );
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(std::time::Duration::from_secs(10));
+                    continue;
+                }
+            };
+            match self.catch_up(catalog) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(changes = n, "live layers caught up with the database"),
+                Err(e) => {
+                    // Listening without having caught up could miss a change for good.
+                    tracing::warn!("live layers not caught up: {e}; trying again in {wait:?}");
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(std::time::Duration::from_secs(10));
+                    continue;
+                }
+            }
+            wait = std::time::Duration::from_millis(100);
+            while !self.stop.load(Ordering::Relaxed) {
+                let next = {
+                    use postgres::fallible_iterator::FallibleIterator;
+                    client
+                        .notifications()
+                        .timeout_iter(std::time::Duration::from_millis(500))
+                        .next()
+                };
+                match next {
+                    Ok(Some(n)) => {
+                        let mut parts = n.payload().split(' ');
+                        let (Some(layer), Some(fid), Some(version)) =
+                            (parts.next(), parts.next(), parts.next())
+                        else {
+                            continue;
+                        };
+                        // This server's own changes too (already served, so skipped at
+                        // once), and one whose commit was not confirmed is served once
+                        // the database has it.
+                        if let (Ok(fid), Ok(version)) = (fid.parse(), version.parse()) {
+                            self.take_remote(catalog, layer, fid, version);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            "lost the database's change notices: {}",
+                            db::pg_message(&e)
+                        );
+                        break;
+                    }
+                    Ok(None) if client.is_closed() => {
+                        tracing::warn!("lost the database's change notices: connection closed");
+                        break;
+                    }
+                    Ok(None) => {}
+                }
+            }
+        }
+    }
+
+    /// Ends [`LiveStore::follow`].
+    pub fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -1024,6 +1120,29 @@ fn new_row(
     }
 }
 
+/// A row as the database stores it.
+fn stored_of(fid: u64, row: &Row) -> Stored {
+    Stored {
+        fid,
+        version: row.version,
+        geometry: row.geometry.to_string(),
+        properties: Json::Object(row.properties.clone()).to_string(),
+        deleted: row.deleted,
+        updated: row.updated.clone(),
+        updated_by: row.updated_by.clone(),
+    }
+}
+
+/// What another server's change did, as the event streams tell it.
+fn remote_action(served: Option<&Row>, row: &Row) -> &'static str {
+    match served {
+        _ if row.deleted => "delete",
+        None => "create",
+        Some(r) if r.deleted => "restore",
+        Some(_) => "update",
+    }
+}
+
 fn set_geometry(row: &mut Row, geometry: Json, shape: Shape) {
     row.bbox = PartBox::of(shape_coords(&shape).iter()).unwrap_or(row.bbox);
     row.geometry = geometry;
@@ -1059,36 +1178,6 @@ fn feature_properties(body: &Json) -> Result<Map<String, Json>, LiveError> {
         Some(Json::Object(m)) => Ok(m.clone()),
         Some(_) => Err(LiveError::Invalid("`properties` must be an object".into())),
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn history(
-    tx: &rusqlite::Transaction<'_>,
-    layer: &str,
-    fid: u64,
-    who: &crate::access::Principal,
-    action: &str,
-    outcome: &str,
-    version: Option<u64>,
-    before: Option<&Json>,
-    after: Option<&Json>,
-) -> Result<(), LiveError> {
-    tx.execute(
-        "INSERT INTO history(layer, fid, at, who, action, outcome, version, before, after)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            layer,
-            fid as i64,
-            now(),
-            who.name,
-            action,
-            outcome,
-            version.map(|v| v as i64),
-            before.map(Json::to_string),
-            after.map(Json::to_string)
-        ],
-    )?;
-    Ok(())
 }
 
 fn change_of(

@@ -46,7 +46,11 @@ fn seed_live(app: &AppState) {
     static STATE_DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     let dir = STATE_DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"));
     let defs = app.catalog.load().live_defs();
-    let store = chizu::live::LiveStore::open(dir.path(), &defs).expect("state opens");
+    let store = chizu::live::LiveStore::open(
+        &chizu::live::Storage::Sqlite(dir.path().to_path_buf()),
+        &defs,
+    )
+    .expect("state opens");
     let who = chizu::access::Principal {
         name: "seed".into(),
         roles: ["admin".to_string()].into_iter().collect(),

@@ -10,7 +10,7 @@ use chizu::http::{router, AppState, HttpSettings, Listener};
 
 use crate::common::{self, bearer, get, send, Resp, Staff};
 
-const LAYER: &str = "/collections/saigai_houkoku/items";
+pub(crate) const LAYER: &str = "/collections/saigai_houkoku/items";
 
 /// The sample city with a fresh state database, its public router, and staff keys.
 fn live_city() -> (Arc<AppState>, Router, Router, Staff, tempfile::TempDir) {
@@ -19,7 +19,11 @@ fn live_city() -> (Arc<AppState>, Router, Router, Staff, tempfile::TempDir) {
     let live = loaded.catalog.live_defs();
     assert!(!live.is_empty(), "the sample has a live layer");
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = chizu::live::LiveStore::open(dir.path(), &live).expect("state opens");
+    let store = chizu::live::LiveStore::open(
+        &chizu::live::Storage::Sqlite(dir.path().to_path_buf()),
+        &live,
+    )
+    .expect("state opens");
     let app = AppState::new(
         loaded.catalog,
         HttpSettings {
@@ -52,7 +56,7 @@ async fn edit(
     send(app, method, uri, Body::from(body.to_string()), &h).await
 }
 
-fn point(lon: f64, lat: f64, props: &str) -> String {
+pub(crate) fn point(lon: f64, lat: f64, props: &str) -> String {
     format!(
         r#"{{"type":"Feature","geometry":{{"type":"Point","coordinates":[{lon},{lat}]}},"properties":{props}}}"#
     )
@@ -529,8 +533,8 @@ async fn the_event_streams_tell_each_view_only_what_it_may_know() {
     assert!(!all.contains("内線") && !all.contains("非公開"), "{all}");
 }
 
-/// One request over a real socket (`Connection: close`): status and body.
-fn http(
+/// One request over a real socket (`Connection: close`): status and body (lossy text).
+pub(crate) fn http(
     addr: &str,
     method: &str,
     path: &str,
@@ -545,8 +549,9 @@ fn http(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/geo+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let resp = String::from_utf8_lossy(&raw);
     let status = resp
         .split(' ')
         .nth(1)
@@ -561,19 +566,33 @@ fn http(
 
 /// `chizu serve` on a root with only the live layer; `limit_blocks` runs it with a file
 /// size limit (512-byte blocks), as a full disk would stop it writing.
-struct Server {
+pub(crate) struct Server {
     child: std::process::Child,
-    internal: String,
+    pub internal: String,
 }
 
 impl Server {
     fn start(root: &std::path::Path, keys: &std::path::Path, limit_blocks: Option<u64>) -> Self {
+        let state = format!("--state '{}'", root.join("state").display());
+        Self::spawn(root, keys, limit_blocks, &state)
+    }
+
+    /// The same, keeping the live layers in PostgreSQL (`database`).
+    pub(crate) fn start_on(root: &std::path::Path, keys: &std::path::Path, database: &str) -> Self {
+        Self::spawn(root, keys, None, &format!("--database '{database}'"))
+    }
+
+    fn spawn(
+        root: &std::path::Path,
+        keys: &std::path::Path,
+        limit_blocks: Option<u64>,
+        storage: &str,
+    ) -> Self {
         let bin = env!("CARGO_BIN_EXE_chizu");
         let args = format!(
-            "exec '{bin}' serve --public 127.0.0.1:0 --internal 127.0.0.1:0 --audit-log - --root '{}' --keys '{}' --state '{}'",
+            "exec '{bin}' serve --public 127.0.0.1:0 --internal 127.0.0.1:0 --audit-log - --root '{}' --keys '{}' {storage}",
             root.display(),
             keys.display(),
-            root.join("state").display()
         );
         // SIGXFSZ ignored, so a write past the limit fails with EFBIG as on a full disk.
         let script = match limit_blocks {
@@ -591,7 +610,7 @@ impl Server {
         Self { child, internal }
     }
 
-    fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         assert!(std::process::Command::new("kill")
             .args(["-KILL", &self.child.id().to_string()])
             .status()
@@ -601,7 +620,7 @@ impl Server {
     }
 
     /// Every feature id of the live layer, as staff see them.
-    fn ids(&self, key: &str) -> Vec<u64> {
+    pub(crate) fn ids(&self, key: &str) -> Vec<u64> {
         let (status, body) = http(
             &self.internal,
             "GET",
@@ -630,7 +649,7 @@ impl Drop for Server {
     }
 }
 
-fn post_point(addr: &str, key: &str, n: usize) -> std::io::Result<(u16, String)> {
+pub(crate) fn post_point(addr: &str, key: &str, n: usize) -> std::io::Result<(u16, String)> {
     let lon = 138.25 + (n % 100) as f64 * 0.001;
     http(
         addr,
@@ -862,7 +881,10 @@ async fn a_reload_of_the_layer_file_keeps_every_live_feature() {
             ..HttpSettings::default()
         },
     );
-    app.attach_live(chizu::live::LiveStore::open(&root.join("state"), &defs).expect("state"));
+    app.attach_live(
+        chizu::live::LiveStore::open(&chizu::live::Storage::Sqlite(root.join("state")), &defs)
+            .expect("state"),
+    );
     let (internal, staff) = common::internal_router_with(Arc::clone(&app));
     for n in 0..3 {
         let r = edit(

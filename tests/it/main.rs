@@ -19,6 +19,7 @@ mod http_routes;
 mod land;
 mod leak;
 mod live;
+mod live_pg;
 mod props;
 mod queries;
 mod real_tiles;

@@ -1,0 +1,380 @@
+//! Live layers kept in PostgreSQL/PostGIS (`--database`): several `chizu serve` processes
+//! share them. Against a real PostgreSQL + PostGIS: `scripts/test.sh` starts a throw-away
+//! cluster on 127.0.0.1 (`scripts/pg-temp.sh`) and names it in `CHIZU_TEST_DATABASE`.
+
+use std::time::{Duration, Instant};
+
+use crate::common;
+use crate::live::{http, point, post_point, Server, LAYER};
+
+/// The application's role: not a superuser, so connection limits and missing rights
+/// apply to it as they would in a city's database.
+const ROLE: &str = "chizu_app";
+
+fn admin() -> postgres::Client {
+    let url = std::env::var("CHIZU_TEST_DATABASE").expect(
+        "the PostgreSQL tests need CHIZU_TEST_DATABASE: run scripts/test.sh, which starts a \
+         throw-away cluster with scripts/pg-temp.sh",
+    );
+    postgres::Client::connect(&url, postgres::NoTls).expect("connect to the test cluster")
+}
+
+/// A new database for one test, owned by [`ROLE`]; PostGIS added by the superuser (as a
+/// city's DBA would) when `postgis`. Returns its name and connection string.
+fn database(postgis: bool) -> (String, String) {
+    let mut c = admin();
+    if let Err(e) = c.batch_execute(&format!("CREATE ROLE {ROLE} LOGIN")) {
+        // Tests run in parallel: another one made it first.
+        let msg = e
+            .as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_default();
+        assert!(msg.contains("already exists"), "create role: {e:?}");
+    }
+    let mut r = [0u8; 8];
+    getrandom::fill(&mut r).expect("random");
+    let name = format!("t_{:016x}", u64::from_le_bytes(r));
+    c.batch_execute(&format!("CREATE DATABASE {name} OWNER {ROLE}"))
+        .expect("create database");
+    let url = std::env::var("CHIZU_TEST_DATABASE").expect("set");
+    let cfg: postgres::Config = url.parse().expect("url");
+    let host = match &cfg.get_hosts()[0] {
+        postgres::config::Host::Tcp(h) => h.clone(),
+        postgres::config::Host::Unix(p) => p.display().to_string(),
+    };
+    let port = cfg.get_ports()[0];
+    if postgis {
+        let mut db = postgres::Client::connect(
+            &format!("postgres://postgres@{host}:{port}/{name}"),
+            postgres::NoTls,
+        )
+        .expect("connect");
+        db.batch_execute("CREATE EXTENSION postgis")
+            .expect("PostGIS is installed (postgresql-N-postgis-3)");
+    }
+    (
+        name.clone(),
+        format!("postgres://{ROLE}@{host}:{port}/{name}"),
+    )
+}
+
+/// A root with only the sample's live layer, and a key of its editing role.
+fn live_root() -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("layers")).expect("mkdir");
+    std::fs::copy(
+        common::root().join("layers/saigai_houkoku.toml"),
+        root.join("layers/saigai_houkoku.toml"),
+    )
+    .expect("copy");
+    let keys = root.join("keys.toml");
+    let key = chizu::access::keys::add(&keys, "kiki", &["kiki-kanri".to_string()]).expect("key");
+    (dir, keys, key)
+}
+
+/// Polls `f` until it is true or `limit` has passed; how long it took.
+fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn tile_status(server: &Server, key: &str, lon: f64, lat: f64) -> u16 {
+    let (t, _) = common::tile_of(lon, lat, 14);
+    http(
+        &server.internal,
+        "GET",
+        &format!("/tiles/saigai_houkoku/{t}.mvt"),
+        key,
+        "",
+    )
+    .expect("tile")
+    .0
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// Two servers on one database: a write through either is in the other's tiles, items
+/// and event stream; a stale edit is refused across servers; a lost notice connection or
+/// a lost database connection is recovered without losing a change.
+#[test]
+fn two_servers_on_one_postgres_serve_each_others_changes() {
+    let (_dir, keys, key) = live_root();
+    let root = keys.parent().expect("root").to_path_buf();
+    let (name, url) = database(true);
+    let a = Server::start_on(&root, &keys, &url);
+    let b = Server::start_on(&root, &keys, &url);
+
+    // B's event stream, read on a thread, from before the write.
+    let events = {
+        use std::io::{BufRead, BufReader, Write};
+        let mut s = std::net::TcpStream::connect(&b.internal).expect("connect");
+        write!(
+            s,
+            "GET /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\r\n"
+        )
+        .expect("write");
+        s.set_read_timeout(Some(Duration::from_secs(15)))
+            .expect("timeout");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(s).lines().map_while(Result::ok) {
+                if let Some(d) = line.strip_prefix("data: ") {
+                    if tx.send(d.to_string()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        rx
+    };
+    std::thread::sleep(Duration::from_millis(300));
+
+    let (lon, lat) = (138.30, 34.86);
+    assert_eq!(tile_status(&b, &key, lon, lat), 204, "nothing there yet");
+    let (status, body) = http(
+        &a.internal,
+        "POST",
+        LAYER,
+        &key,
+        &point(lon, lat, r#"{"kind":"冠水","public":true}"#),
+    )
+    .expect("post");
+    assert_eq!(status, 201, "{body}");
+    let fid = json(&body)["id"].as_u64().expect("id");
+    let seen = within(Duration::from_secs(10), || {
+        tile_status(&b, &key, lon, lat) == 200
+    });
+    let seen = seen.expect("the other server serves the write in its tiles");
+    eprintln!("write through A in B's tiles after {seen:?}");
+    let change = events
+        .recv_timeout(Duration::from_secs(10))
+        .expect("B's stream tells of A's write");
+    let change = json(&change);
+    assert_eq!(change["layer"], "saigai_houkoku", "{change}");
+    assert_eq!(change["id"].as_u64(), Some(fid), "{change}");
+
+    // Both editors read version 1; A saves first; B's save is refused with 412 even if B
+    // has not heard of A's yet (the database's row decides).
+    let patch = |s: &Server, note: &str| {
+        http(
+            &s.internal,
+            "PATCH",
+            &format!("{LAYER}/{fid}"),
+            &key,
+            &format!(r#"{{"type":"Feature","properties":{{"note":"{note}"}}}}"#),
+        )
+    };
+    let if_match = |s: &Server, note: &str| {
+        use std::io::{Read, Write};
+        let body = format!(r#"{{"type":"Feature","properties":{{"note":"{note}"}}}}"#);
+        let mut c = std::net::TcpStream::connect(&s.internal).expect("connect");
+        write!(
+            c,
+            "PATCH {LAYER}/{fid} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nIf-Match: \"1\"\r\nContent-Type: application/geo+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("write");
+        let mut out = String::new();
+        c.read_to_string(&mut out).expect("read");
+        out
+    };
+    let first = if_match(&a, "A の確認");
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    let second = if_match(&b, "B の確認");
+    assert!(second.starts_with("HTTP/1.1 412"), "{second}");
+    let (_, history) = http(
+        &b.internal,
+        "GET",
+        &format!("{LAYER}/{fid}/history"),
+        &key,
+        "",
+    )
+    .expect("history");
+    let outcomes: Vec<String> = json(&history)["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["outcome"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(outcomes.len(), 3, "{history}");
+    assert_eq!(outcomes[1], "applied");
+    assert!(outcomes[2].starts_with("refused: stale"), "{history}");
+    // B serves A's save.
+    let note = || {
+        let (_, body) =
+            http(&b.internal, "GET", &format!("{LAYER}/{fid}"), &key, "").expect("item");
+        json(&body)["properties"]["note"].as_str().map(String::from)
+    };
+    within(Duration::from_secs(10), || {
+        note().as_deref() == Some("A の確認")
+    })
+    .expect("B serves A's save");
+
+    // The notice connections are cut (a database restart, a network blip): what is
+    // written meanwhile reaches B once it listens again.
+    let mut admin = admin();
+    let cut = admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'",
+            &[&name],
+        )
+        .expect("terminate");
+    assert_eq!(cut, 2, "each server listens on one connection");
+    let (status, body) = post_point(&a.internal, &key, 7).expect("post");
+    assert_eq!(status, 201, "{body}");
+    let late = json(&body)["id"].as_u64().expect("id");
+    within(Duration::from_secs(15), || b.ids(&key).contains(&late))
+        .expect("B catches up on what was written while it was not listening");
+
+    // Every connection of both servers is cut: the next write connects again.
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            &[&name],
+        )
+        .expect("terminate");
+    let (status, body) = patch(&b, "再接続").expect("patch");
+    assert_eq!(status, 200, "{body}");
+    within(Duration::from_secs(15), || {
+        let (_, body) =
+            http(&a.internal, "GET", &format!("{LAYER}/{fid}"), &key, "").expect("item");
+        json(&body)["properties"]["note"] == "再接続"
+    })
+    .expect("A hears B's write after both reconnect");
+}
+
+/// Acknowledged writes survive SIGKILL of the server that took them; a database that
+/// will not take a write → 503 with the reason and nothing served that is not stored.
+#[test]
+fn postgres_keeps_every_acknowledged_write_and_refuses_cleanly_when_unreachable() {
+    let (_dir, keys, key) = live_root();
+    let root = keys.parent().expect("root").to_path_buf();
+    let (name, url) = database(true);
+    let mut a = Server::start_on(&root, &keys, &url);
+    let b = Server::start_on(&root, &keys, &url);
+
+    let addr = a.internal.clone();
+    let writer_key = key.clone();
+    let (tx, rx) = std::sync::mpsc::channel::<u64>();
+    let writer = std::thread::spawn(move || {
+        for n in 0.. {
+            match post_point(&addr, &writer_key, n) {
+                Ok((201, body)) => {
+                    let _ = tx.send(json(&body)["id"].as_u64().expect("id"));
+                }
+                Ok((s, body)) => panic!("write {n} answered {s}: {body}"),
+                Err(_) => break,
+            }
+        }
+    });
+    let mut acked: Vec<u64> = (0..60)
+        .map(|_| rx.recv_timeout(Duration::from_secs(30)).expect("ack"))
+        .collect();
+    a.kill9();
+    writer.join().expect("writer");
+    acked.extend(rx.try_iter());
+
+    // The other server has every one (it never stopped), and so has A restarted.
+    let all = |s: &Server| {
+        let found = s.ids(&key);
+        acked.iter().all(|id| found.contains(id))
+    };
+    within(Duration::from_secs(15), || all(&b)).expect("B serves every acknowledged write");
+    let a = Server::start_on(&root, &keys, &url);
+    assert!(
+        all(&a),
+        "A restarted after SIGKILL has every acknowledged write"
+    );
+    let before = a.ids(&key).len();
+
+    // The database refuses the application's connections: 503, the reason, no change.
+    let mut admin = admin();
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} CONNECTION LIMIT 0"))
+        .expect("limit");
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            &[&name],
+        )
+        .expect("terminate");
+    let (status, body) = post_point(&a.internal, &key, 1).expect("answer");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("cannot connect") && body.contains("nothing was changed"),
+        "{body}"
+    );
+    assert_eq!(a.ids(&key).len(), before, "a refused write is not served");
+
+    // The database back: writes work again, on both.
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} CONNECTION LIMIT -1"))
+        .expect("limit");
+    let (status, body) = post_point(&a.internal, &key, 2).expect("answer");
+    assert_eq!(status, 201, "{body}");
+    let id = json(&body)["id"].as_u64().expect("id");
+    within(Duration::from_secs(20), || b.ids(&key).contains(&id)).expect("B hears it");
+}
+
+/// The tables are there for other readers (QGIS, SQL): a PostGIS geometry per feature.
+/// A database without PostGIS, where the role may not add it, is refused at start with
+/// what to do.
+#[test]
+fn postgres_tables_are_readable_with_postgis_and_a_database_without_it_is_refused() {
+    let (_dir, keys, key) = live_root();
+    let root = keys.parent().expect("root").to_path_buf();
+    let (name, url) = database(true);
+    let a = Server::start_on(&root, &keys, &url);
+    let (status, body) = post_point(&a.internal, &key, 3).expect("post");
+    assert_eq!(status, 201, "{body}");
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    let row = db
+        .query_one(
+            "SELECT ST_AsText(geom), properties->>'kind', version FROM chizu.features WHERE layer = 'saigai_houkoku'",
+            &[],
+        )
+        .expect("row");
+    assert!(
+        row.get::<_, String>(0).starts_with("POINT(138.253"),
+        "{name}"
+    );
+    assert_eq!(row.get::<_, String>(1), "冠水");
+    assert_eq!(row.get::<_, i64>(2), 1);
+    drop(a);
+
+    let (_, bare) = database(false);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chizu"))
+        .args([
+            "serve",
+            "--public",
+            "127.0.0.1:0",
+            "--internal",
+            "127.0.0.1:0",
+            "--root",
+        ])
+        .arg(&root)
+        .arg("--keys")
+        .arg(&keys)
+        .args(["--database", &bare])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("has no PostGIS") && err.contains("CREATE EXTENSION postgis"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(ROLE) || !err.contains('@'),
+        "no credentials in: {err}"
+    );
+}
