@@ -18,8 +18,11 @@ use tower_http::timeout::TimeoutLayer;
 
 use super::{metrics, AppState, Side};
 
-/// Largest request body accepted (chizu's routes take none).
+/// Largest request body the public listener accepts (its bodies are a drawn area at most).
 const MAX_BODY: usize = 16 * 1024;
+/// Largest body the internal listener accepts: a staff-drawn polygon or a sensor
+/// gateway's back-fill of 1,000 readings is larger than the public's, but still bounded.
+const MAX_BODY_INTERNAL: usize = 1024 * 1024;
 /// Longest request path accepted, in bytes.
 const MAX_PATH: usize = 2048;
 /// Most header bytes accepted (names and values); hyper itself stops far later.
@@ -215,7 +218,10 @@ pub fn apply(r: Router, app: Arc<AppState>, side: Side) -> Router {
         StatusCode::SERVICE_UNAVAILABLE,
         settings.request_timeout,
     ))
-    .layer(RequestBodyLimitLayer::new(MAX_BODY))
+    .layer(RequestBodyLimitLayer::new(match side {
+        Side::Public => MAX_BODY,
+        Side::Internal => MAX_BODY_INTERNAL,
+    }))
     .layer(axum::middleware::from_fn(
         move |req: Request, next: Next| {
             let (app, slots) = (Arc::clone(&app), Arc::clone(&slots));
