@@ -362,30 +362,7 @@ fn print_layer(out: &mut impl std::io::Write, l: &LayerSnapshot) -> std::io::Res
         .collect();
     writeln!(out, "    fields: {}", fields.join(", "))?;
     if let Some(edit) = &l.def.live {
-        let roles = |r: &[String]| {
-            if r.is_empty() {
-                "admin".to_string()
-            } else {
-                format!("{}, admin", r.join(", "))
-            }
-        };
-        writeln!(
-            out,
-            "    live: features kept in the state database (--state, default state/live.sqlite); create: {}; update: {}; delete: {}",
-            roles(&edit.create),
-            roles(&edit.update),
-            roles(&edit.delete)
-        )?;
-        if let Some(r) = &l.def.reports {
-            writeln!(
-                out,
-                "    residents' reports: `{}`{} from the public listener, {} an hour per address, unpublished until staff publish them",
-                r.category,
-                r.text.as_ref().map(|t| format!(" and `{t}`")).unwrap_or_default(),
-                r.per_hour
-            )?;
-        }
-        return Ok(());
+        return print_live(out, l, edit);
     }
     writeln!(
         out,
@@ -396,4 +373,52 @@ fn print_layer(out: &mut impl std::io::Write, l: &LayerSnapshot) -> std::io::Res
         t.dropped,
         l.report.elapsed_ms
     )
+}
+
+/// A live layer's part of `chizu check`: where its features are kept, who edits them,
+/// residents' reports and sensors.
+fn print_live(
+    out: &mut impl std::io::Write,
+    l: &LayerSnapshot,
+    edit: &chizu::config::EditCfg,
+) -> std::io::Result<()> {
+    let roles = |r: &[String]| {
+        if r.is_empty() {
+            "admin".to_string()
+        } else {
+            format!("{}, admin", r.join(", "))
+        }
+    };
+    writeln!(
+        out,
+        "    live: features kept in the state database (--state, default state/live.sqlite; or --database postgres://…); create: {}; update: {}; delete: {}",
+        roles(&edit.create),
+        roles(&edit.update),
+        roles(&edit.delete)
+    )?;
+    if let Some(r) = &l.def.reports {
+        writeln!(
+            out,
+            "    residents' reports: `{}`{} from the public listener, {} an hour per address, unpublished until staff publish them",
+            r.category,
+            r.text.as_ref().map(|t| format!(" and `{t}`")).unwrap_or_default(),
+            r.per_hour
+        )?;
+    }
+    if let Some(s) = &l.def.sensor {
+        let levels: Vec<String> = s
+            .levels
+            .iter()
+            .map(|v| format!("{} (`{}`)", v.label.ja, v.field))
+            .collect();
+        writeln!(
+            out,
+            "    sensor: readings{} posted by {}; a station silent for over {} is flagged stale; levels: {}",
+            if s.unit.is_empty() { String::new() } else { format!(" in {}", s.unit) },
+            roles(&s.roles),
+            humantime::format_duration(s.interval),
+            if levels.is_empty() { "none".to_string() } else { levels.join(" < ") }
+        )?;
+    }
+    Ok(())
 }

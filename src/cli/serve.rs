@@ -197,6 +197,18 @@ fn open_live(state: &Arc<AppState>, storage: &chizu::live::Storage) -> anyhow::R
         .with_context(|| format!("live layers ({}) need their state database", ids.join(", ")))?;
     tracing::info!(database = %store.describe(), layers = live_defs.len(), "live layers open");
     state.attach_live(store);
+    if live_defs.iter().any(|d| d.sensor.is_some()) {
+        // A station's age and silence change with time alone.
+        let app = Arc::clone(state);
+        std::thread::Builder::new()
+            .name("chizu-live-clock".into())
+            .spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                if let Some(store) = app.live() {
+                    store.tick(&app.catalog);
+                }
+            })?;
+    }
     if matches!(storage, chizu::live::Storage::Postgres(_)) {
         // Other servers' changes, heard from the database and served here.
         let app = Arc::clone(state);

@@ -469,7 +469,58 @@ struct RawLayer {
     kind: LayerKind,
     edit: Option<EditCfg>,
     reports: Option<ReportsCfg>,
+    sensor: Option<SensorCfg>,
 }
+
+/// `[sensor]` of a live layer of stations (e.g. water-level gauges): keys with one of
+/// `roles` post readings `{time, value}` for a station; the latest, its level among the
+/// station's thresholds, its age and whether the station has gone silent are served as
+/// attributes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorCfg {
+    /// Roles that may post readings (`admin` always may).
+    pub roles: Vec<String>,
+    /// Unit of the readings, as shown (e.g. `m`).
+    #[serde(default)]
+    pub unit: String,
+    /// How often a station reports; silent for longer, it is flagged `stale`
+    /// (e.g. `"10m"`).
+    #[serde(with = "humantime_serde_compat")]
+    pub interval: std::time::Duration,
+    /// Threshold levels, lowest first: each names a float field of the layer holding the
+    /// station's own threshold (set when the station is created), and its label.
+    #[serde(default)]
+    pub levels: Vec<SensorLevel>,
+}
+
+/// One threshold level of a sensor layer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorLevel {
+    pub field: String,
+    pub label: I18n,
+}
+
+mod humantime_serde_compat {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<std::time::Duration, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!("`{s}` is not a duration like \"10m\" ({e})"))
+        })
+    }
+}
+
+/// Fields chizu serves on every station of a sensor layer, after its own.
+pub const SENSOR_FIELDS: [&str; 5] = [
+    "reading",
+    "reading_at",
+    "reading_age_min",
+    "reading_level",
+    "stale",
+];
 
 /// `[reports]` of a live layer: residents may send a report (a point, a category and a
 /// short text) from the public listener. It waits, unpublished, until staff publish it.
@@ -538,15 +589,17 @@ fn check_kind(raw: &RawLayer) -> std::result::Result<(), (String, String)> {
     if raw.kind == LayerKind::Live {
         return check_live_fields(raw);
     }
-    if raw.edit.is_some() || raw.reports.is_some() {
+    if raw.edit.is_some() || raw.reports.is_some() || raw.sensor.is_some() {
         return Err((
             if raw.edit.is_some() {
                 "edit"
-            } else {
+            } else if raw.reports.is_some() {
                 "reports"
+            } else {
+                "sensor"
             }
             .into(),
-            "only a live layer (`kind = \"live\"`) can be edited or take reports".into(),
+            "only a live layer (`kind = \"live\"`) can be edited, take reports or readings".into(),
         ));
     }
     if raw.sources.is_empty() {
@@ -603,6 +656,47 @@ fn check_reports(raw: &RawLayer, r: &ReportsCfg) -> std::result::Result<(), (Str
     Ok(())
 }
 
+/// A sensor layer's stations are points, reporting at a sensible interval, with a float
+/// field per threshold level.
+fn check_sensor(raw: &RawLayer, s: &SensorCfg) -> std::result::Result<(), (String, String)> {
+    if raw.geometry != GeometryKind::Point {
+        return Err((
+            "sensor".into(),
+            "a sensor layer's stations are points: `geometry = \"point\"`".into(),
+        ));
+    }
+    if s.roles.is_empty() {
+        return Err((
+            "sensor.roles".into(),
+            "name the role(s) whose keys post readings (e.g. [\"sensor\"])".into(),
+        ));
+    }
+    if s.interval < std::time::Duration::from_secs(1)
+        || s.interval > std::time::Duration::from_secs(7 * 86_400)
+    {
+        return Err((
+            "sensor.interval".into(),
+            "expected between 1 s and 7 days (how often a station reports)".into(),
+        ));
+    }
+    for (i, l) in s.levels.iter().enumerate() {
+        if !raw
+            .fields
+            .iter()
+            .any(|f| f.output_name() == l.field && f.kind == Some(FieldType::Float))
+        {
+            return Err((
+                format!("sensor.levels[{i}].field"),
+                format!(
+                    "`{}` must be a float field of this layer (the station's threshold)",
+                    l.field
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A live layer's fields must each name themselves and their type, and carry usable
 /// defaults.
 fn check_live_fields(raw: &RawLayer) -> std::result::Result<(), (String, String)> {
@@ -635,6 +729,19 @@ fn check_live_fields(raw: &RawLayer) -> std::result::Result<(), (String, String)
                 "`updated_at` and `updated_by` are set by chizu on every live layer: choose another name".into(),
             ));
         }
+        if raw.sensor.is_some()
+            && f.name
+                .as_deref()
+                .is_some_and(|n| SENSOR_FIELDS.contains(&n))
+        {
+            return Err((
+                format!("field[{i}].name"),
+                format!(
+                    "{} are set by chizu on a sensor layer: choose another name",
+                    SENSOR_FIELDS.map(|n| format!("`{n}`")).join(", ")
+                ),
+            ));
+        }
         if f.kind.is_none() {
             return Err((
                 format!("field[{i}].type"),
@@ -645,8 +752,18 @@ fn check_live_fields(raw: &RawLayer) -> std::result::Result<(), (String, String)
     if let Some(r) = &raw.reports {
         check_reports(raw, r)?;
     }
+    if let Some(s) = &raw.sensor {
+        check_sensor(raw, s)?;
+    }
     let edit = raw.edit.clone().unwrap_or_default();
-    for r in edit.create.iter().chain(&edit.update).chain(&edit.delete) {
+    let sensor_roles = raw.sensor.iter().flat_map(|s| &s.roles);
+    for r in edit
+        .create
+        .iter()
+        .chain(&edit.update)
+        .chain(&edit.delete)
+        .chain(sensor_roles)
+    {
         if LayerId::parse(r).is_err() {
             return Err((
                 "edit".into(),
@@ -763,6 +880,8 @@ pub struct LayerDef {
     pub live: Option<EditCfg>,
     /// A live layer taking residents' reports from the public listener.
     pub reports: Option<ReportsCfg>,
+    /// A live layer of stations taking readings.
+    pub sensor: Option<SensorCfg>,
 }
 
 impl LayerDef {
@@ -868,6 +987,7 @@ impl LayerDef {
             style: raw.style,
             live: (raw.kind == LayerKind::Live).then(|| raw.edit.unwrap_or_default()),
             reports: raw.reports,
+            sensor: raw.sensor,
         })
     }
 

@@ -15,7 +15,8 @@ pub use error::{ConfigError, Result};
 pub use hazard::{HazardCfg, HazardKind, RankLabel, ShelterCfg};
 pub use layer::{
     attribution, Access, Category, ConstValue, Crs, EditAction, EditCfg, Encoding, FieldCfg,
-    GeometryKind, I18n, LayerDef, LayerId, LayerKind, Palette, PublicFilter, SourceCfg, StyleCfg,
+    GeometryKind, I18n, LayerDef, LayerId, LayerKind, Palette, PublicFilter, SensorCfg,
+    SensorLevel, SourceCfg, StyleCfg, SENSOR_FIELDS,
 };
 pub use site::Site;
 

@@ -549,3 +549,142 @@ pub async fn report(
     };
     run.await.unwrap_or_else(|r| r)
 }
+
+/// Readings returned at most by one request.
+const MAX_READINGS: usize = 10_000;
+
+/// The station `fid` (as the view numbers it) of a sensor layer the view sees.
+fn station(
+    app: &AppState,
+    view: &View,
+    id: &str,
+    fid: &str,
+) -> Result<(Arc<LayerSnapshot>, usize), Response> {
+    let catalog = app.catalog.load_full();
+    let layer = catalog
+        .get(id)
+        .filter(|l| view.sees_layer(&l.def) && l.def.sensor.is_some())
+        .cloned()
+        .ok_or_else(|| AppError::NotFound.into_response())?;
+    let fid: u64 = fid
+        .parse()
+        .map_err(|_| AppError::NotFound.into_response())?;
+    let i =
+        crate::query::by_id(&layer, view, fid).ok_or_else(|| AppError::NotFound.into_response())?;
+    Ok((layer, i))
+}
+
+/// `GET /collections/{id}/items/{fid}/readings[?from=&to=&limit=]` (both views, for a
+/// station the view sees): the time series, oldest first (the newest `limit`, default
+/// 1,000), each reading with the level it reached, and the station's thresholds.
+pub async fn readings(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+    Path((id, fid)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let run = async {
+        let (layer, i) = station(&app, &view, &id, &fid)?;
+        let store = store(&app)?;
+        let limit = match q.get("limit") {
+            None => 1_000,
+            Some(s) => s
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_READINGS).contains(n))
+                .ok_or_else(|| {
+                    refusal(
+                        StatusCode::BAD_REQUEST,
+                        &format!("`limit` must be 1–{MAX_READINGS}"),
+                    )
+                })?,
+        };
+        let f = &layer.features[i];
+        let internal_fid = f.id;
+        let (job_id, from, to) = (id.clone(), q.get("from").cloned(), q.get("to").cloned());
+        let series = blocking(&app, move || {
+            store.readings(&job_id, internal_fid, from.as_deref(), to.as_deref(), limit)
+        })
+        .await?
+        .map_err(live_error)?;
+        let cfg = layer
+            .def
+            .sensor
+            .as_ref()
+            .ok_or_else(|| AppError::NotFound.into_response())?;
+        let levels: Vec<Value> = cfg
+            .levels
+            .iter()
+            .map(|l| {
+                let threshold = layer
+                    .field_index(&l.field)
+                    .filter(|&k| !(view.is_public() && layer.fields[k].internal))
+                    .and_then(|k| match &f.values[k] {
+                        crate::store::Value::Float(x) => Some(json!(x)),
+                        crate::store::Value::Int(x) => Some(json!(x)),
+                        _ => None,
+                    });
+                json!({ "level": l.field, "label": l.label, "threshold": threshold })
+            })
+            .collect();
+        let readings: Vec<Value> = series
+            .iter()
+            .map(|r| {
+                let level = crate::live::sensor::level(cfg, &layer.fields, &f.values, r.value);
+                json!({ "time": r.at, "value": r.value, "level": level })
+            })
+            .collect();
+        Ok::<_, Response>(
+            Json(json!({
+                "layer": id,
+                "id": layer.served_id(f, view.is_public()),
+                "unit": cfg.unit,
+                "interval_s": cfg.interval.as_secs(),
+                "levels": levels,
+                "numberReturned": readings.len(),
+                "readings": readings,
+            }))
+            .into_response(),
+        )
+    };
+    run.await.unwrap_or_else(|r| r)
+}
+
+/// `POST /collections/{id}/items/{fid}/readings` (internal; a key with one of the layer's
+/// sensor roles): `{"time", "value"}` or a list of up to 1,000; the station then serves
+/// the latest in its tiles and queries.
+pub async fn add_readings(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+    Path((id, fid)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let run = async {
+        let View::Internal(who) = &*view else {
+            return Err(AppError::NotFound.into_response());
+        };
+        let (layer, i) = station(&app, &view, &id, &fid)?;
+        let store = store(&app)?;
+        let body = parse_body(&headers, &body)?;
+        let (who, job_app, job_id, internal_fid) = (
+            who.clone(),
+            Arc::clone(&app),
+            id.clone(),
+            layer.features[i].id,
+        );
+        let (n, latest) = blocking(&app, move || {
+            store.add_readings(&job_app.catalog, &job_id, internal_fid, &who, &body)
+        })
+        .await?
+        .map_err(live_error)?;
+        Ok::<_, Response>(
+            Json(json!({
+                "stored": n,
+                "latest": latest.map(|r| json!({ "time": r.at, "value": r.value })),
+            }))
+            .into_response(),
+        )
+    };
+    run.await.unwrap_or_else(|r| r)
+}

@@ -251,6 +251,11 @@ pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
                 .options(edit::options_item),
         ),
     };
+    // Sensors post readings to the internal listener; both views read the series.
+    let readings_route = match side {
+        Side::Public => get(edit::readings),
+        Side::Internal => get(edit::readings).post(edit::add_readings),
+    };
     let r = Router::new()
         .route("/tiles/{spec}", get(tiles::tilejson))
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
@@ -271,6 +276,7 @@ pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
         .route("/collections/{id}/queryables", get(ogc::queryables))
         .route("/collections/{id}/items/{fid}", item_route)
         .route("/collections/{id}/items/{fid}/history", get(edit::history))
+        .route("/collections/{id}/items/{fid}/readings", readings_route)
         .route("/events", get(edit::events))
         .route(
             "/collections/{id}/items/{fid}/restore",

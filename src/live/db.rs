@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value as Json};
 
-use super::LiveError;
+use super::{LiveError, Reading};
 
 /// The schema version this chizu writes; an older chizu refuses a newer database.
 const SCHEMA_VERSION: i64 = 1;
@@ -61,8 +61,11 @@ pub trait Txn {
     fn put(&mut self, layer: &str, row: &Stored) -> Result<(), LiveError>;
     /// Keeps an entry in the history.
     fn record(&mut self, e: &Entry<'_>) -> Result<(), LiveError>;
-    /// Tells the other servers, once committed, that the feature changed.
-    fn announce(&mut self, layer: &str, fid: u64, version: u64) -> Result<(), LiveError>;
+    /// Stores readings of a station (one at a time already stored is replaced).
+    fn add_readings(&mut self, layer: &str, fid: u64, r: &[Reading]) -> Result<(), LiveError>;
+    /// Tells the other servers, once committed, that the feature changed (to `version`),
+    /// or, with `None`, that it has new readings.
+    fn announce(&mut self, layer: &str, fid: u64, version: Option<u64>) -> Result<(), LiveError>;
 }
 
 /// The open database.
@@ -255,6 +258,92 @@ impl Db {
                 Ok(rows.iter().map(pg_stored).collect())
             }
         }
+    }
+
+    /// The latest reading of every station of a layer.
+    pub fn latest_readings(
+        &mut self,
+        layer: &str,
+    ) -> Result<std::collections::BTreeMap<u64, Reading>, LiveError> {
+        let rows: Vec<(i64, String, f64)> = match self {
+            Db::Sqlite { db, .. } => {
+                // SQLite gives the row of the max() for the bare columns.
+                let mut stmt = db.prepare_cached(
+                    "SELECT fid, max(at), value FROM readings WHERE layer = ?1 GROUP BY fid",
+                )?;
+                let rows = stmt.query_map([layer], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                rows.collect::<Result<_, _>>()?
+            }
+            Db::Postgres { client, config } => Self::pg_read(client, config, |c| {
+                c.query(
+                    "SELECT DISTINCT ON (fid) fid, at, value FROM chizu.readings
+                     WHERE layer = $1 ORDER BY fid, at DESC",
+                    &[&layer as &(dyn postgres::types::ToSql + Sync)],
+                )
+            })?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect(),
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(fid, at, value)| {
+                let ms = super::sensor::ms_of(&at);
+                (fid as u64, Reading { at, ms, value })
+            })
+            .collect())
+    }
+
+    /// A station's readings in `[from, to]` (stored times; either open): oldest first, at
+    /// most `limit` — the newest `limit` of them.
+    pub fn series(
+        &mut self,
+        layer: &str,
+        fid: u64,
+        from: Option<&str>,
+        to: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Reading>, LiveError> {
+        let (fid, limit) = (fid as i64, limit as i64);
+        let mut rows: Vec<(String, f64)> = match self {
+            Db::Sqlite { db, .. } => {
+                let mut stmt = db.prepare_cached(
+                    "SELECT at, value FROM readings WHERE layer = ?1 AND fid = ?2
+                     AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at <= ?4)
+                     ORDER BY at DESC LIMIT ?5",
+                )?;
+                let rows = stmt.query_map(params![layer, fid, from, to, limit], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+                rows.collect::<Result<_, _>>()?
+            }
+            Db::Postgres { client, config } => Self::pg_read(client, config, |c| {
+                c.query(
+                    "SELECT at, value FROM chizu.readings WHERE layer = $1 AND fid = $2
+                     AND ($3::text IS NULL OR at >= $3) AND ($4::text IS NULL OR at <= $4)
+                     ORDER BY at DESC LIMIT $5",
+                    &[
+                        &layer as &(dyn postgres::types::ToSql + Sync),
+                        &fid,
+                        &from,
+                        &to,
+                        &limit,
+                    ],
+                )
+            })?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect(),
+        };
+        rows.reverse();
+        Ok(rows
+            .into_iter()
+            .map(|(at, value)| Reading {
+                ms: super::sensor::ms_of(&at),
+                at,
+                value,
+            })
+            .collect())
     }
 
     /// The history of one feature, oldest first (at most `limit` entries).
@@ -458,7 +547,17 @@ impl Txn for rusqlite::Transaction<'_> {
         Ok(())
     }
 
-    fn announce(&mut self, _: &str, _: u64, _: u64) -> Result<(), LiveError> {
+    fn add_readings(&mut self, layer: &str, fid: u64, r: &[Reading]) -> Result<(), LiveError> {
+        let mut stmt = self.prepare_cached(
+            "INSERT OR REPLACE INTO readings(layer, fid, at, value) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for x in r {
+            stmt.execute(params![layer, fid as i64, x.at, x.value])?;
+        }
+        Ok(())
+    }
+
+    fn announce(&mut self, _: &str, _: u64, _: Option<u64>) -> Result<(), LiveError> {
         Ok(())
     }
 }
@@ -546,9 +645,31 @@ impl Txn for PgTxn<'_, '_> {
         Ok(())
     }
 
-    fn announce(&mut self, layer: &str, fid: u64, version: u64) -> Result<(), LiveError> {
+    fn add_readings(&mut self, layer: &str, fid: u64, r: &[Reading]) -> Result<(), LiveError> {
+        let ats: Vec<&str> = r.iter().map(|x| x.at.as_str()).collect();
+        let values: Vec<f64> = r.iter().map(|x| x.value).collect();
+        self.tx
+            .execute(
+                "INSERT INTO chizu.readings(layer, fid, at, value)
+                 SELECT $1, $2, a, v FROM unnest($3::text[], $4::float8[]) AS t(a, v)
+                 ON CONFLICT (layer, fid, at) DO UPDATE SET value = excluded.value",
+                &[
+                    &layer as &(dyn postgres::types::ToSql + Sync),
+                    &(fid as i64),
+                    &ats,
+                    &values,
+                ],
+            )
+            .map_err(|e| pg_err(&e))?;
+        Ok(())
+    }
+
+    fn announce(&mut self, layer: &str, fid: u64, version: Option<u64>) -> Result<(), LiveError> {
         // Delivered to every listener when (and only if) the transaction commits.
-        let payload = format!("{layer} {fid} {version}");
+        let payload = match version {
+            Some(v) => format!("{layer} {fid} {v}"),
+            None => format!("{layer} {fid} r"),
+        };
         self.tx
             .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
             .map_err(|e| pg_err(&e))?;
@@ -579,7 +700,10 @@ fn open_sqlite(path: &Path) -> Result<Connection, LiveError> {
              seq INTEGER PRIMARY KEY AUTOINCREMENT, layer TEXT NOT NULL, fid INTEGER NOT NULL,
              at TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL, outcome TEXT NOT NULL,
              version INTEGER, before TEXT, after TEXT);
-         CREATE INDEX IF NOT EXISTS history_feature ON history(layer, fid, seq);",
+         CREATE INDEX IF NOT EXISTS history_feature ON history(layer, fid, seq);
+         CREATE TABLE IF NOT EXISTS readings(
+             layer TEXT NOT NULL, fid INTEGER NOT NULL, at TEXT NOT NULL, value REAL NOT NULL,
+             PRIMARY KEY(layer, fid, at));",
     )?;
     let found: Option<String> = db
         .query_row(
@@ -643,7 +767,10 @@ fn migrate_pg(c: &mut postgres::Client, config: &postgres::Config) -> Result<(),
              seq bigserial PRIMARY KEY, layer text NOT NULL, fid bigint NOT NULL,
              at text NOT NULL, who text NOT NULL, action text NOT NULL, outcome text NOT NULL,
              version bigint, before jsonb, after jsonb);
-         CREATE INDEX IF NOT EXISTS history_feature ON chizu.history(layer, fid, seq);",
+         CREATE INDEX IF NOT EXISTS history_feature ON chizu.history(layer, fid, seq);
+         CREATE TABLE IF NOT EXISTS chizu.readings(
+             layer text NOT NULL, fid bigint NOT NULL, at text NOT NULL, value float8 NOT NULL,
+             PRIMARY KEY(layer, fid, at));",
     )
     .map_err(|e| {
         LiveError::Storage(format!(

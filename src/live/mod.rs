@@ -23,6 +23,7 @@
 
 mod db;
 mod geometry;
+pub mod sensor;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -38,6 +39,7 @@ use crate::store::{
 pub use db::Storage;
 use db::{Db, Entry, Stored};
 pub use geometry::MAX_VERTICES;
+pub use sensor::Reading;
 
 /// The database file inside the state folder.
 pub const DB_FILE: &str = "live.sqlite";
@@ -113,6 +115,10 @@ struct LiveLayer {
     def: Arc<LayerDef>,
     fields: Vec<FieldDef>,
     rows: BTreeMap<u64, Row>,
+    /// A sensor layer's latest reading per station.
+    latest: BTreeMap<u64, Reading>,
+    /// What time alone changes of each station, as last served: (age in minutes, stale).
+    clock: BTreeMap<u64, (i64, bool)>,
     version: u64,
     floor: u64,
     changes: Vec<(u64, PartBox)>,
@@ -148,7 +154,64 @@ pub fn fields_of(def: &LayerDef) -> Vec<FieldDef> {
             system(SYSTEM_FIELDS[0], "更新日時", "Last changed"),
             system(SYSTEM_FIELDS[1], "更新者", "Changed by"),
         ])
+        .chain(def.sensor.iter().flat_map(sensor_fields))
         .collect()
+}
+
+/// What a sensor layer serves of each station's latest reading (everyone who sees the
+/// station sees these).
+fn sensor_fields(cfg: &crate::config::SensorCfg) -> Vec<FieldDef> {
+    use crate::config::{I18n, SENSOR_FIELDS};
+    let unit = if cfg.unit.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", cfg.unit)
+    };
+    let field = |i: usize, kind: FieldType, ja: String, en: String| FieldDef {
+        name: SENSOR_FIELDS[i].into(),
+        kind,
+        label: Some(I18n { ja, en }),
+        values: BTreeMap::new(),
+        internal: false,
+    };
+    let mut level = field(3, FieldType::String, "水位の段階".into(), "Level".into());
+    level.values.insert(
+        sensor::BELOW.into(),
+        I18n {
+            ja: "基準値未満".into(),
+            en: "Below every level".into(),
+        },
+    );
+    for l in &cfg.levels {
+        level.values.insert(l.field.clone(), l.label.clone());
+    }
+    vec![
+        field(
+            0,
+            FieldType::Float,
+            format!("観測値{unit}"),
+            format!("Reading{unit}"),
+        ),
+        field(
+            1,
+            FieldType::String,
+            "観測時刻".into(),
+            "Observed at".into(),
+        ),
+        field(
+            2,
+            FieldType::Integer,
+            "経過時間（分）".into(),
+            "Minutes since".into(),
+        ),
+        level,
+        field(
+            4,
+            FieldType::Boolean,
+            "欠測（報告途絶）".into(),
+            "Silent (no recent reading)".into(),
+        ),
+    ]
 }
 
 /// A row's served values: its properties' `user` values, then who changed it and when.
@@ -177,6 +240,8 @@ impl LiveLayer {
             fields: fields_of(&def),
             def,
             rows: BTreeMap::new(),
+            latest: BTreeMap::new(),
+            clock: BTreeMap::new(),
             version: 1,
             floor: 1,
             changes: Vec::new(),
@@ -315,6 +380,7 @@ impl LiveLayer {
     }
 
     fn snapshot(&self) -> Arc<LayerSnapshot> {
+        let now = sensor::now_ms();
         let mut versions = rustc_hash::FxHashMap::default();
         let features: Vec<Feature> = self
             .rows
@@ -322,12 +388,27 @@ impl LiveLayer {
             .filter(|(_, r)| !r.deleted)
             .map(|(&fid, r)| {
                 versions.insert(fid, r.version);
+                let values = match &self.def.sensor {
+                    None => Arc::clone(&r.values),
+                    Some(cfg) => r
+                        .values
+                        .iter()
+                        .cloned()
+                        .chain(sensor::served(
+                            cfg,
+                            &self.fields,
+                            &r.values,
+                            self.latest.get(&fid),
+                            now,
+                        ))
+                        .collect(),
+                };
                 Feature {
                     id: fid,
                     public: self.is_public(&r.values),
                     shape: r.shape.clone(),
                     bbox: r.bbox,
-                    values: Arc::clone(&r.values),
+                    values,
                 }
             })
             .collect();
@@ -388,6 +469,22 @@ impl LiveLayer {
             public_before,
             public_after,
         }
+    }
+
+    /// Stations whose age (in minutes) or staleness has changed since last served, noted
+    /// as served now; their boxes.
+    fn clock_changes(&mut self, now: i64) -> Vec<(u64, PartBox)> {
+        let Some(cfg) = self.def.sensor.clone() else {
+            return Vec::new();
+        };
+        let mut changed = Vec::new();
+        for (fid, row) in self.rows.iter().filter(|(_, r)| !r.deleted) {
+            let state = sensor::clock_state(&cfg, self.latest.get(fid), now);
+            if self.clock.insert(*fid, state) != Some(state) {
+                changed.push((*fid, row.bbox));
+            }
+        }
+        changed
     }
 
     /// Notes a change over `boxes` at a new layer version.
@@ -482,6 +579,10 @@ impl LiveStore {
         }
         if unusable > 0 {
             tracing::error!(layer = %layer.def.id, unusable, "stored features whose geometry this layer cannot serve");
+        }
+        if layer.def.sensor.is_some() {
+            layer.latest = db.latest_readings(layer.def.id.as_str())?;
+            let _ = layer.clock_changes(sensor::now_ms());
         }
         Ok(layer)
     }
@@ -696,7 +797,7 @@ impl LiveStore {
                 before: None,
                 after: Some(&after),
             })?;
-            tx.announce(layer, fid, 1)?;
+            tx.announce(layer, fid, Some(1))?;
             Ok(fid)
         })?;
         Ok(self.apply(
@@ -814,7 +915,7 @@ impl LiveStore {
                 before: Some(&before),
                 after: after.as_ref(),
             })?;
-            tx.announce(layer, fid, row.version)?;
+            tx.announce(layer, fid, Some(row.version))?;
             Ok(Ok((old, row)))
         })?;
         let (old, row) = outcome?;
@@ -862,7 +963,7 @@ impl LiveStore {
                 before: None,
                 after: Some(&after),
             })?;
-            tx.announce(layer, fid, row.version)?;
+            tx.announce(layer, fid, Some(row.version))?;
             Ok((old, row))
         })?;
         let taken = l.taken(fid, row, Some(&old), "restore");
@@ -885,6 +986,136 @@ impl LiveStore {
         let inner = self.lock();
         let r = inner.layers.get(layer)?.rows.get(&fid)?;
         Some((r.updated_by.clone(), r.updated.clone()))
+    }
+
+    /// `POST …/items/{fid}/readings` (a key with one of the layer's sensor roles): one
+    /// reading or a batch, stored durably (a reading at a time already stored replaces
+    /// it: a sensor may send again); the station then serves the latest.
+    pub fn add_readings(
+        &self,
+        catalog: &ArcSwap<Catalog>,
+        layer: &str,
+        fid: u64,
+        who: &crate::access::Principal,
+        body: &Json,
+    ) -> Result<(usize, Option<Reading>), LiveError> {
+        let mut inner = self.lock();
+        let Inner { db, layers } = &mut *inner;
+        let l = layers.get_mut(layer).ok_or(LiveError::NotFound)?;
+        let cfg = l.def.sensor.clone().ok_or(LiveError::NotFound)?;
+        if !who.is_admin() && !cfg.roles.iter().any(|r| who.roles.contains(r)) {
+            return Err(LiveError::Forbidden("post readings for"));
+        }
+        let readings = sensor::parse(body, sensor::now_ms())?;
+        db.write(|tx| {
+            tx.current(layer, fid)?
+                .filter(|s| !s.deleted)
+                .ok_or(LiveError::NotFound)?;
+            tx.add_readings(layer, fid, &readings)?;
+            tx.announce(layer, fid, None)
+        })?;
+        let newest = readings
+            .iter()
+            .max_by_key(|r| r.ms)
+            .cloned()
+            .filter(|n| l.latest.get(&fid).is_none_or(|have| n.ms >= have.ms));
+        if let Some(n) = newest {
+            l.latest.insert(fid, n);
+            self.reading_taken(catalog, l, fid);
+        }
+        Ok((readings.len(), l.latest.get(&fid).cloned()))
+    }
+
+    /// Serves a station's new latest reading.
+    fn reading_taken(&self, catalog: &ArcSwap<Catalog>, l: &mut LiveLayer, fid: u64) {
+        let Some(row) = l.rows.get(&fid).filter(|r| !r.deleted) else {
+            return;
+        };
+        let bbox = row.bbox;
+        let public = l.is_public(&row.values);
+        let version = row.version;
+        if let Some(cfg) = &l.def.sensor {
+            let state = sensor::clock_state(cfg, l.latest.get(&fid), sensor::now_ms());
+            l.clock.insert(fid, state);
+        }
+        l.touch(&[bbox]);
+        let change = change_of(l, fid, "reading", version, public, public, &[bbox]);
+        self.publish(catalog, l.snapshot());
+        let _ = self.events.send(Arc::new(change));
+    }
+
+    /// A station's readings from `from` to `to` (RFC 3339, either open), oldest first, at
+    /// most `limit`.
+    pub fn readings(
+        &self,
+        layer: &str,
+        fid: u64,
+        from: Option<&str>,
+        to: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Reading>, LiveError> {
+        let bound = |s: Option<&str>, what: &str| {
+            s.map(|s| {
+                sensor::parse_time(s)
+                    .map(|t| sensor::stored_time(&t))
+                    .ok_or_else(|| LiveError::Invalid(format!("`{what}` must be an RFC 3339 time")))
+            })
+            .transpose()
+        };
+        let (from, to) = (bound(from, "from")?, bound(to, "to")?);
+        let mut inner = self.lock();
+        if inner
+            .layers
+            .get(layer)
+            .is_none_or(|l| l.def.sensor.is_none())
+        {
+            return Err(LiveError::NotFound);
+        }
+        inner
+            .db
+            .series(layer, fid, from.as_deref(), to.as_deref(), limit)
+    }
+
+    /// Serves what time alone has changed of the sensor layers' stations (a minute more
+    /// since the last reading; silent past the interval). Called every second.
+    pub fn tick(&self, catalog: &ArcSwap<Catalog>) {
+        let now = sensor::now_ms();
+        let mut inner = self.lock();
+        for l in inner.layers.values_mut() {
+            let changed = l.clock_changes(now);
+            if changed.is_empty() {
+                continue;
+            }
+            let boxes: Vec<PartBox> = changed.iter().map(|(_, b)| *b).collect();
+            l.touch(&boxes);
+            self.publish(catalog, l.snapshot());
+            for (fid, b) in changed {
+                let Some(r) = l.rows.get(&fid) else { continue };
+                let public = l.is_public(&r.values);
+                let change = change_of(l, fid, "reading", r.version, public, public, &[b]);
+                let _ = self.events.send(Arc::new(change));
+            }
+        }
+    }
+
+    /// Takes another server's new reading of a station.
+    fn take_remote_reading(&self, catalog: &ArcSwap<Catalog>, layer: &str, fid: u64) {
+        let mut inner = self.lock();
+        let Inner { db, layers } = &mut *inner;
+        let Some(l) = layers.get_mut(layer).filter(|l| l.def.sensor.is_some()) else {
+            return;
+        };
+        match db.series(layer, fid, None, None, 1) {
+            Ok(mut v) => {
+                let Some(n) = v.pop() else { return };
+                if l.latest.get(&fid).is_some_and(|have| have.ms >= n.ms) {
+                    return;
+                }
+                l.latest.insert(fid, n);
+                self.reading_taken(catalog, l, fid);
+            }
+            Err(e) => tracing::warn!(layer, fid, "cannot read an announced reading: {e}"),
+        }
     }
 
     /// Takes another server's change of one feature (announced as `version`), if this
@@ -929,6 +1160,26 @@ impl LiveStore {
                 if let Some(row) = l.row_of(s) {
                     let label = remote_action(l.rows.get(&fid), &row);
                     taken.push(l.taken(fid, row, None, label));
+                }
+            }
+            if l.def.sensor.is_some() {
+                let latest = db.latest_readings(id)?;
+                let moved: Vec<u64> = latest
+                    .iter()
+                    .filter(|(fid, r)| l.latest.get(fid) != Some(r))
+                    .map(|(fid, _)| *fid)
+                    .collect();
+                l.latest = latest;
+                let boxes: Vec<PartBox> = moved
+                    .iter()
+                    .filter_map(|fid| l.rows.get(fid).map(|r| r.bbox))
+                    .collect();
+                if !boxes.is_empty() {
+                    let _ = l.clock_changes(sensor::now_ms());
+                    l.touch(&boxes);
+                    if taken.is_empty() {
+                        self.publish(catalog, l.snapshot());
+                    }
                 }
             }
             if !taken.is_empty() {
@@ -1000,8 +1251,14 @@ impl LiveStore {
                         // This server's own changes too (already served, so skipped at
                         // once), and one whose commit was not confirmed is served once
                         // the database has it.
-                        if let (Ok(fid), Ok(version)) = (fid.parse(), version.parse()) {
-                            self.take_remote(catalog, layer, fid, version);
+                        match (fid.parse(), version) {
+                            (Ok(fid), "r") => self.take_remote_reading(catalog, layer, fid),
+                            (Ok(fid), v) => {
+                                if let Ok(v) = v.parse() {
+                                    self.take_remote(catalog, layer, fid, v);
+                                }
+                            }
+                            _ => {}
                         }
                     }
                     Err(e) => {

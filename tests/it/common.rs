@@ -88,6 +88,8 @@ pub struct Staff {
     pub doro: String,
     pub kiki: String,
     pub toshi: String,
+    /// A gauges' gateway: the `sensor` role only.
+    pub sensor: String,
     pub keys_file: PathBuf,
     pub audit_file: PathBuf,
     _dir: tempfile::TempDir,
@@ -124,6 +126,7 @@ pub fn internal_router_with(app: Arc<AppState>) -> (Router, Staff) {
         doro: add("doro-tanaka", "doro-kanri"),
         kiki: add("kiki-suzuki", "kiki-kanri"),
         toshi: add("toshi-sato", "toshi-keikaku"),
+        sensor: add("suii-gateway", "sensor"),
         keys_file: keys_file.clone(),
         audit_file: audit_file.clone(),
         _dir: dir,

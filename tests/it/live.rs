@@ -13,7 +13,7 @@ use crate::common::{self, bearer, get, send, Resp, Staff};
 pub(crate) const LAYER: &str = "/collections/saigai_houkoku/items";
 
 /// The sample city with a fresh state database, its public router, and staff keys.
-fn live_city() -> (Arc<AppState>, Router, Router, Staff, tempfile::TempDir) {
+pub(crate) fn live_city() -> (Arc<AppState>, Router, Router, Staff, tempfile::TempDir) {
     chizu::route_gdal_messages();
     let loaded = chizu::load_root(&common::root(), 2);
     let live = loaded.catalog.live_defs();
@@ -37,7 +37,7 @@ fn live_city() -> (Arc<AppState>, Router, Router, Staff, tempfile::TempDir) {
     (app, public, internal, staff, dir)
 }
 
-async fn edit(
+pub(crate) async fn edit(
     app: &Router,
     method: &str,
     uri: &str,

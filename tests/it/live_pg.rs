@@ -24,12 +24,16 @@ fn admin() -> postgres::Client {
 fn database(postgis: bool) -> (String, String) {
     let mut c = admin();
     if let Err(e) = c.batch_execute(&format!("CREATE ROLE {ROLE} LOGIN")) {
-        // Tests run in parallel: another one made it first.
-        let msg = e
-            .as_db_error()
-            .map(|d| d.message().to_string())
-            .unwrap_or_default();
-        assert!(msg.contains("already exists"), "create role: {e:?}");
+        // Tests run in parallel: another one made it first (PostgreSQL says so as
+        // "already exists", or as a unique violation when both raced in the catalogue).
+        let (code, msg) = e.as_db_error().map_or(
+            (postgres::error::SqlState::INTERNAL_ERROR, String::new()),
+            |d| (d.code().clone(), d.message().to_string()),
+        );
+        assert!(
+            msg.contains("already exists") || code == postgres::error::SqlState::UNIQUE_VIOLATION,
+            "create role: {e:?}"
+        );
     }
     let mut r = [0u8; 8];
     getrandom::fill(&mut r).expect("random");
@@ -377,4 +381,64 @@ fn postgres_tables_are_readable_with_postgis_and_a_database_without_it_is_refuse
         !err.contains(ROLE) || !err.contains('@'),
         "no credentials in: {err}"
     );
+}
+
+/// A sensor layer on PostgreSQL: a reading posted through one server is the station's
+/// latest on the other, and both read the same series from the database.
+#[test]
+fn a_reading_posted_to_one_server_is_served_by_the_other() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("layers")).expect("mkdir");
+    std::fs::copy(
+        common::root().join("layers/suii_kansoku.toml"),
+        root.join("layers/suii_kansoku.toml"),
+    )
+    .expect("copy");
+    let keys = root.join("keys.toml");
+    let roles = ["kiki-kanri".to_string(), "sensor".to_string()];
+    let key = chizu::access::keys::add(&keys, "gauge", &roles).expect("key");
+    let (name, url) = database(true);
+    let a = Server::start_on(root, &keys, &url);
+    let b = Server::start_on(root, &keys, &url);
+    let items = "/collections/suii_kansoku/items";
+    let (status, body) = http(
+        &a.internal,
+        "POST",
+        items,
+        &key,
+        &point(138.3, 34.85, r#"{"name":"共有観測所","level_chuui":2.0}"#),
+    )
+    .expect("post");
+    assert_eq!(status, 201, "{body}");
+    let fid = json(&body)["id"].as_u64().expect("id");
+    let at = (chrono::Utc::now() - chrono::Duration::seconds(30)).to_rfc3339();
+    let (status, body) = http(
+        &b.internal,
+        "POST",
+        &format!("{items}/{fid}/readings"),
+        &key,
+        &format!(r#"{{"time":"{at}","value":2.5}}"#),
+    )
+    .expect("post reading");
+    assert_eq!(status, 200, "{body}");
+    let reading = |s: &Server| {
+        let (_, body) = http(&s.internal, "GET", &format!("{items}/{fid}"), &key, "").expect("get");
+        json(&body)["properties"].clone()
+    };
+    let seen = within(Duration::from_secs(10), || reading(&a)["reading"] == 2.5);
+    assert!(seen.is_some(), "A serves B's reading: {}", reading(&a));
+    assert_eq!(reading(&a)["reading_level"], "level_chuui");
+    let (_, series) = http(
+        &a.internal,
+        "GET",
+        &format!("{items}/{fid}/readings"),
+        &key,
+        "",
+    )
+    .expect("series");
+    assert_eq!(json(&series)["numberReturned"], 1, "{series}");
+    drop((a, b));
+    let mut c = admin();
+    let _ = c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"));
 }

@@ -20,6 +20,7 @@ mod land;
 mod leak;
 mod live;
 mod live_pg;
+mod live_sensor;
 mod props;
 mod queries;
 mod real_tiles;

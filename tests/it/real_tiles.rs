@@ -65,7 +65,7 @@ pub(crate) fn read_source(path: &std::path::Path, options: &[&str]) -> Vec<Sourc
         .collect()
 }
 
-fn text(v: &MvtValue) -> String {
+pub(crate) fn text(v: &MvtValue) -> String {
     match v {
         MvtValue::String(s) => s.clone(),
         MvtValue::Int(i) | MvtValue::SInt(i) => i.to_string(),
