@@ -380,6 +380,40 @@ pub async fn api(
                 ),
             );
         }
+        if layer.def.sensor.is_some() {
+            let id = layer.def.id.as_str();
+            let mut series = get_op(
+                "the station's readings, oldest first, each with its level",
+                vec![
+                    path_param("featureId", "a station's feature id"),
+                    param(
+                        "from",
+                        json!({ "type": "string", "format": "date-time" }),
+                        "readings at or after (RFC 3339)",
+                    ),
+                    param(
+                        "to",
+                        json!({ "type": "string", "format": "date-time" }),
+                        "readings at or before (RFC 3339)",
+                    ),
+                    param(
+                        "limit",
+                        json!({ "type": "integer", "minimum": 1, "maximum": 10000, "default": 1000 }),
+                        "the newest this many",
+                    ),
+                ],
+                "application/json",
+            );
+            if let View::Internal(who) = view.as_ref() {
+                if crate::live::LiveStore::may_post_readings(&layer.def, who) {
+                    series["post"] = json!({ "summary": "add readings: {time, value} or a list of up to 1,000", "parameters": [path_param("featureId", "a station's feature id")], "requestBody": { "required": true, "content": { "application/json": { "schema": { "oneOf": [{ "type": "object" }, { "type": "array", "maxItems": 1000 }] } } } }, "responses": { "200": { "description": "stored; the latest reading" }, "400": { "description": "a reading is wrong; the body says which" } } });
+                }
+            }
+            add(
+                &format!("/collections/{id}/items/{{featureId}}/readings"),
+                series,
+            );
+        }
         add(
             &format!("/collections/{}/items", layer.def.id.as_str()),
             items,

@@ -226,6 +226,22 @@ async fn a_station_serves_its_latest_reading_its_level_and_whether_it_went_silen
     let r = get(&internal, &format!("{readings}?limit=0"), &auth).await;
     assert_eq!(r.status, 400);
 
+    // The OpenAPI document lists the series for everyone, the posting for sensor keys.
+    let path = "/collections/suii_kansoku/items/{featureId}/readings";
+    let api = get(&public, "/api", &[]).await.json();
+    assert!(api["paths"][path]["get"].is_object(), "{}", api["paths"]);
+    assert!(api["paths"][path].get("post").is_none());
+    let sensor_key = common::bearer(&staff.sensor);
+    let api = get(&internal, "/api", &[("authorization", sensor_key.as_str())])
+        .await
+        .json();
+    assert!(api["paths"][path]["post"].is_object());
+    let api = get(&internal, "/api", &auth).await.json();
+    assert!(
+        api["paths"][path].get("post").is_none(),
+        "危機管理 edits stations, posts no readings"
+    );
+
     // Silent for longer than `interval` (20 min): flagged stale, in the tile too, once the
     // server's clock notices.
     let r = post(
