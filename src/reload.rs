@@ -104,8 +104,8 @@ fn stamp(h: &mut xxhash_rust::xxh3::Xxh3, p: &Path) {
 }
 
 /// A fingerprint of a layer's file and all its source files (and their sidecars: `.dbf`,
-/// `.shx`, `.prj`, `.cpg` …, but not GDAL's own side files such as `.gfs`), and of the
-/// codelists it names.
+/// `.shx`, `.prj`, `.cpg` …, but not GDAL's own side files such as `.gfs`), of the
+/// codelists it names, and of what its database tables hold (`database_signature`).
 #[must_use]
 pub fn fingerprint(root: &Path, def: &LayerDef) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
@@ -113,9 +113,19 @@ pub fn fingerprint(root: &Path, def: &LayerDef) -> u64 {
     for f in def.fields.iter().filter_map(|f| f.codelist.as_ref()) {
         stamp(&mut h, &root.join(f));
     }
+    // A database table is not a file: what it holds now stands for its content.
+    for s in def.sources.iter().filter(|s| s.database().is_some()) {
+        match ingest::database_signature(s) {
+            Ok(sig) => h.write(sig.as_bytes()),
+            Err(e) => h.write(e.to_string().as_bytes()),
+        }
+    }
     match ingest::source_files(root, def) {
         Ok(files) => {
-            for (_, f) in files {
+            for (si, f) in files {
+                if def.sources[si].database().is_some() {
+                    continue;
+                }
                 let stem = f.file_stem().map(std::ffi::OsStr::to_os_string);
                 let mut siblings: Vec<_> = f
                     .parent()
@@ -195,7 +205,7 @@ fn shrink_reason(id: &str, old: usize, n: usize, opts: &ReloadOptions) -> Option
     let lost = (old - n) as f64 / old as f64;
     (lost > opts.max_shrink).then(|| {
         format!(
-            "the new files hold {n} features where {old} are serving ({:.0} % fewer, more than the {:.0} % allowed): held back in case they are partial; if the change is meant, accept it with `chizu reload --accept {id}` (POST /admin/reload?accept={id})",
+            "the new files (or tables) hold {n} features where {old} are serving ({:.0} % fewer, more than the {:.0} % allowed): held back in case they are partial; if the change is meant, accept it with `chizu reload --accept {id}` (POST /admin/reload?accept={id})",
             lost * 100.0,
             opts.max_shrink * 100.0
         )

@@ -150,6 +150,13 @@ fn lint(l: &LayerSnapshot, roles: Option<&BTreeSet<String>>, keys: &Path) -> Vec
             }
         }
     }
+    for (i, s) in d.sources.iter().enumerate() {
+        if s.database().is_some() && s.shown_path() != s.path.trim() {
+            w.push(format!(
+                "source[{i}].path holds a password: whoever reads layers/ can read it; give it in PGPASSWORD or ~/.pgpass instead"
+            ));
+        }
+    }
     if let Some(edit) = &d.live {
         if edit.create.is_empty() && edit.update.is_empty() && edit.delete.is_empty() {
             w.push("`edit` names no roles: only `admin` keys can edit this live layer".into());

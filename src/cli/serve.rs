@@ -75,6 +75,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             None
         }
     };
+    poll_databases(Arc::clone(&state), a.root.clone());
 
     let base_url_set = state.settings.base_url.is_some();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -261,6 +262,66 @@ fn watch(app: Arc<AppState>, root: &Path) -> notify::Result<notify::RecommendedW
         })
         .map_err(|e| notify::Error::generic(&e.to_string()))?;
     Ok(w)
+}
+
+/// How often the poller wakes to see which database sources are due.
+const POLL_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Asks each layer's database sources (`path = "PG:…"`) whether their tables changed, each
+/// at its `poll_seconds`, and reloads when one did — the reload re-reads only the layers whose
+/// fingerprint moved, and a failed read keeps the previous snapshot serving. A table that
+/// cannot be asked (database down) is reloaded once, which reports the layer stale, and again
+/// once it answers. Layer files are re-read every tick so a layer added later, or one whose
+/// database was down at start-up, is polled too.
+fn poll_databases(app: Arc<AppState>, root: std::path::PathBuf) {
+    use std::collections::HashMap;
+    use std::time::Instant;
+    let spawned = std::thread::Builder::new()
+        .name("chizu-db-poll".into())
+        .spawn(move || {
+            let mut seen: HashMap<String, u64> = HashMap::new();
+            let mut due: HashMap<String, Instant> = HashMap::new();
+            loop {
+                std::thread::sleep(POLL_TICK);
+                let (defs, _) = chizu::config::load_dir(&root.join("layers"));
+                let now = Instant::now();
+                let catalog = app.catalog.load_full();
+                let mut changed = Vec::new();
+                for def in &defs {
+                    let Some(every) = def
+                        .sources
+                        .iter()
+                        .filter(|s| s.database().is_some())
+                        .map(chizu::config::SourceCfg::poll_interval)
+                        .min()
+                    else {
+                        continue;
+                    };
+                    let id = def.id.to_string();
+                    if due.get(&id).is_some_and(|t| *t > now) {
+                        continue;
+                    }
+                    due.insert(id.clone(), now + every);
+                    let fp = chizu::reload::fingerprint(&root, def);
+                    let before = *seen
+                        .entry(id.clone())
+                        .or_insert_with(|| catalog.fingerprint(&id));
+                    if fp != before {
+                        seen.insert(id.clone(), fp);
+                        changed.push(id);
+                    }
+                }
+                if !changed.is_empty() {
+                    tracing::info!(layers = ?changed, "database tables changed: reloading");
+                    log_reload(app.reload());
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(
+            "not polling database sources ({e}); reload with SIGHUP or POST /admin/reload"
+        );
+    }
 }
 
 fn open_audit(target: &str) -> anyhow::Result<AuditLog> {

@@ -152,6 +152,29 @@ fn check_source_paths(sources: &[SourceCfg]) -> std::result::Result<(), (String,
         if s.path.trim().is_empty() {
             return Err((key, "expected a file path or glob".into()));
         }
+        if let Some(conn) = s.database() {
+            if conn.is_empty() {
+                return Err((key, "`PG:` needs a connection string after it, e.g. `PG:postgresql://gis@db.example/city` or `PG:dbname=city host=db.example user=gis`".into()));
+            }
+            if s.layer.as_deref().is_none_or(|l| l.trim().is_empty()) {
+                return Err((format!("source[{i}].layer"), "a database source needs `layer`: the table to read, e.g. `layer = \"public.roads\"`".into()));
+            }
+            if let Some(p) = s.poll_seconds {
+                if !(1..=86_400).contains(&p) {
+                    return Err((
+                        format!("source[{i}].poll_seconds"),
+                        format!("{p} is not between 1 and 86400"),
+                    ));
+                }
+            }
+            continue;
+        }
+        if s.poll_seconds.is_some() {
+            return Err((
+                format!("source[{i}].poll_seconds"),
+                "only a database source (`path = \"PG:…\"`) is polled; files are watched".into(),
+            ));
+        }
         if escapes_root(&s.path) {
             let m = format!(
                 "`{}` leaves the root folder; give a path relative to the root, without `..`",
@@ -277,7 +300,9 @@ pub enum ConstValue {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceCfg {
-    /// Relative to the root folder; may be a glob (`data/*/用途地域*.shp`).
+    /// Relative to the root folder; may be a glob (`data/*/用途地域*.shp`). Or a
+    /// PostgreSQL/PostGIS database, `PG:` and a libpq connection string or URI
+    /// (`PG:postgresql://gis@db.example/city`), with `layer` naming the table.
     pub path: String,
     /// The layer inside a multi-layer dataset (GeoPackage, KML …); default: its only layer.
     pub layer: Option<String>,
@@ -296,6 +321,102 @@ pub struct SourceCfg {
     /// file can feed several layers or hazard kinds.
     #[serde(rename = "where")]
     pub filter: Option<String>,
+    /// A database source: how often (seconds) chizu asks whether the table changed and,
+    /// if so, reads it again. Default [`DEFAULT_POLL_SECONDS`].
+    pub poll_seconds: Option<u32>,
+}
+
+/// How often a database source is asked whether its table changed, by default.
+pub const DEFAULT_POLL_SECONDS: u32 = 10;
+
+/// The `PG:` prefix of a database source (GDAL's PostgreSQL driver).
+const DATABASE_PREFIX: &str = "PG:";
+
+impl SourceCfg {
+    /// A database source's connection string (after `PG:`), or `None` for a file.
+    #[must_use]
+    pub fn database(&self) -> Option<&str> {
+        let p = self.path.trim();
+        p.get(..DATABASE_PREFIX.len())
+            .filter(|h| h.eq_ignore_ascii_case(DATABASE_PREFIX))
+            .map(|_| p[DATABASE_PREFIX.len()..].trim())
+    }
+
+    /// How often a database source is polled for changes.
+    #[must_use]
+    pub fn poll_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.poll_seconds.unwrap_or(DEFAULT_POLL_SECONDS)))
+    }
+
+    /// The path as it may be shown (logs, `chizu check`): a database's password hidden.
+    #[must_use]
+    pub fn shown_path(&self) -> String {
+        match self.database() {
+            Some(c) => format!("{DATABASE_PREFIX}{}", redact_connection(c)),
+            None => self.path.clone(),
+        }
+    }
+}
+
+/// A libpq connection string or URI with its password replaced by `***`.
+#[must_use]
+pub fn redact_connection(c: &str) -> String {
+    if let Some(rest) = c
+        .strip_prefix("postgresql://")
+        .map(|r| ("postgresql://", r))
+        .or_else(|| c.strip_prefix("postgres://").map(|r| ("postgres://", r)))
+    {
+        let (scheme, rest) = rest;
+        // userinfo ends at the last `@` before the host part.
+        let host_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let mut out = String::from(scheme);
+        let (auth, tail) = rest.split_at(host_end);
+        match auth.rfind('@') {
+            Some(at) => {
+                let (user, host) = auth.split_at(at);
+                match user.split_once(':') {
+                    Some((name, _)) => {
+                        out.push_str(name);
+                        out.push_str(":***");
+                    }
+                    None => out.push_str(user),
+                }
+                out.push_str(host);
+            }
+            None => out.push_str(auth),
+        }
+        // `?password=` in the query part.
+        out.push_str(&redact_words(tail, '&'));
+        return out;
+    }
+    redact_words(c, ' ')
+}
+
+/// `password=…` words (separated by `sep`) of a connection string shown as `password=***`.
+fn redact_words(s: &str, sep: char) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut hide = false;
+    let mut word_start = true;
+    for ch in s.chars() {
+        if ch == sep || (sep == '&' && ch == '?') {
+            hide = false;
+            word_start = true;
+            out.push(ch);
+            continue;
+        }
+        if hide {
+            continue;
+        }
+        out.push(ch);
+        if word_start && out.ends_with("password=") {
+            hide = true;
+            out.push_str("***");
+        }
+        if !out.ends_with(|c: char| c.is_ascii_alphabetic() || c == '=') {
+            word_start = false;
+        }
+    }
+    out
 }
 
 /// One `[[field]]`: how a source attribute is served.
@@ -1116,5 +1237,45 @@ path = "data/zones/*.shp"
             .expect_err("rejects")
             .to_string()
             .contains("source[0].path"));
+    }
+
+    #[test]
+    fn a_database_password_is_never_shown() {
+        for (given, shown) in [
+            (
+                "postgresql://gis:pw@db:5432/city",
+                "postgresql://gis:***@db:5432/city",
+            ),
+            (
+                "postgres://gis@db/city?sslmode=require",
+                "postgres://gis@db/city?sslmode=require",
+            ),
+            (
+                "postgres://db/city?user=gis&password=pw&sslmode=require",
+                "postgres://db/city?user=gis&password=***&sslmode=require",
+            ),
+            (
+                "dbname=city host=db password=pw user=gis",
+                "dbname=city host=db password=*** user=gis",
+            ),
+            ("dbname=city user=gis", "dbname=city user=gis"),
+        ] {
+            assert_eq!(redact_connection(given), shown, "{given}");
+        }
+    }
+
+    #[test]
+    fn a_database_source_names_its_table() {
+        let t = MINIMAL.replace("data/zones/*.shp", "PG:dbname=city");
+        let e = parse(&t).expect_err("no table").to_string();
+        assert!(e.contains("source[0].layer"), "{e}");
+        let t = MINIMAL.replace("data/zones/*.shp", "PG:dbname=city\"\nlayer = \"roads");
+        let def = parse(&t).expect("parses");
+        assert_eq!(def.sources[0].database(), Some("dbname=city"));
+        let t = MINIMAL.replace("data/zones/*.shp\"", "data/zones/*.shp\"\npoll_seconds = 5");
+        assert!(parse(&t)
+            .expect_err("files are watched")
+            .to_string()
+            .contains("poll_seconds"));
     }
 }

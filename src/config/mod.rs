@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 pub use error::{ConfigError, Result};
 pub use hazard::{HazardCfg, HazardKind, RankLabel, ShelterCfg};
 pub use layer::{
-    attribution, Access, Category, ConstValue, Crs, EditAction, EditCfg, Encoding, FieldCfg,
-    GeometryKind, I18n, LayerDef, LayerId, LayerKind, Palette, PublicFilter, SensorCfg,
-    SensorLevel, SourceCfg, StyleCfg, SENSOR_FIELDS,
+    attribution, redact_connection, Access, Category, ConstValue, Crs, EditAction, EditCfg,
+    Encoding, FieldCfg, GeometryKind, I18n, LayerDef, LayerId, LayerKind, Palette, PublicFilter,
+    SensorCfg, SensorLevel, SourceCfg, StyleCfg, DEFAULT_POLL_SECONDS, SENSOR_FIELDS,
 };
 pub use site::Site;
 

@@ -54,6 +54,7 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         lat_field: None,
         constants: std::collections::BTreeMap::new(),
         filter: None,
+        poll_seconds: None,
     };
 
     let (ds, encoding) = source::open(path, &cfg)?;

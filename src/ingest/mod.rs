@@ -18,8 +18,8 @@ use std::time::Instant;
 
 pub use encoding::{sniff_dbf, DetectedEncoding, EncodingOrigin};
 pub use source::{
-    clean_field_name, describe_srs, iso_datetime, note_gdal_failure, CrsInfo, SourceStats,
-    EXAMPLE_IDS,
+    clean_field_name, database_signature, describe_srs, iso_datetime, note_gdal_failure, CrsInfo,
+    SourceStats, EXAMPLE_IDS,
 };
 
 use crate::config::{ConstValue, LayerDef};
@@ -137,6 +137,11 @@ pub fn is_side_file(path: &Path) -> bool {
 pub fn source_files(root: &Path, def: &LayerDef) -> Result<Vec<(usize, PathBuf)>> {
     let mut out = Vec::new();
     for (i, s) in def.sources.iter().enumerate() {
+        if s.database().is_some() {
+            // Not a file: the shown name stands for it (the real string stays in `s`).
+            out.push((i, PathBuf::from(s.shown_path())));
+            continue;
+        }
         let full = root.join(&s.path);
         let has_glob = s.path.contains(['*', '?', '[']);
         let mut files: Vec<PathBuf> = if has_glob {

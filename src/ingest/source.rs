@@ -6,7 +6,7 @@
 //! calling thread and nothing GDAL-owned leaves this module.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use gdal::cpl::CslStringList;
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
@@ -31,7 +31,7 @@ const CSV_DEFAULT_EPSG: u32 = 4326;
 pub struct CrsInfo {
     /// e.g. `EPSG:2450 JGD2000 / Japan Plane Rectangular CS VIII`.
     pub description: String,
-    /// `file`, `override` or `assumed`.
+    /// `file`, `table` (a database's geometry column), `override` or `assumed`.
     pub origin: &'static str,
 }
 
@@ -117,8 +117,89 @@ fn is_csv(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
 }
 
+/// GDAL's dataset name for a database source. GDAL adds ` application_name='GDAL …'` to a
+/// connection string that has none, which turns a URI into a wrong database name: a URI gets
+/// chizu's own `application_name` (also what `pg_stat_activity` shows).
+fn gdal_database_name(conn: &str) -> String {
+    let is_uri = conn.starts_with("postgres://") || conn.starts_with("postgresql://");
+    if !is_uri || conn.contains("application_name") {
+        return format!("PG:{conn}");
+    }
+    let sep = if conn.contains('?') { '&' } else { '?' };
+    format!("PG:{conn}{sep}application_name=chizu")
+}
+
+/// Opens a database source; `shown` (its password hidden) names it in errors.
+fn open_database(conn: &str, shown: &Path) -> Result<Dataset> {
+    Dataset::open_ex(
+        gdal_database_name(conn),
+        DatasetOptions {
+            open_flags: GdalOpenFlags::GDAL_OF_VECTOR | GdalOpenFlags::GDAL_OF_READONLY,
+            allowed_drivers: Some(&["PostgreSQL"]),
+            ..DatasetOptions::default()
+        },
+    )
+    .map_err(|e| IngestError::Open {
+        file: shown.to_path_buf(),
+        message: format!(
+            "cannot connect: {} (a password goes in PGPASSWORD or ~/.pgpass)",
+            crate::config::redact_connection(&e.to_string())
+        ),
+    })
+}
+
+/// A quoted SQL name for a table given as `table` or `schema.table`.
+fn quoted_table(name: &str) -> String {
+    name.split('.')
+        .map(|part| format!("\"{}\"", part.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// What a database source's table holds now, cheaply: its row count and newest row
+/// version (`xmin`; every insert, update and delete changes one of them), or for a view,
+/// a digest of its rows. Equal signatures mean nothing to read again.
+pub fn database_signature(cfg: &SourceCfg) -> Result<String> {
+    let (Some(conn), Some(table)) = (cfg.database(), cfg.layer.as_deref()) else {
+        return Ok(String::new());
+    };
+    let shown = PathBuf::from(cfg.shown_path());
+    let ds = open_database(conn, &shown)?;
+    let t = quoted_table(table);
+    let queries = [
+        format!("SELECT count(*)::text || ':' || coalesce(max(xmin::text::bigint), 0)::text AS s FROM {t}"),
+        format!("SELECT count(*)::text || ':' || coalesce(md5(string_agg(md5(r::text), '' ORDER BY md5(r::text))), '') AS s FROM {t} r"),
+    ];
+    let mut last = String::new();
+    for q in &queries {
+        let _ = take_gdal_failures();
+        match ds.execute_sql(q, None, gdal::vector::sql::Dialect::DEFAULT) {
+            Ok(Some(mut rs)) => {
+                if let Some(f) = rs.features().next() {
+                    if let Ok(Some(v)) = f.field_as_string(0) {
+                        return Ok(v);
+                    }
+                }
+                last = "no answer".into();
+            }
+            Ok(None) => last = "no answer".into(),
+            Err(e) => last = e.to_string(),
+        }
+        if let (1.., Some(first)) = take_gdal_failures() {
+            last = first;
+        }
+    }
+    Err(IngestError::Open {
+        file: shown,
+        message: format!("cannot ask table `{table}` whether it changed: {last}"),
+    })
+}
+
 /// Opens `path` as GDAL would for chizu: vector only, with the encoding and CSV options decided here.
 pub fn open(path: &Path, cfg: &SourceCfg) -> Result<(Dataset, Option<DetectedEncoding>)> {
+    if let Some(conn) = cfg.database() {
+        return Ok((open_database(conn, path)?, None));
+    }
     if !path.exists() {
         return Err(IngestError::Open {
             file: path.to_path_buf(),
@@ -458,7 +539,14 @@ pub fn source_srs(
         })?;
         (s, "override")
     } else if let Some(s) = layer_srs {
-        (s, "file")
+        (
+            s,
+            if cfg.database().is_some() {
+                "table"
+            } else {
+                "file"
+            },
+        )
     } else if is_csv(path) {
         let s = SpatialRef::from_epsg(CSV_DEFAULT_EPSG).map_err(|e| crs_err(e.to_string()))?;
         (s, "assumed")

@@ -572,7 +572,11 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    fn start(root: &std::path::Path, keys: &std::path::Path, limit_blocks: Option<u64>) -> Self {
+    pub(crate) fn start(
+        root: &std::path::Path,
+        keys: &std::path::Path,
+        limit_blocks: Option<u64>,
+    ) -> Self {
         let state = format!("--state '{}'", root.join("state").display());
         Self::spawn(root, keys, limit_blocks, &state)
     }

@@ -442,3 +442,147 @@ fn a_reading_posted_to_one_server_is_served_by_the_other() {
     let mut c = admin();
     let _ = c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"));
 }
+
+/// A layer read from a PostGIS table (`path = "PG:…"`, through GDAL's PostgreSQL driver):
+/// the city's real shapefile loaded by `ogr2ogr` is served in its own CRS; an insert is
+/// served within seconds without a reload; emptying the table is held back like a
+/// truncated file; the password written in the layer file is never shown, and `check`
+/// says to move it out.
+#[test]
+fn a_postgis_table_is_a_layer_source_read_again_when_it_changes() {
+    let (name, url) = database(true);
+    let roads = common::root().join("data/yaizu/都市計画道路/都市計画道路.shp");
+    let load = std::process::Command::new("ogr2ogr")
+        .args([
+            "-f",
+            "PostgreSQL",
+            &format!("PG:{url}?application_name=test"),
+        ])
+        .arg(&roads)
+        .args([
+            "-nln",
+            "douro",
+            "-nlt",
+            "PROMOTE_TO_MULTI",
+            "-lco",
+            "GEOMETRY_NAME=geom",
+        ])
+        .output()
+        .expect("ogr2ogr runs (gdal-bin)");
+    assert!(
+        load.status.success(),
+        "{}",
+        String::from_utf8_lossy(&load.stderr)
+    );
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM douro", &[])
+        .expect("count")
+        .get(0);
+    assert_eq!(n, 300, "the sample's planned roads");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("layers")).expect("mkdir");
+    // Trust authentication takes any password: it stands for one a city would write.
+    let with_password = url.replacen(&format!("{ROLE}@"), &format!("{ROLE}:s3cret-pw@"), 1);
+    std::fs::write(
+        root.join("layers/douro_db.toml"),
+        format!(
+            "title = {{ ja = \"都市計画道路\", en = \"Planned roads\" }}\ncategory = \"douro\"\n\
+             geometry = \"line\"\naccess = {{ view = \"public\" }}\n\n[[source]]\n\
+             path = \"PG:{with_password}\"\nlayer = \"douro\"\npoll_seconds = 1\n"
+        ),
+    )
+    .expect("layer file");
+    let keys = root.join("keys.toml");
+    let key = chizu::access::keys::add(&keys, "staff", &["admin".to_string()]).expect("key");
+
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_chizu"))
+        .args(["check", "--root"])
+        .arg(root)
+        .output()
+        .expect("check");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(check.status.success(), "{said}");
+    assert!(said.contains("300 read, 300 kept"), "{said}");
+    assert!(
+        said.contains("JGD2000 / Japan Plane Rectangular CS VIII (table)"),
+        "{said}"
+    );
+    assert!(said.contains(":***@"), "{said}");
+    assert!(said.contains("holds a password"), "{said}");
+    assert!(!said.contains("s3cret-pw"), "{said}");
+
+    let server = Server::start(root, &keys, None);
+    let count = || {
+        let (status, body) = http(
+            &server.internal,
+            "GET",
+            "/collections/douro_db/items?limit=1",
+            &key,
+            "",
+        )
+        .expect("items");
+        assert_eq!(status, 200, "{body}");
+        json(&body)["numberMatched"]
+            .as_u64()
+            .expect("numberMatched")
+    };
+    assert_eq!(count(), 300);
+    // Served in lon/lat: the first road lies in the city, not at plane-rectangular metres.
+    let (_, body) = http(
+        &server.internal,
+        "GET",
+        "/collections/douro_db/items?limit=1",
+        &key,
+        "",
+    )
+    .expect("items");
+    let mut x = json(&body)["features"][0]["geometry"]["coordinates"].clone();
+    while x[0].is_array() {
+        x = x[0].clone();
+    }
+    let lon = x[0].as_f64().expect("lon");
+    assert!((138.2..138.4).contains(&lon), "{x}");
+
+    db.batch_execute(
+        "INSERT INTO douro (geom) VALUES (ST_Multi(ST_GeomFromText('LINESTRING(-20000 -130000, -19000 -130500)', 2450)))",
+    )
+    .expect("insert");
+    let took = within(Duration::from_secs(15), || count() == 301);
+    assert!(
+        took.is_some(),
+        "the inserted road is served without a reload"
+    );
+
+    // An emptied table is what a failed import looks like: held back, the roads stay.
+    db.batch_execute("DELETE FROM douro").expect("delete");
+    let (_, health) = (0..75)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(200));
+            let (s, b) = http(&server.internal, "GET", "/health", &key, "").expect("health");
+            b.contains("held back").then_some((s, b))
+        })
+        .expect("the emptied table is reported as held back");
+    assert_eq!(count(), 301, "{health}");
+    assert!(health.contains("\"stale\""), "{health}");
+    for path in [
+        "/health",
+        "/catalog",
+        "/collections/douro_db",
+        "/tiles/douro_db.json",
+    ] {
+        let (_, b) = http(&server.internal, "GET", path, &key, "").expect(path);
+        assert!(!b.contains("s3cret-pw"), "{path}: {b}");
+    }
+
+    drop(server);
+    drop(db);
+    let mut c = admin();
+    let _ = c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"));
+}
