@@ -24,6 +24,11 @@ const TEXT = {
     land: 'この地点の土地の情報', landPrint: '印刷用を開く', landCsv: 'CSVで保存', keyRevoked: 'キーが取り消されたか期限が切れました。もう一度キーを入力してください。',
     skip: '地図を飛ばして情報へ', centre: '地図の中心を調べる', more: 'もっと見る',
     zoomIn: '拡大', zoomOut: '縮小', outside: 'データの範囲外', check: '確認できる場所', legendEmpty: '表示中の情報はありません。',
+    tell: 'この地点の異常を市に知らせる', tellHelp: '道路の冠水や倒木など、この地点で見た異常を市に知らせます。職員が確認してから地図に載ります。',
+    tellUrgent: '命に関わるときや火事・けが人は、119番（消防・救急）か110番（警察）に電話してください。',
+    tellSend: '送信する', tellSending: '送信しています…', tellChoose: '選んでください', tellFailed: '送信できませんでした。通信状態を確認して、もう一度送ってください。',
+    tellWhere: '知らせる地点', tellLeft: (n) => `あと${n}文字`, tellTooMany: '1時間に送れる数を超えました。急ぐときは市役所に電話してください。',
+    tellInvalid: '送れませんでした。種類を選び、内容を確かめてください。',
   },
   en: {
     title: 'Hazard map', staffTitle: 'Staff GIS', searchLabel: 'Search a town or shelter',
@@ -41,6 +46,11 @@ const TEXT = {
     land: 'Land report for this point', landPrint: 'Open for printing', landCsv: 'Save as CSV', keyRevoked: 'The key was revoked or has expired. Enter a key again.',
     skip: 'Skip the map to the information', centre: 'Check map centre', more: 'Show more',
     zoomIn: 'Zoom in', zoomOut: 'Zoom out', outside: 'Outside this data', check: 'Where to check', legendEmpty: 'Nothing is shown.',
+    tell: 'Tell the city about a problem here', tellHelp: 'Report a flooded road, a fallen tree or another problem you saw at this point. City staff check it before it appears on the map.',
+    tellUrgent: 'If a life is at risk, for a fire or injuries, call 119 (fire and ambulance) or 110 (police).',
+    tellSend: 'Send', tellSending: 'Sending…', tellChoose: 'Choose one', tellFailed: 'Could not send. Check your connection and send again.',
+    tellWhere: 'Point reported', tellLeft: (n) => `${n} characters left`, tellTooMany: 'Too many reports from here this hour. If it is urgent, call the city office.',
+    tellInvalid: 'Not sent. Choose a kind and check the details.',
   },
 };
 
@@ -154,11 +164,68 @@ function renderReport(r, place) {
   }
   h += `<p class="disclaimer">${esc(r.note)}</p>`;
   h += `<p><a href="/hazard?lon=${r.lon}&amp;lat=${r.lat}&amp;lang=${lang}&amp;f=html">${lang === 'ja' ? '文字だけの版で見る' : 'Text-only version'}</a></p>`;
+  if (r.covered !== false) h += tellForm(r.lon, r.lat);
   el.innerHTML = h;
+  const tell = el.querySelector('form.tell');
+  tell?.addEventListener('submit', sendTell);
+  tell?.elements.text?.addEventListener('input', (e) => {
+    document.getElementById('tell-left').textContent = TEXT[lang].tellLeft(e.target.maxLength - e.target.value.length);
+  });
   // A new report starts at its top, and a keyboard or screen-reader user lands on it.
   el.closest('.panel')?.scrollTo?.({ top: 0 });
   el.scrollIntoView?.({ block: 'start' });
   document.getElementById('report-heading')?.focus({ preventScroll: true });
+}
+
+// Residents' reports (a live layer's `reports`, public map only): a form under the
+// report for the point, sent to the layer's public route; nothing can be read back.
+function tellForm(lon, lat) {
+  if (VIEW !== 'public') return '';
+  const layer = catalog.layers.find((l) => l.reports?.values?.length);
+  if (!layer) return '';
+  const r = layer.reports;
+  const options = r.values.map((v) => `<option value="${esc(v.value)}">${esc(pick(v.label))}</option>`).join('');
+  const max = r.max_length ?? 500;
+  const text = r.text ? `<label for="tell-text">${esc(pick(r.text_label) ?? r.text)}</label>
+    <textarea id="tell-text" name="text" rows="3" maxlength="${max}" aria-describedby="tell-left"></textarea>
+    <p id="tell-left" class="tell-note">${esc(TEXT[lang].tellLeft(max))}</p>` : '';
+  return `<details class="box tell-box"><summary>${t('tell')}</summary>
+    <form class="tell" data-url="${esc(r.url)}" data-category="${esc(r.category)}" data-text="${esc(r.text ?? '')}" data-lon="${lon}" data-lat="${lat}">
+    <p>${t('tellHelp')}</p><p class="urgent"><strong>${t('tellUrgent')}</strong></p>
+    <p class="tell-note">${t('tellWhere')}${colon()}${Number(lat).toFixed(5)}, ${Number(lon).toFixed(5)}</p>
+    <label for="tell-kind">${esc(pick(r.category_label) ?? r.category)}</label>
+    <select id="tell-kind" name="category" required><option value="">${t('tellChoose')}</option>${options}</select>
+    ${text}
+    <button type="submit" class="btn">${t('tellSend')}</button>
+    <p class="tell-status" role="status" aria-live="polite"></p></form></details>`;
+}
+
+async function sendTell(e) {
+  e.preventDefault();
+  const f = e.currentTarget;
+  const status = f.querySelector('.tell-status');
+  const button = f.querySelector('button[type=submit]');
+  const properties = { [f.dataset.category]: f.elements.category.value };
+  if (f.dataset.text && f.elements.text.value.trim()) properties[f.dataset.text] = f.elements.text.value.trim();
+  const body = { type: 'Feature', geometry: { type: 'Point', coordinates: [Number(f.dataset.lon), Number(f.dataset.lat)] }, properties };
+  button.disabled = true;
+  status.textContent = t('tellSending');
+  try {
+    const r = await fetch(f.dataset.url, { method: 'POST', headers: { 'Content-Type': 'application/geo+json' }, body: JSON.stringify(body) });
+    const j = await r.json().catch(() => ({}));
+    if (r.ok) {
+      status.textContent = pick(j.message) ?? '';
+      f.querySelector('select').disabled = true;
+      if (f.elements.text) f.elements.text.disabled = true;
+      return;
+    }
+    // Said in the page's language; the server's own reason (English) after it.
+    const said = r.status === 429 ? t('tellTooMany') : r.status === 400 ? t('tellInvalid') : t('tellFailed');
+    status.textContent = lang === 'en' && j.error ? `${said} (${j.error})` : said;
+  } catch {
+    status.textContent = t('tellFailed');
+  }
+  button.disabled = false;
 }
 
 function drawReport(map, lon, lat, r) {

@@ -14,6 +14,8 @@ const TEXT = {
     printGo: '印刷する', printing: '印刷用の地図を作っています…', printed: '作成日', north: '北',
     landPrint: '印刷用を開く', landCsv: 'CSVで保存', failed: '情報を取得できませんでした。',
     edit: '災害情報の登録・編集', editLayer: 'レイヤー', add: '地図に追加', clickPlace: '地図上で場所をクリックしてください。',
+    clickLine: '地図上で線の点を順にクリックし、「完了」を押してください（2点以上）。', clickPolygon: '地図上で範囲の角を順にクリックし、「完了」を押してください（3点以上）。',
+    moreLine: '線には2点以上が必要です。', morePolygon: '範囲には3点以上が必要です。', undo: '1点戻す',
     save: '保存', cancel: 'やめる', remove: '削除', saved: '保存しました。', removed: '削除しました。', confirmRemove: 'この地物を削除しますか？（管理者が元に戻せます）',
     stale: 'ほかの人が先に変更しました。最新の内容を表示しています。確かめてからもう一度保存してください。', lastChange: '最終更新', editHint: '地図上の地物をクリックすると編集できます。', none2: '（なし）',
   },
@@ -28,6 +30,8 @@ const TEXT = {
     printGo: 'Print', printing: 'Making the map for printing…', printed: 'Made on', north: 'N',
     landPrint: 'Open for printing', landCsv: 'Save as CSV', failed: 'Could not get the information.',
     edit: 'Add and edit reports', editLayer: 'Layer', add: 'Add on the map', clickPlace: 'Click the place on the map.',
+    clickLine: 'Click the points of the line on the map in turn, then press Finish (2 or more).', clickPolygon: 'Click the corners of the area on the map in turn, then press Finish (3 or more).',
+    moreLine: 'A line needs 2 points or more.', morePolygon: 'An area needs 3 points or more.', undo: 'Undo point',
     save: 'Save', cancel: 'Cancel', remove: 'Delete', saved: 'Saved.', removed: 'Deleted.', confirmRemove: 'Delete this feature? (an admin can restore it)',
     stale: 'Someone else changed it first. The current version is shown: check it, then save again.', lastChange: 'Last changed', editHint: 'Click a feature on the map to edit it.', none2: '(none)',
   },
@@ -348,6 +352,7 @@ function measureText() {
 function setMode(mode) {
   draw.mode = mode;
   draw.points = [];
+  draw.onShape = null;
   app.setBusy?.(Boolean(mode));
   document.getElementById('draw-actions').hidden = !mode;
   for (const b of tools.querySelectorAll('[data-tool]')) b.setAttribute('aria-pressed', String(b.dataset.tool === mode));
@@ -364,9 +369,37 @@ map.on('click', (e) => {
   if (!draw.mode) return;
   draw.points.push([e.lngLat.lng, e.lngLat.lat]);
   drawFeatures();
-  out.textContent = measureText();
+  if (!draw.onShape) out.textContent = measureText();
 });
 document.getElementById('draw-clear').onclick = () => { const m = draw.mode; setMode(null); setMode(m); };
+// A line or an area drawn for a live feature (the editing form below): `onShape` gets its
+// GeoJSON geometry when finished; `false` back from `drawShape.finish` while too few points.
+const drawShape = {
+  start(kind, onShape) {
+    setMode(kind === 'line' ? 'line' : 'area');
+    draw.onShape = onShape;
+    document.getElementById('draw-actions').hidden = true;
+    out.textContent = '';
+  },
+  finish() {
+    const { mode, points, onShape } = draw;
+    const enough = mode === 'line' ? points.length >= 2 : points.length >= 3;
+    if (!onShape || !enough) return false;
+    setMode(null);
+    const geometry = mode === 'line' ? { type: 'LineString', coordinates: points } : { type: 'Polygon', coordinates: [[...points, points[0]]] };
+    // The shape stays drawn while its form is open.
+    draw.shown = true;
+    map.getSource('staff-draw')?.setData({ type: 'FeatureCollection', features: [{ type: 'Feature', properties: {}, geometry }] });
+    onShape(geometry);
+    return true;
+  },
+  undo() { draw.points.pop(); drawFeatures(); },
+  cancel() {
+    if (draw.onShape || draw.shown) setMode(null);
+    draw.shown = false;
+  },
+  drawing: () => Boolean(draw.onShape),
+};
 document.getElementById('draw-finish').onclick = async () => {
   const { mode, points } = draw;
   const text = measureText();
@@ -489,6 +522,11 @@ if (editable().length) {
   const box = section('edit-box', 'edit', `
     <label><span data-staff-i18n="editLayer">${esc(s('editLayer'))}</span> <select id="edit-layer">${editable().map((l) => `<option value="${esc(l.id)}">${esc(pick(l.title))}</option>`).join('')}</select></label>
     <div class="tool-row"><button type="button" class="btn" id="edit-add" data-staff-i18n="add">${esc(s('add'))}</button></div>
+    <div class="tool-row" id="edit-draw" hidden>
+      <button type="button" class="btn" id="edit-finish" data-staff-i18n="finish">${esc(s('finish'))}</button>
+      <button type="button" class="btn" id="edit-undo" data-staff-i18n="undo">${esc(s('undo'))}</button>
+      <button type="button" class="btn" id="edit-stop" data-staff-i18n="cancel">${esc(s('cancel'))}</button>
+    </div>
     <p id="edit-status" aria-live="polite" data-staff-i18n="editHint">${esc(s('editHint'))}</p>
     <form id="edit-form" hidden></form>`);
   const layerOf = (id) => app.catalog().layers.find((l) => l.id === id);
@@ -553,6 +591,8 @@ if (editable().length) {
   }
 
   function close(text = '') {
+    drawShape.cancel();
+    document.getElementById('edit-draw').hidden = true;
     form.hidden = true;
     form.innerHTML = '';
     status.textContent = text || s('editHint');
@@ -564,12 +604,30 @@ if (editable().length) {
   document.getElementById('edit-add').onclick = () => {
     close();
     Object.assign(edit, { adding: true, layer: document.getElementById('edit-layer').value });
+    const kind = layerOf(edit.layer).geometry;
+    if (kind === 'line' || kind === 'polygon') {
+      // Vertices clicked in turn, drawn as they come; Finish opens the form.
+      drawShape.start(kind, (geometry) => {
+        document.getElementById('edit-draw').hidden = true;
+        status.textContent = '';
+        edit.geometry = geometry;
+        showForm(edit.layer, {}, false);
+      });
+      document.getElementById('edit-draw').hidden = false;
+      status.textContent = s(kind === 'line' ? 'clickLine' : 'clickPolygon');
+      return;
+    }
     app.setBusy?.(true);
     map.getCanvas().style.cursor = 'crosshair';
     status.textContent = s('clickPlace');
   };
+  document.getElementById('edit-finish').onclick = () => {
+    if (!drawShape.finish()) status.textContent = s(layerOf(edit.layer).geometry === 'line' ? 'moreLine' : 'morePolygon');
+  };
+  document.getElementById('edit-undo').onclick = () => drawShape.undo();
+  document.getElementById('edit-stop').onclick = () => close();
   map.on('click', (e) => {
-    if (!edit.adding || edit.geometry) return;
+    if (!edit.adding || edit.geometry || drawShape.drawing()) return;
     edit.geometry = { type: 'Point', coordinates: [e.lngLat.lng, e.lngLat.lat] };
     map.getCanvas().style.cursor = '';
     showForm(edit.layer, {}, false);

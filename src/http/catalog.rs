@@ -68,6 +68,27 @@ pub(crate) fn catalog_json(
                 "shelter": l.def.shelter.is_some(),
                 // Edited while it happens: `GET /events` tells of changes.
                 "live": l.def.live.is_some(),
+                // Residents may report here (`reports` of a live layer): the form to show.
+                "reports": l.def.reports.as_ref().map(|r| {
+                    let field = |name: &str| l.def.fields.iter().find(|f| f.output_name() == name);
+                    let category = field(&r.category);
+                    let text = r.text.as_deref().and_then(field);
+                    json!({
+                        "url": format!("{base}/collections/{id}/reports"),
+                        "category": r.category,
+                        "category_label": category.and_then(|f| f.label.clone()),
+                        "values": category.map(|f| {
+                            // 「その他」 (other) last, the rest in the file's sorted order.
+                            let mut vs: Vec<_> = f.values.iter().collect();
+                            vs.sort_by_key(|(_, label)| label.ja == "その他" || label.en.eq_ignore_ascii_case("other"));
+                            vs.into_iter().map(|(v, label)| json!({ "value": v, "label": label })).collect::<Vec<_>>()
+                        }),
+                        "text": r.text,
+                        "text_label": text.and_then(|f| f.label.clone()),
+                        "max_length": text.and_then(|f| f.max_length),
+                        "per_hour": r.per_hour,
+                    })
+                }),
                 "editable": match (&l.def.live, view) {
                     (Some(_), crate::access::View::Internal(p)) => {
                         let [c, u, d] = crate::live::LiveStore::rights(&l.def, p);

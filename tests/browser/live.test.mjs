@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT, BIN, ART, startServer, launchBrowser, openPage, mapReady } from './support.mjs';
+import { ROOT, BIN, ART, startServer, launchBrowser, openPage, mapReady, axe } from './support.mjs';
 
 let server;
 let publicUrl;
@@ -129,4 +129,114 @@ test('staff add a report on the map with a form made from the schema, see who ch
   assert.equal(now.properties.note, '撤去済み', 'the other edit was not overwritten');
   assert.deepEqual(errors.filter((e) => !e.includes('412')), []);
   await page.close();
+});
+
+test('a resident tells the city of a problem from the phone map: it waits for staff and is never shown publicly until published', async () => {
+  const { page, errors } = await openPage(browser, `${publicUrl}/#16/34.8662/138.3182`);
+  await mapReady(page);
+  // Asking about the point first: the form is under the report, for that point.
+  await page.click('#centre');
+  await page.locator('#report-heading').waitFor();
+  await page.locator('.tell-box summary').click();
+  const kinds = await page.$$eval('#tell-kind option', (os) => os.map((o) => o.textContent));
+  assert.equal(kinds[0], '選んでください');
+  assert.equal(kinds.at(-1), 'その他', '「その他」 comes last');
+  assert.ok(kinds.includes('冠水') && kinds.includes('倒木'), kinds.join(','));
+  assert.match(await page.locator('.tell .urgent').textContent(), /119番/);
+  // Nothing chosen: the browser asks for a kind before anything is sent.
+  await page.click('.tell button[type=submit]');
+  assert.equal(await page.locator('.tell-status').textContent(), '');
+  await page.selectOption('#tell-kind', '冠水');
+  await page.fill('#tell-text', '交差点が冠水、車が通れません');
+  assert.match(await page.locator('#tell-left').textContent(), /あと\d+文字/);
+  await page.screenshot({ path: path.join(ART, 'tell-public-360.png'), fullPage: false });
+  await page.click('.tell button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('.tell-status').textContent.includes('受け付けました'));
+  assert.ok(await page.locator('#tell-kind').isDisabled(), 'sent once; the form is done');
+  await axe(page, 'resident report form');
+
+  // Staff see it, unpublished, at the map centre; the public does not.
+  const staff = await (await api('GET', '/collections/saigai_houkoku/items?limit=100')).json();
+  const mine = staff.features.filter((f) => f.properties.note === '交差点が冠水、車が通れません');
+  assert.equal(mine.length, 1);
+  assert.equal(mine[0].properties.public, false);
+  assert.equal(mine[0].properties.kind, '冠水');
+  const [lon, lat] = mine[0].geometry.coordinates;
+  assert.ok(Math.abs(lon - 138.3182) < 0.001 && Math.abs(lat - 34.8662) < 0.001, `${lon},${lat}`);
+  const pub = await (await fetch(`${publicUrl}/collections/saigai_houkoku/items?limit=100`)).json();
+  assert.ok(!JSON.stringify(pub).includes('交差点が冠水'), 'not public before publication');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('staff draw a road closure as a line and a closed area as a polygon, vertex by vertex, and save them', async () => {
+  // A root of another shape: two live layers, a line and an area, and nothing else.
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'chizu-draw-'));
+  fs.mkdirSync(path.join(root, 'layers'));
+  const layer = (geometry, ja, en) => `kind = "live"
+title = { ja = "${ja}", en = "${en}" }
+category = "douro"
+geometry = "${geometry}"
+access = { view = "internal", roles = ["kiki-kanri"] }
+edit = { create = ["kiki-kanri"], update = ["kiki-kanri"], delete = ["kiki-kanri"] }
+
+[[field]]
+name = "reason"
+type = "string"
+required = true
+label = { ja = "理由", en = "Reason" }
+values = { "冠水" = { ja = "冠水", en = "Flooding" }, "土砂" = { ja = "土砂", en = "Debris" } }
+`;
+  fs.writeFileSync(path.join(root, 'layers', 'kisei_sen.toml'), layer('line', '通行止め区間', 'Closed sections'));
+  fs.writeFileSync(path.join(root, 'layers', 'kisei_kuiki.toml'), layer('polygon', '立入規制区域', 'No-entry areas'));
+  const keys = path.join(root, 'keys.toml');
+  const k = execFileSync(BIN, ['keys', 'add', 'hq', '--role', 'kiki-kanri', '--keys', keys], { encoding: 'utf8' }).trim();
+  const srv = await startServer(root, ['--keys', keys]);
+  const call = (p) => fetch(`${srv.internalUrl}${p}`, { headers: { Authorization: `Bearer ${k}` } }).then((r) => r.json());
+  try {
+    const { page, errors } = await openPage(browser, `${srv.internalUrl}/#15/34.86/138.30`, { width: 1280, height: 900 });
+    await page.locator('#login').waitFor();
+    await page.fill('#key', k);
+    await page.click('#login button');
+    await mapReady(page);
+    await page.locator('#edit-box summary').click();
+    const box = await page.locator('#map canvas').boundingBox();
+    const at = (dx, dy) => page.mouse.click(box.x + box.width / 2 + dx, box.y + box.height / 2 + dy);
+
+    for (const [id, kind, clicks, reason] of [
+      ['kisei_sen', 'LineString', [[-120, 0], [0, -40], [120, 0]], '冠水'],
+      ['kisei_kuiki', 'Polygon', [[-80, -80], [80, -80], [80, 80], [-80, 80]], '土砂'],
+    ]) {
+      await page.selectOption('#edit-layer', id);
+      await page.click('#edit-add');
+      assert.match(await page.locator('#edit-status').textContent(), /順にクリック/);
+      // Too few points: Finish says how many it needs and keeps drawing.
+      await at(...clicks[0]);
+      await page.click('#edit-finish');
+      assert.match(await page.locator('#edit-status').textContent(), /以上が必要/);
+      assert.ok(await page.locator('#edit-form').isHidden());
+      // A wrong click undone, then the rest.
+      await at(300, 300);
+      await page.click('#edit-undo');
+      for (const c of clicks.slice(1)) await at(...c);
+      await page.click('#edit-finish');
+      await page.locator('#edit-form').waitFor();
+      await page.selectOption('#f-reason', reason);
+      if (kind === 'Polygon') await page.screenshot({ path: path.join(ART, 'live-draw-polygon-1280.png') });
+      await page.click('#edit-form button[type=submit]');
+      await page.waitForFunction(() => document.getElementById('edit-status').textContent.includes('保存しました'));
+      const fc = await call(`/collections/${id}/items`);
+      assert.equal(fc.numberMatched, 1, JSON.stringify(fc));
+      const g = fc.features[0].geometry;
+      assert.equal(g.type, kind);
+      const ring = kind === 'Polygon' ? g.coordinates[0] : g.coordinates;
+      assert.equal(ring.length, kind === 'Polygon' ? clicks.length + 1 : clicks.length, JSON.stringify(g));
+      assert.equal(fc.features[0].properties.reason, reason);
+    }
+    assert.deepEqual(errors, []);
+    await page.close();
+  } finally {
+    srv.server.kill();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 });

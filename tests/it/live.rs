@@ -767,6 +767,36 @@ fn acknowledged_writes_survive_sigkill_and_a_full_disk_refuses_cleanly() {
 #[tokio::test]
 async fn a_residents_report_waits_unseen_until_staff_publish_it() {
     let (_app, public, internal, staff, _dir) = live_city();
+    // The public catalog describes the form: where to send, the categories (「その他」
+    // last), the text field and its length.
+    let cat = get(&public, "/catalog", &[]).await.json();
+    let form = cat["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .find(|l| l["id"] == "saigai_houkoku")
+        .expect("live layer")["reports"]
+        .clone();
+    assert!(
+        form["url"]
+            .as_str()
+            .expect("url")
+            .ends_with("/collections/saigai_houkoku/reports"),
+        "{form}"
+    );
+    assert_eq!(form["category"], "kind");
+    let values: Vec<&str> = form["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .map(|v| v["value"].as_str().expect("value"))
+        .collect();
+    assert_eq!(values.len(), 5, "{form}");
+    assert_eq!(values.last(), Some(&"その他"), "{form}");
+    assert_eq!(
+        (form["text"].as_str(), form["max_length"].as_u64()),
+        (Some("note"), Some(500))
+    );
     let report = |props: &str| {
         let body = point(138.32, 34.87, props);
         let public = public.clone();
