@@ -403,3 +403,32 @@ pub fn listener_address(child: &mut std::process::Child, view: &str) -> String {
         }
     }
 }
+
+/// The public and internal addresses a spawned `chizu serve` prints (its stderr piped);
+/// the rest of its stderr is read away so it never blocks on a full pipe.
+pub fn listener_addresses(child: &mut std::process::Child) -> (String, String) {
+    use std::io::{BufRead, BufReader};
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let (mut public, mut internal) = (None, None);
+    while public.is_none() || internal.is_none() {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("serve starts");
+        let addr = line
+            .split("on http://")
+            .nth(1)
+            .map(|a| a.trim().to_string());
+        if line.contains("public view") {
+            public = addr;
+        } else if line.contains("internal view") {
+            internal = addr;
+        }
+    }
+    (public.expect("public"), internal.expect("internal"))
+}

@@ -979,3 +979,95 @@ async fn a_reload_of_the_layer_file_keeps_every_live_feature() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["properties"]["road"], "国道150号");
 }
+
+/// Opens `GET /events` on `addr` and reads the status line; the stream stays open while
+/// the returned socket lives.
+fn open_stream(addr: &str, key: Option<&str>) -> (u16, std::net::TcpStream) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
+    write!(s, "GET /events HTTP/1.1\r\nHost: x\r\n{auth}\r\n").expect("write");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let mut line = String::new();
+    BufReader::new(s.try_clone().expect("clone"))
+        .read_line(&mut line)
+        .expect("status line");
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, s)
+}
+
+/// A crowd of event streams on the public listener: at most half of `--max-concurrent`
+/// are open at once, the rest get `503` with `Retry-After`; ordinary requests and the
+/// staff listener's streams still work; a stream whose client went away frees its place.
+#[test]
+fn event_streams_are_capped_per_listener_and_a_crowd_starves_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("layers")).expect("mkdir");
+    std::fs::copy(
+        crate::common::root().join("layers/saigai_houkoku.toml"),
+        root.join("layers/saigai_houkoku.toml"),
+    )
+    .expect("copy");
+    let keys = root.join("keys.toml");
+    let key = chizu::access::keys::add(&keys, "kiki", &["kiki-kanri".to_string()]).expect("key");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chizu"))
+        .args([
+            "serve",
+            "--public",
+            "127.0.0.1:0",
+            "--internal",
+            "127.0.0.1:0",
+            "--max-concurrent",
+            "8",
+            "--root",
+        ])
+        .arg(root)
+        .arg("--keys")
+        .arg(&keys)
+        .arg("--state")
+        .arg(root.join("state"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let (public, internal) = crate::common::listener_addresses(&mut child);
+
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        let (status, s) = open_stream(&public, None);
+        assert_eq!(status, 200);
+        open.push(s);
+    }
+    for _ in 0..20 {
+        let (status, _) = open_stream(&public, None);
+        assert_eq!(status, 503, "half of --max-concurrent 8 streams at most");
+    }
+    let (status, body) = http(&public, "GET", "/health", "", "").expect("health");
+    assert_eq!(status, 200, "{body}");
+    let (status, _staff) = open_stream(&internal, Some(&key));
+    assert_eq!(status, 200, "the staff listener counts its own streams");
+
+    // One resident closes the page: within the keep-alive interval another gets in.
+    drop(open.pop());
+    let start = std::time::Instant::now();
+    let again = loop {
+        let (status, s) = open_stream(&public, None);
+        if status == 200 {
+            break s;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(40),
+            "the closed stream's place was never freed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    drop((again, open));
+    let _ = child.kill();
+    let _ = child.wait();
+}
