@@ -27,6 +27,7 @@ const TEXT = {
     tell: 'この地点の異常を市に知らせる', tellHelp: '道路の冠水や倒木など、この地点で見た異常を市に知らせます。職員が確認してから地図に載ります。',
     tellUrgent: '命に関わるときや火事・けが人は、119番（消防・救急）か110番（警察）に電話してください。',
     tellSend: '送信する', tellSending: '送信しています…', tellChoose: '選んでください', tellFailed: '送信できませんでした。通信状態を確認して、もう一度送ってください。',
+    liveHere: 'この地点の最新情報', yes: 'はい', no: 'いいえ',
     tellWhere: '知らせる地点', tellLeft: (n) => `あと${n}文字`, tellTooMany: '1時間に送れる数を超えました。急ぐときは市役所に電話してください。',
     tellInvalid: '送れませんでした。種類を選び、内容を確かめてください。',
   },
@@ -49,6 +50,7 @@ const TEXT = {
     tell: 'Tell the city about a problem here', tellHelp: 'Report a flooded road, a fallen tree or another problem you saw at this point. City staff check it before it appears on the map.',
     tellUrgent: 'If a life is at risk, for a fire or injuries, call 119 (fire and ambulance) or 110 (police).',
     tellSend: 'Send', tellSending: 'Sending…', tellChoose: 'Choose one', tellFailed: 'Could not send. Check your connection and send again.',
+    liveHere: 'Latest here', yes: 'yes', no: 'no',
     tellWhere: 'Point reported', tellLeft: (n) => `${n} characters left`, tellTooMany: 'Too many reports from here this hour. If it is urgent, call the city office.',
     tellInvalid: 'Not sent. Choose a kind and check the details.',
   },
@@ -129,12 +131,60 @@ function applyText() {
   document.title = VIEW === 'public' ? `${t('title')}` : t('staffTitle');
 }
 
-function renderReport(r, place) {
+// Live features under a tap on the public map (a river gauge's latest reading, a
+// published incident): at most 5, as the map drew them.
+function liveAt(map, point) {
+  const live = new Set(catalog.layers.filter((l) => l.live).map((l) => l.id));
+  const layers = map.getStyle().layers.filter((l) => live.has(l.metadata?.['chizu:layer'])).map((l) => l.id);
+  if (!layers.length) return [];
+  const seen = new Set();
+  const out = [];
+  for (const f of map.queryRenderedFeatures([[point.x - 14, point.y - 14], [point.x + 14, point.y + 14]], { layers })) {
+    const k = `${f.sourceLayer}/${f.id}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push({ layer: f.sourceLayer, properties: f.properties });
+  }
+  return out.slice(0, 5);
+}
+
+function liveText(v, field) {
+  if (field?.values?.[String(v)]) return pick(field.values[String(v)]);
+  if (typeof v === 'boolean' || v === 'true' || v === 'false') return t(String(v) === 'true' ? 'yes' : 'no');
+  if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(v)) {
+    const d = new Date(v);
+    if (!Number.isNaN(d.getTime())) return d.toLocaleString(lang === 'ja' ? 'ja-JP' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short' });
+  }
+  return v;
+}
+
+function renderLive(live) {
+  if (!live?.length) return '';
+  let h = `<h3>${t('liveHere')}</h3>`;
+  for (const f of live) {
+    const layer = catalog.layers.find((l) => l.id === f.layer);
+    if (!layer) continue;
+    h += `<div class="popup live-here"><strong>${esc(pick(layer.title))}</strong><dl>`;
+    // A gauge's reading, level and time first (after its name), its thresholds after.
+    const first = ['reading', 'reading_level', 'reading_at', 'stale'];
+    const fields = [layer.fields[0], ...first.map((n) => layer.fields.find((x) => x.name === n)).filter(Boolean),
+      ...layer.fields.slice(1).filter((x) => !first.includes(x.name) && x.name !== 'reading_age_min')];
+    for (const field of fields) {
+      const v = f.properties[field.name];
+      if (v === undefined || v === null || v === '') continue;
+      h += `<dt>${esc(field.label ? pick(field.label) : field.name)}</dt><dd>${esc(liveText(v, field))}</dd>`;
+    }
+    h += '</dl></div>';
+  }
+  return h;
+}
+
+function renderReport(r, place, live) {
   const el = document.getElementById('report');
   // Never "safe" colours: not designated in this data is not the same as safe.
   const cls = r.designated ? 'hazard' : (r.covered === false ? 'outside' : 'neutral');
   const where = place ? (lang === 'ja' ? `${place}のハザード情報` : `Hazards at ${place}`) : (lang === 'ja' ? 'この地点のハザード情報' : 'Hazards at this point');
-  let h = `<h3 id="report-heading" tabindex="-1">${esc(where)}</h3><p class="summary ${cls}">${esc(r.summary)}</p>`;
+  let h = `<h3 id="report-heading" tabindex="-1">${esc(where)}</h3>${renderLive(live)}<p class="summary ${cls}">${esc(r.summary)}</p>`;
   if (r.hazards.length) {
     h += '<ol>';
     for (const z of r.hazards) {
@@ -248,13 +298,13 @@ function drawReport(map, lon, lat, r) {
   }
 }
 
-async function report(map, lon, lat, place) {
-  lastPoint = [lon, lat, place];
+async function report(map, lon, lat, place, live) {
+  lastPoint = [lon, lat, place, live];
   const el = document.getElementById('report');
   el.innerHTML = `<p>${t('loading')}</p>`;
   try {
     const r = await getJson(`/hazard?lon=${lon.toFixed(6)}&lat=${lat.toFixed(6)}&lang=${lang}`);
-    renderReport(r, place);
+    renderReport(r, place, live);
     drawReport(map, lon, lat, r);
   } catch (e) {
     el.innerHTML = `<p class="error">${t('failed')}</p>`;
@@ -531,7 +581,7 @@ async function start() {
   });
   map.on('click', (e) => {
     if (busy) return;
-    report(map, e.lngLat.lng, e.lngLat.lat);
+    report(map, e.lngLat.lng, e.lngLat.lat, undefined, VIEW === 'public' ? liveAt(map, e.point) : []);
     identify(map, e.lngLat.lng, e.lngLat.lat);
   });
   map.on('moveend', () => updateEmbed(map));
@@ -558,7 +608,7 @@ async function start() {
     nameControls();
     if (map.getStyle?.()?.layers) { buildToggles(map); buildLegend(map); }
     updateEmbed(map);
-    if (lastPoint) report(map, lastPoint[0], lastPoint[1], lastPoint[2]);
+    if (lastPoint) report(map, lastPoint[0], lastPoint[1], lastPoint[2], lastPoint[3]);
     // Results and 'nothing found' are said again in the new language.
     if (lastSearch) search(map, lastSearch[0], lastSearch[1]);
     for (const f of hooks.language) f();

@@ -15,6 +15,9 @@ const FUTURE_SLACK_MS: i64 = 5 * 60 * 1000;
 /// The level of a station whose reading is below every threshold it has.
 pub const BELOW: &str = "normal";
 
+/// The served field holding the level a station's latest reading reached.
+pub const LEVEL_FIELD: &str = "reading_level";
+
 /// One reading: when (UTC, milliseconds, and as stored) and the value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reading {

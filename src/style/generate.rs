@@ -223,7 +223,22 @@ fn hazard_paint(def: &LayerDef, layer: &LayerSnapshot, kind: HazardKind) -> Pain
 fn field_paint(layer: &LayerSnapshot, field: &str, default: &str) -> Option<Paint> {
     let i = layer.field_index(field)?;
     let f = &layer.fields[i];
-    let colours = &layer.def.style.colours;
+    let mut colours: Vec<(&String, &String)> = layer.def.style.colours.iter().collect();
+    // A sensor layer's levels in their own order, lowest first (below every level, then
+    // each threshold), not in the order of their names.
+    if let (Some(sensor), crate::live::sensor::LEVEL_FIELD) = (&layer.def.sensor, field) {
+        let rank = |k: &str| {
+            if k == crate::live::sensor::BELOW {
+                return 0;
+            }
+            sensor
+                .levels
+                .iter()
+                .position(|l| l.field == k)
+                .map_or(usize::MAX, |p| p + 1)
+        };
+        colours.sort_by_key(|(k, _)| rank(k));
+    }
     let mut pairs = Vec::new();
     let mut legend = Vec::new();
     for (k, c) in colours {
@@ -237,11 +252,21 @@ fn field_paint(layer: &LayerSnapshot, field: &str, default: &str) -> Option<Pain
     if pairs.is_empty() {
         return None;
     }
-    Some(Paint {
-        colour: colour_match(&f.name, &pairs, default),
-        legend,
-    })
+    let mut colour = colour_match(&f.name, &pairs, default);
+    // A station gone silent (or never heard) is grey whatever its last level: an old
+    // reading drawn in a level's colour would pass for the river now.
+    if layer.def.sensor.is_some() && field == crate::live::sensor::LEVEL_FIELD {
+        colour = json!(["case", ["==", ["get", "stale"], true], SILENT_GREY, colour]);
+        legend.push(item(
+            SILENT_GREY,
+            &i18n("観測が途絶えている（最新の値なし）", "No recent reading"),
+        ));
+    }
+    Some(Paint { colour, legend })
 }
+
+/// The colour of a sensor station with no recent reading.
+const SILENT_GREY: &str = "#9e9e9e";
 
 /// Which drawing group a layer is in, bottom to top.
 fn group(def: &LayerDef) -> u8 {

@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { PNG } from 'pngjs';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,7 @@ let server;
 let publicUrl;
 let internalUrl;
 let key;
+let gaugeKey;
 let browser;
 let tmp;
 
@@ -22,6 +24,7 @@ before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chizu-live-'));
   const keys = path.join(tmp, 'keys.toml');
   key = execFileSync(BIN, ['keys', 'add', 'kiki-test', '--role', 'kiki-kanri', '--keys', keys], { encoding: 'utf8' }).trim();
+  gaugeKey = execFileSync(BIN, ['keys', 'add', 'gauge-gateway', '--role', 'sensor', '--keys', keys], { encoding: 'utf8' }).trim();
   ({ server, publicUrl, internalUrl } = await startServer(ROOT, ['--keys', keys, '--state', path.join(tmp, 'state')]));
   browser = await launchBrowser();
 });
@@ -239,4 +242,71 @@ values = { "冠水" = { ja = "冠水", en = "Flooding" }, "土砂" = { ja = "土
     srv.server.kill();
     fs.rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('a river gauge is drawn in the colour of the level its latest reading reached, the legend lists the levels lowest first, and a silent gauge turns grey', async () => {
+  // A station of the test's own (its thresholds are not the city's figures).
+  const created = await api('POST', '/collections/suii_kansoku/items', {
+    type: 'Feature', geometry: { type: 'Point', coordinates: [138.3100, 34.8700] },
+    properties: { name: '試験観測所', river: '試験川', level_taiki: 1.0, level_chuui: 2.0, level_hinan: 3.0, level_kiken: 4.0 },
+  });
+  assert.equal(created.status, 201);
+  const id = (await created.json()).id;
+  const post = (body) => fetch(`${internalUrl}/collections/suii_kansoku/items/${id}/readings`, {
+    method: 'POST', headers: { Authorization: `Bearer ${gaugeKey}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  });
+  assert.equal((await post({ time: new Date().toISOString(), value: 3.4 })).status, 200);
+
+  const { page, errors } = await openPage(browser, `${publicUrl}/#17/34.8700/138.3100`);
+  await mapReady(page);
+  const gauge = () => page.evaluate(() => {
+    const map = window.chizuMap;
+    const ids = map.getStyle().layers.filter((l) => l['source-layer'] === 'suii_kansoku').map((l) => l.id);
+    return map.queryRenderedFeatures(undefined, { layers: ids }).map((f) => f.properties)[0] ?? null;
+  });
+  await waitFor(page, 'gauge drawn', (g) => g?.reading_level === 'level_hinan', gauge);
+  // The pixels at the gauge: the 避難判断水位 orange (#e65100), not the plain blue.
+  const colourAt = async () => {
+    const p = await page.evaluate(() => window.chizuMap.project([138.3100, 34.8700]));
+    const box = await page.locator('#map').boundingBox();
+    const png = PNG.sync.read(await page.screenshot({ clip: { x: box.x + p.x - 2, y: box.y + p.y - 2, width: 5, height: 5 } }));
+    const i = (2 * 5 + 2) * 4;
+    return [png.data[i], png.data[i + 1], png.data[i + 2]];
+  };
+  const near = ([r, g, b], [R, G, B]) => Math.abs(r - R) + Math.abs(g - G) + Math.abs(b - B) < 40;
+  assert.ok(near(await colourAt(), [0xe6, 0x51, 0x00]), `drawn ${await colourAt()}`);
+  const legend = await page.evaluate(() => document.getElementById('legend').innerText);
+  const order = ['基準値未満', '水防団待機水位', '氾濫注意水位', '避難判断水位', '氾濫危険水位', '観測が途絶えている'];
+  const at = order.map((w) => legend.indexOf(w));
+  assert.ok(at.every((x, i) => x >= 0 && (i === 0 || x > at[i - 1])), `legend order: ${legend}`);
+  // A resident taps the gauge: its latest reading and level, in words, above the hazards.
+  const p = await page.evaluate(() => window.chizuMap.project([138.3100, 34.8700]));
+  const mapBox = await page.locator('#map').boundingBox();
+  await page.mouse.click(mapBox.x + p.x, mapBox.y + p.y);
+  await page.waitForFunction(() => document.querySelector('#report .live-here'));
+  const said = await page.locator('#report .live-here').innerText();
+  for (const w of ['河川水位（観測所）', '試験観測所', '3.4', '避難判断水位', '観測時刻']) assert.ok(said.includes(w), `${w} in ${said}`);
+  await page.screenshot({ path: path.join(ART, 'live-gauge-360.png') });
+  // The tapped point's marker off again, so the gauge's own colour shows.
+  await page.evaluate(() => window.chizuMap.getSource('report').setData({ type: 'FeatureCollection', features: [] }));
+
+  // A gauge whose latest reading is an hour old (its interval is 20 minutes): grey,
+  // although that reading was above 氾濫危険水位.
+  const gone = await api('DELETE', `/collections/suii_kansoku/items/${id}`, null, (await api('GET', `/collections/suii_kansoku/items/${id}`)).headers.get('etag'));
+  assert.equal(gone.status, 204);
+  const old = await api('POST', '/collections/suii_kansoku/items', {
+    type: 'Feature', geometry: { type: 'Point', coordinates: [138.3100, 34.8700] },
+    properties: { name: '途絶観測所', level_taiki: 1.0, level_chuui: 2.0, level_hinan: 3.0, level_kiken: 4.0 },
+  });
+  const oldId = (await old.json()).id;
+  const hourAgo = new Date(Date.now() - 3600 * 1000).toISOString();
+  const r = await fetch(`${internalUrl}/collections/suii_kansoku/items/${oldId}/readings`, {
+    method: 'POST', headers: { Authorization: `Bearer ${gaugeKey}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ time: hourAgo, value: 4.5 }),
+  });
+  assert.equal(r.status, 200);
+  await waitFor(page, 'silent gauge', (g) => g?.name === '途絶観測所' && g?.stale === true, gauge);
+  await page.waitForTimeout(300);
+  assert.ok(near(await colourAt(), [0x9e, 0x9e, 0x9e]), `silent gauge drawn ${await colourAt()}`);
+  assert.deepEqual(errors, []);
+  await page.close();
 });
