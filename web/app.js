@@ -539,9 +539,11 @@ async function start() {
   applyText();
   // Where the map opens: the URL hash, else the site's view (in the style), else the data.
   const fit = !location.hash && !site.view && site.bounds;
+  // `?encoding=mlt` (or `mvt`): the map asks for tiles in that encoding instead of the site's.
+  const encoding = new URLSearchParams(location.search).get('encoding');
   const map = new maplibregl.Map({
     container: 'map',
-    style: boot?.style ?? `${location.origin}/styles/${VIEW}.json`,
+    style: (encoding ? null : boot?.style) ?? `${location.origin}/styles/${VIEW}.json${encoding ? `?encoding=${encodeURIComponent(encoding)}` : ''}`,
     hash: true,
     ...(fit ? { bounds: [[site.bounds[0], site.bounds[1]], [site.bounds[2], site.bounds[3]]], fitBoundsOptions: { padding: 16 } } : {}),
     attributionControl: false,

@@ -92,6 +92,19 @@ pub struct Site {
     pub evacuation_hint: Option<I18n>,
     #[serde(default)]
     pub coverage: Coverage,
+    /// How the viewers' generated styles ask for tiles: `"mvt"` (default) or `"mlt"`
+    /// (MapLibre Tiles; the bundled MapLibre GL JS reads both).
+    #[serde(default)]
+    pub tile_encoding: TileEncoding,
+}
+
+/// The tile encoding a site's viewers use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TileEncoding {
+    #[default]
+    Mvt,
+    Mlt,
 }
 
 impl Site {

@@ -78,7 +78,11 @@ pub async fn landing(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let p = Params::parse(q.as_deref(), &["f", "lang", "q", "embed"], |_| false)?;
+    let p = Params::parse(
+        q.as_deref(),
+        &["f", "lang", "q", "embed", "encoding"],
+        |_| false,
+    )?;
     // The search form without JavaScript lands here: answer with the places found.
     if let (Some(text), false) = (p.get("q"), wants_json(&p, &headers)) {
         let view = caller.as_ref().map_or_else(

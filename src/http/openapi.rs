@@ -197,7 +197,10 @@ pub async fn api(
                 path_param("layers", "layer ids, comma-separated"),
                 path_param("z", "zoom"),
                 path_param("x", "column"),
-                path_param("y", "row (append .mvt or .pbf)"),
+                path_param(
+                    "y",
+                    "row (append .mvt or .pbf for Mapbox Vector Tiles, .mlt for MapLibre Tiles)",
+                ),
             ],
             "application/vnd.mapbox-vector-tile",
         ),

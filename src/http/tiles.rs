@@ -1,4 +1,4 @@
-//! `GET /tiles/{layers}/{z}/{x}/{y}.mvt` and `GET /tiles/{layers}.json`.
+//! `GET /tiles/{layers}/{z}/{x}/{y}.mvt|.mlt` and `GET /tiles/{layers}.json[?encoding=mlt]`.
 
 use std::io::{Read as _, Write as _};
 use std::sync::Arc;
@@ -17,10 +17,8 @@ use super::{base_url, cache_control, resolve_layers, AppError, AppState, Caller}
 use crate::access::View;
 use crate::store::LayerSnapshot;
 use crate::tile::cache::{CachedTile, TileKey};
-use crate::tile::{self, TileCoord};
+use crate::tile::{self, TileCoord, TileFormat};
 use std::sync::atomic::{AtomicBool, Ordering};
-
-const MVT_TYPE: &str = "application/vnd.mapbox-vector-tile";
 
 fn parse_num<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, AppError> {
     if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -61,6 +59,19 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
         .any(|t| t == etag || t == "*")
 }
 
+/// The row and encoding of a tile URL's last part (`123.mvt`, `123.pbf`, `123.mlt`).
+fn tile_format(y: &str) -> Result<(&str, TileFormat), AppError> {
+    if let Some(y) = y.strip_suffix(".mvt").or_else(|| y.strip_suffix(".pbf")) {
+        Ok((y, TileFormat::Mvt))
+    } else if let Some(y) = y.strip_suffix(".mlt") {
+        Ok((y, TileFormat::Mlt))
+    } else {
+        Err(AppError::BadRequest(
+            "unknown tile format: use .mvt (Mapbox Vector Tile) or .mlt (MapLibre Tile)".into(),
+        ))
+    }
+}
+
 pub async fn tile(
     State(app): State<Arc<AppState>>,
     Extension(Caller(view)): Extension<Caller>,
@@ -68,9 +79,7 @@ pub async fn tile(
     Path((layers, z, x, y)): Path<(String, String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let Some(y) = y.strip_suffix(".mvt").or_else(|| y.strip_suffix(".pbf")) else {
-        return Err(AppError::BadRequest("unknown tile format: use .mvt".into()));
-    };
+    let (y, format) = tile_format(&y)?;
     let z: u8 = parse_num(&z, "z")?;
     let x: u32 = parse_num(&x, "x")?;
     let y: u32 = parse_num(y, "y")?;
@@ -88,6 +97,7 @@ pub async fn tile(
             .map(|l| (Box::from(l.def.id.as_str()), l.tile_version(coord)))
             .collect(),
         coord,
+        format,
     };
     let cached = if let Some(hit) = app.cache.get(&key).await {
         app.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
@@ -104,8 +114,10 @@ pub async fn tile(
             .get_or_make(key, async move {
                 made_flag.store(true, Ordering::Relaxed);
                 let started = std::time::Instant::now();
-                let t = super::heavy(&timed, side, move || make_tile(&layers, &make_view, coord))
-                    .await?;
+                let t = super::heavy(&timed, side, move || {
+                    make_tile(&layers, &make_view, coord, format)
+                })
+                .await?;
                 timed.metrics.tile_time(started);
                 t
             })
@@ -155,7 +167,8 @@ pub async fn tile(
             .into_response());
     }
     let mut resp_headers = HeaderMap::new();
-    resp_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(MVT_TYPE));
+    let media = HeaderValue::from_static(format.media_type());
+    resp_headers.insert(header::CONTENT_TYPE, media);
     resp_headers.insert(header::ETAG, etag_value);
     resp_headers.insert(header::CACHE_CONTROL, cache);
     resp_headers.insert(header::VARY, vary);
@@ -178,11 +191,15 @@ fn make_tile(
     layers: &[Arc<LayerSnapshot>],
     view: &View,
     coord: TileCoord,
+    format: TileFormat,
 ) -> Result<Arc<CachedTile>, AppError> {
     let refs: Vec<&LayerSnapshot> = layers.iter().map(AsRef::as_ref).collect();
-    let Some(bytes) = tile::render(&refs, view, coord)? else {
+    let Some(mut bytes) = tile::render(&refs, view, coord)? else {
         return Ok(Arc::new(CachedTile::empty()));
     };
+    if format == TileFormat::Mlt {
+        bytes = tile::mvt_to_mlt(&bytes)?;
+    }
     let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 2), Compression::new(6));
     enc.write_all(&bytes)
         .map_err(|e| AppError::Internal(e.to_string()))?;
@@ -197,11 +214,13 @@ pub async fn tilejson(
     State(app): State<Arc<AppState>>,
     Extension(Caller(view)): Extension<Caller>,
     Path(spec): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let Some(ids) = spec.strip_suffix(".json") else {
         return Err(AppError::NotFound);
     };
+    let format = super::viewer::requested_format(&query, TileFormat::Mvt)?;
     let catalog = app.catalog.load_full();
     let layers = resolve_layers(&catalog, &view, ids)?;
     let base = base_url(&app.settings, &headers);
@@ -251,13 +270,13 @@ pub async fn tilejson(
         .map(|l| l.def.title.en.as_str())
         .collect::<Vec<_>>()
         .join(" + ");
-    let body = json!({
+    let mut body = json!({
         "tilejson": "3.0.0",
         "name": name,
         "description": description,
         "version": "1.0.0",
         "scheme": "xyz",
-        "tiles": [format!("{base}/tiles/{ids}/{{z}}/{{x}}/{{y}}.mvt")],
+        "tiles": [format!("{base}/tiles/{ids}/{{z}}/{{x}}/{{y}}.{}", format.suffix())],
         "minzoom": minzoom,
         "maxzoom": maxzoom,
         "bounds": b,
@@ -265,6 +284,10 @@ pub async fn tilejson(
         "attribution": crate::config::attribution(layers.iter().map(|l| l.def.as_ref())),
         "vector_layers": vector_layers,
     });
+    if format == TileFormat::Mlt {
+        // MapLibre GL JS takes a source's `encoding` from its TileJSON.
+        body["encoding"] = json!("mlt");
+    }
     Ok((
         [(header::CACHE_CONTROL, cache_control(&app.settings, &view))],
         Json(body),

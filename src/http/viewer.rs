@@ -401,6 +401,7 @@ fn render_page(
                 catalog,
                 base,
                 app.settings.raster_basemap.as_ref(),
+                site_format(catalog),
             )
         });
         let boot = serde_json::json!({
@@ -454,22 +455,48 @@ fn first_tile(style: &serde_json::Value, center: [f64; 2], zoom: f64) -> Option<
     )
 }
 
+/// The tile encoding the site's `tile_encoding` asks the viewers to use.
+fn site_format(catalog: &crate::store::Catalog) -> crate::tile::TileFormat {
+    match catalog.site().tile_encoding {
+        crate::config::site::TileEncoding::Mvt => crate::tile::TileFormat::Mvt,
+        crate::config::site::TileEncoding::Mlt => crate::tile::TileFormat::Mlt,
+    }
+}
+
+/// `?encoding=mvt|mlt` of a style or TileJSON request, else `default`.
+pub(crate) fn requested_format(
+    query: &std::collections::HashMap<String, String>,
+    default: crate::tile::TileFormat,
+) -> Result<crate::tile::TileFormat, AppError> {
+    match query.get("encoding").map(String::as_str) {
+        None => Ok(default),
+        Some("mvt") => Ok(crate::tile::TileFormat::Mvt),
+        Some("mlt") => Ok(crate::tile::TileFormat::Mlt),
+        Some(other) => Err(AppError::BadRequest(format!(
+            "encoding `{other}`: use mvt (Mapbox Vector Tile) or mlt (MapLibre Tile)"
+        ))),
+    }
+}
+
 pub async fn style(
     State(app): State<Arc<AppState>>,
     Extension(Caller(view)): Extension<Caller>,
     UrlPath(file): UrlPath<String>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let id = file.strip_suffix(".json").ok_or(AppError::NotFound)?;
     let catalog = app.catalog.load_full();
     let style = catalog.style(id).ok_or(AppError::NotFound)?;
     let base = base_url(&app.settings, &headers);
+    let format = requested_format(&query, site_format(&catalog))?;
     let rendered = crate::style::render(
         style,
         &view,
         &catalog,
         &base,
         app.settings.raster_basemap.as_ref(),
+        format,
     )
     .ok_or(AppError::NotFound)?;
     let body = serde_json::to_vec(&rendered).map_err(|e| AppError::Internal(e.to_string()))?;

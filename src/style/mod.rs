@@ -104,6 +104,7 @@ pub fn render(
     catalog: &Catalog,
     base: &str,
     basemap: Option<&RasterBasemap>,
+    format: crate::tile::TileFormat,
 ) -> Option<Value> {
     if view.is_public() && style["metadata"]["chizu:view"] == "internal" {
         return None;
@@ -160,14 +161,18 @@ pub fn render(
                     let maxzoom = layers.iter().map(|l| l.def.maxzoom).max().unwrap_or(18);
                     let bounds =
                         crate::store::tile_bounds(layers.iter().copied(), view.is_public());
-                    sources.insert(name.clone(), json!({
+                    let mut source = json!({
                         "type": "vector",
-                        "tiles": [format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", ids.join(","))],
+                        "tiles": [format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.{}", ids.join(","), format.suffix())],
                         "minzoom": minzoom,
                         "maxzoom": maxzoom,
                         "bounds": bounds,
                         "attribution": attribution,
-                    }));
+                    });
+                    if format == crate::tile::TileFormat::Mlt {
+                        source["encoding"] = json!("mlt");
+                    }
+                    sources.insert(name.clone(), source);
                 }
                 None => {
                     sources.remove(name);

@@ -21,6 +21,7 @@ pub struct TileKey {
     /// Layer ids with their snapshot versions, in request order.
     pub layers: Box<[(Box<str>, u64)]>,
     pub coord: TileCoord,
+    pub format: super::TileFormat,
 }
 
 /// A finished tile, everything a response needs made ahead: a hit only copies pointers.

@@ -313,3 +313,80 @@ async fn tilejson_says_where_a_layer_was_trimmed_to_its_budget() {
         serde_json::json!([12])
     );
 }
+
+/// `.mlt`: the same tile as a MapLibre Tile — its own media type, ETag and cache entry,
+/// gzip like MVT, the same layers and features (read back with mlt-core's decoder); the
+/// TileJSON and the styles name `.mlt` tiles and `encoding: "mlt"` when asked.
+#[tokio::test]
+async fn mlt_tiles_tilejson_and_styles() {
+    let app = public_router();
+    let base = format!("/tiles/youto_chiiki,hinanjo/{}", station_tile(14));
+    let mvt = get(&app, &format!("{base}.mvt"), &[]).await;
+    let mlt = get(&app, &format!("{base}.mlt"), &[]).await;
+    assert_eq!(mvt.status, 200);
+    assert_eq!(mlt.status, 200);
+    assert_eq!(
+        mlt.header("content-type"),
+        Some("application/vnd.maplibre-tile")
+    );
+    assert_ne!(
+        mlt.header("etag"),
+        mvt.header("etag"),
+        "one cache entry per encoding"
+    );
+    assert_ne!(mlt.body, mvt.body);
+    // (tests/browser/mlt.test.mjs compares every feature with the reference TS decoder.)
+    let want = mlt_core::mvt::mvt_to_tile_layers(&mvt.body).expect("MVT");
+    let mut dec = mlt_core::Decoder::default();
+    let got = mlt_core::Parser::default()
+        .parse_layers(&mlt.body)
+        .expect("MLT parses")
+        .into_iter()
+        .map(|l| l.decode_all(&mut dec).map(|_| ()))
+        .collect::<Result<Vec<_>, _>>()
+        .expect("MLT decodes");
+    assert_eq!(got.len(), want.len());
+    assert_eq!(want.len(), 2, "both layers hold features here");
+    let gz = get(&app, &format!("{base}.mlt"), &[("accept-encoding", "gzip")]).await;
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&gz.body[..])
+        .read_to_end(&mut unzipped)
+        .expect("gzip");
+    assert_eq!(unzipped, mlt.body);
+
+    let tj = get(&app, "/tiles/hinanjo.json?encoding=mlt", &[])
+        .await
+        .json();
+    assert_eq!(tj["encoding"], "mlt");
+    assert!(tj["tiles"][0]
+        .as_str()
+        .expect("tiles")
+        .ends_with("/{z}/{x}/{y}.mlt"));
+    let tj = get(&app, "/tiles/hinanjo.json", &[]).await.json();
+    assert!(
+        tj.get("encoding").is_none() && tj["tiles"][0].as_str().expect("tiles").ends_with(".mvt")
+    );
+    let style = get(&app, "/styles/public.json?encoding=mlt", &[])
+        .await
+        .json();
+    let sources = style["sources"].as_object().expect("sources");
+    let vector: Vec<_> = sources.values().filter(|s| s["type"] == "vector").collect();
+    assert!(!vector.is_empty());
+    for s in vector {
+        assert_eq!(s["encoding"], "mlt", "{s}");
+        assert!(
+            s["tiles"][0].as_str().expect("tiles").ends_with(".mlt"),
+            "{s}"
+        );
+    }
+    for bad in [
+        "/tiles/hinanjo.json?encoding=pbf",
+        "/styles/public.json?encoding=x",
+    ] {
+        let r = get(&app, bad, &[]).await;
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(String::from_utf8_lossy(&r.body).contains("mlt"), "{bad}");
+    }
+    assert_eq!(get(&app, &format!("{base}.png"), &[]).await.status, 400);
+}

@@ -78,6 +78,15 @@ fn secrets() -> Secrets {
             "{:?} {:?} {:?}",
             l.def.title, l.def.description, l.def.attribution
         ));
+        // The categories a resident chooses from on the report form are published by
+        // design (an unpublished report's own text stays secret and is checked).
+        if let Some(r) = &l.def.reports {
+            for f in l.def.fields.iter().filter(|f| f.output_name() == r.category) {
+                for (code, label) in &f.values {
+                    public_values.insert(format!("{code} {} {}", label.ja, label.en));
+                }
+            }
+        }
     }
     let corpus: String = public_values
         .iter()
@@ -104,8 +113,25 @@ fn readable(r: &Resp) -> String {
     for (k, v) in &r.headers {
         let _ = writeln!(out, "{k}: {}", v.to_str().unwrap_or(""));
     }
-    let body = r.decoded();
-    if r.header("content-type") == Some("application/vnd.mapbox-vector-tile") {
+    let mut body = r.decoded();
+    if r.header("content-type") == Some("application/vnd.maplibre-tile") {
+        // MLT strings may be FSST-compressed: read them back as MVT, then as below.
+        let mut dec = mlt_core::Decoder::default();
+        let layers = mlt_core::Parser::default()
+            .parse_layers(&body)
+            .expect("MLT parses")
+            .into_iter()
+            .map(|l| match l {
+                mlt_core::Layer::Tag01(l) => l.into_tile(&mut dec).expect("MLT decodes"),
+                _ => panic!("an MLT layer of another kind"),
+            })
+            .collect();
+        body = mlt_core::mvt::tile_layers_to_mvt(layers).expect("as MVT");
+    }
+    let content = r.header("content-type");
+    if content == Some("application/vnd.mapbox-vector-tile")
+        || content == Some("application/vnd.maplibre-tile")
+    {
         for l in crate::common::decode(&body) {
             out.push_str(&l.name);
             out.push('\n');
@@ -161,6 +187,7 @@ async fn nothing_internal_reaches_the_public_view() {
         for &(z, x, y) in &s.tiles {
             uris.push(format!("/tiles/{id}/{z}/{x}/{y}.mvt"));
             uris.push(format!("/tiles/{},{id}/{z}/{x}/{y}.mvt", public_ids[0]));
+            uris.push(format!("/tiles/{},{id}/{z}/{x}/{y}.mlt", public_ids[0]));
         }
     }
     // Whole-layer responses of the small public layers (the big flood layers would make
@@ -224,6 +251,7 @@ async fn nothing_internal_reaches_the_public_view() {
 
     for &(z, x, y) in &s.tiles {
         uris.push(format!("/tiles/{all_public}/{z}/{x}/{y}.mvt"));
+        uris.push(format!("/tiles/{all_public}/{z}/{x}/{y}.mlt"));
     }
 
     // Every secret as one automaton, so each response is scanned once.
