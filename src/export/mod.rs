@@ -288,7 +288,6 @@ fn write_pmtiles(path: &Path, p: &Pyramid<'_>) -> Result<()> {
 }
 
 fn write_mbtiles(path: &Path, p: &Pyramid<'_>) -> Result<()> {
-    use std::io::Write as _;
     if path.exists() {
         std::fs::remove_file(path)?;
     }
@@ -325,12 +324,7 @@ fn write_mbtiles(path: &Path, p: &Pyramid<'_>) -> Result<()> {
         for (c, t) in p.tiles() {
             // MBTiles rows count from the south (TMS).
             let row = (1u32 << c.z()) - 1 - c.y();
-            let mut gz = flate2::write::GzEncoder::new(
-                Vec::with_capacity(t.len() / 2),
-                flate2::Compression::new(6),
-            );
-            gz.write_all(t)?;
-            ins.execute((c.z(), c.x(), row, gz.finish()?))?;
+            ins.execute((c.z(), c.x(), row, crate::tile::gzip(t)))?;
         }
     }
     tx.commit()?;

@@ -1,6 +1,6 @@
 //! `GET /tiles/{layers}/{z}/{x}/{y}.mvt|.mlt` and `GET /tiles/{layers}.json[?encoding=mlt]`.
 
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -9,8 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
 use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use serde_json::json;
 
 use super::{base_url, cache_control, resolve_layers, AppError, AppState, Caller};
@@ -200,12 +198,7 @@ fn make_tile(
     if format == TileFormat::Mlt {
         bytes = tile::mvt_to_mlt(&bytes)?;
     }
-    let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 2), Compression::new(6));
-    enc.write_all(&bytes)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    let gzip = enc
-        .finish()
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let gzip = tile::gzip(&bytes);
     Ok(Arc::new(CachedTile::new(&bytes, gzip)))
 }
 

@@ -81,7 +81,12 @@ fn secrets() -> Secrets {
         // The categories a resident chooses from on the report form are published by
         // design (an unpublished report's own text stays secret and is checked).
         if let Some(r) = &l.def.reports {
-            for f in l.def.fields.iter().filter(|f| f.output_name() == r.category) {
+            for f in l
+                .def
+                .fields
+                .iter()
+                .filter(|f| f.output_name() == r.category)
+            {
                 for (code, label) in &f.values {
                     public_values.insert(format!("{code} {} {}", label.ja, label.en));
                 }
