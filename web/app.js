@@ -202,7 +202,8 @@ function renderReport(r, place, live) {
     h += `<h3>${t('shelters')}</h3><ol>`;
     for (const s of r.shelters) {
       const flag = s.opens_for_found === true ? `<br>✔ ${t('opens')}` : s.caution ? `<br>⚠ ${esc(s.caution)}` : '';
-      h += `<li><strong>${esc(s.name)}</strong>${s.romaji ? ` <span lang="en">(${esc(s.romaji)})</span>` : ''}${esc(paren(s.layer_title))}<br>${esc(s.guidance)}${flag}${s.address ? `<br>${esc(s.address)}` : ''}</li>`;
+      const crossing = s.crossing ? `<br>⚠ ${esc(s.crossing)}` : '';
+      h += `<li><strong>${esc(s.name)}</strong>${s.romaji ? ` <span lang="en">(${esc(s.romaji)})</span>` : ''}${esc(paren(s.layer_title))}<br>${esc(s.guidance)}${flag}${crossing}${s.address ? `<br>${esc(s.address)}` : ''}</li>`;
     }
     h += '</ol>';
   }

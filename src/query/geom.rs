@@ -30,6 +30,40 @@ pub fn polygon_contains(part: &PolygonPart, p: Coord<f64>) -> bool {
     ring_contains(ext, p) && !holes.iter().any(|h| ring_contains(h, p))
 }
 
+/// Whether segments `a–b` and `c–d` touch or cross.
+#[must_use]
+pub fn segments_meet(a: Coord<f64>, b: Coord<f64>, c: Coord<f64>, d: Coord<f64>) -> bool {
+    let side = |p: Coord<f64>, q: Coord<f64>, r: Coord<f64>| {
+        (q.x - p.x) * (r.y - p.y) - (q.y - p.y) * (r.x - p.x)
+    };
+    let within = |p: Coord<f64>, q: Coord<f64>, r: Coord<f64>| {
+        r.x >= p.x.min(q.x) && r.x <= p.x.max(q.x) && r.y >= p.y.min(q.y) && r.y <= p.y.max(q.y)
+    };
+    let (d1, d2) = (side(c, d, a), side(c, d, b));
+    let (d3, d4) = (side(a, b, c), side(a, b, d));
+    if ((d1 > 0.0 && d2 < 0.0) || (d1 < 0.0 && d2 > 0.0))
+        && ((d3 > 0.0 && d4 < 0.0) || (d3 < 0.0 && d4 > 0.0))
+    {
+        return true;
+    }
+    (d1 == 0.0 && within(c, d, a))
+        || (d2 == 0.0 && within(c, d, b))
+        || (d3 == 0.0 && within(a, b, c))
+        || (d4 == 0.0 && within(a, b, d))
+}
+
+/// Whether segment `a–b` enters a polygon part: an end inside it, or crossing one of its rings.
+#[must_use]
+pub fn segment_enters(part: &PolygonPart, a: Coord<f64>, b: Coord<f64>) -> bool {
+    polygon_contains(part, a)
+        || polygon_contains(part, b)
+        || part
+            .rings
+            .iter()
+            .flat_map(|r| r.windows(2))
+            .any(|w| segments_meet(a, b, w[0], w[1]))
+}
+
 /// Distance from `p` to segment `a–b`.
 #[must_use]
 pub fn segment_distance(p: Coord<f64>, a: Coord<f64>, b: Coord<f64>) -> f64 {
@@ -97,5 +131,20 @@ mod tests {
     fn segment_distance_clamps_to_ends() {
         assert!((segment_distance(c(0.0, 5.0), c(0.0, 0.0), c(10.0, 0.0)) - 5.0).abs() < 1e-12);
         assert!((segment_distance(c(-3.0, 4.0), c(0.0, 0.0), c(10.0, 0.0)) - 5.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_segment_enters_a_square_it_crosses_and_not_one_beside_it() {
+        let sq = PolygonPart::new(vec![square(0.0, 0.0, 10.0)]).expect("part");
+        assert!(segment_enters(&sq, c(-5.0, 5.0), c(15.0, 5.0)), "through");
+        assert!(
+            segment_enters(&sq, c(5.0, 5.0), c(50.0, 50.0)),
+            "from inside"
+        );
+        assert!(!segment_enters(&sq, c(-5.0, -5.0), c(-5.0, 50.0)), "beside");
+        assert!(
+            !segment_enters(&sq, c(11.0, -1.0), c(20.0, 5.0)),
+            "past a corner"
+        );
     }
 }

@@ -110,6 +110,10 @@ pub struct Shelter {
     pub caution: Option<String>,
     /// The hazards it is only meant for (津波避難ビル), if the layer says so.
     pub only_for: Vec<HazardKind>,
+    /// The landslide areas the straight line from the point to the site passes through
+    /// (not the one the point itself lies in), in words: the way there must go round them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crossing: Option<String>,
     /// In English reports, the name in Latin letters from its kana reading (a `search`
     /// field of the layer holding kana), so it can be read out and asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -319,6 +323,7 @@ fn shelters(
                 guidance: guidance(&direction, distance_m, lang),
                 direction,
                 caution: None,
+                crossing: None,
                 only_for: cfg.only_for.clone(),
             });
         }
@@ -341,7 +346,73 @@ fn shelters(
             s.caution = caution(s, lang);
         }
     }
+    for s in &mut out {
+        let (x, y) = lonlat_to_mercator(s.lon, s.lat);
+        s.crossing = crossing(layers, view, p, Coord { x, y }, lang);
+    }
     out
+}
+
+/// Hazards whose areas a straight way to a shelter must not be taken through in heavy rain.
+const KEEP_OUT: [HazardKind; 2] = [
+    HazardKind::LandslideSpecialWarning,
+    HazardKind::LandslideWarning,
+];
+
+/// The landslide areas segment `a–b` (point → shelter, EPSG:3857) enters, leaving out
+/// those `a` lies in (the person is there already: leaving is the advice), as a sentence.
+fn crossing(
+    layers: &[&LayerSnapshot],
+    view: &View,
+    a: Coord<f64>,
+    b: Coord<f64>,
+    lang: Lang,
+) -> Option<String> {
+    let area = crate::store::PartBox {
+        min: Coord {
+            x: a.x.min(b.x),
+            y: a.y.min(b.y),
+        },
+        max: Coord {
+            x: a.x.max(b.x),
+            y: a.y.max(b.y),
+        },
+    };
+    let mut titles: Vec<String> = Vec::new();
+    for layer in layers {
+        let Some(h) = layer.def.hazard.as_ref() else {
+            continue;
+        };
+        if !KEEP_OUT.contains(&h.kind) || !view.sees_layer(&layer.def) {
+            continue;
+        }
+        let enters = layer.parts_in(&area).into_iter().any(|(fi, part)| {
+            let Some(f) = layer.features.get(fi as usize) else {
+                return false;
+            };
+            let Shape::Polygons(parts) = &f.shape else {
+                return false;
+            };
+            view.sees_feature(f)
+                && parts.get(part as usize).is_some_and(|pp| {
+                    !super::geom::polygon_contains(pp, a) && super::geom::segment_enters(pp, a, b)
+                })
+        });
+        let title = lang.pick(&layer.def.title).to_string();
+        if enters && !titles.contains(&title) {
+            titles.push(title);
+        }
+    }
+    (!titles.is_empty()).then(|| match lang {
+        Lang::Ja => format!(
+            "直線上に{}があります。大雨のときは区域を通らない道を選んでください。",
+            titles.join("・")
+        ),
+        Lang::En => format!(
+            "The straight line passes through {}: in heavy rain, take a way that keeps out of it.",
+            titles.join(", ")
+        ),
+    })
 }
 
 /// The eight compass points from `a` to `b`, in words.
@@ -799,6 +870,9 @@ impl HazardReport {
                 if let Some(w) = s.caution.as_deref().or_else(|| opens_words(s, self.lang)) {
                     let _ = write!(t, "{}{w}", if ja { "。" } else { ". " });
                 }
+                if let Some(c) = &s.crossing {
+                    let _ = write!(t, "{}{c}", if ja { "" } else { " " });
+                }
                 if let Some(a) = &s.address {
                     let _ = write!(t, "{}{a}", if ja { "。所在地：" } else { ". Address: " });
                 }
@@ -878,6 +952,9 @@ impl HazardReport {
                 );
                 if let Some(w) = s.caution.as_deref().or_else(|| opens_words(s, self.lang)) {
                     let _ = write!(h, "<br>{}", esc(w));
+                }
+                if let Some(c) = &s.crossing {
+                    let _ = write!(h, "<br>{}", esc(c));
                 }
                 h.push_str("</li>");
             }

@@ -717,3 +717,95 @@ async fn search_finds_addresses_written_either_way() {
         "staff find {addr}: {j}"
     );
 }
+
+/// The way to a shelter is a straight line on the map: when it passes through a 土砂災害
+/// (特別)警戒区域 the shelter says so, in both languages and in the text report — checked
+/// against `geo`'s own segment–polygon intersection over every landslide area — and a
+/// line through the flat town centre says nothing.
+#[tokio::test]
+async fn a_straight_way_through_a_landslide_area_is_said() {
+    use geo::{Intersects as _, Line};
+    let state = common::state();
+    let catalog = state.catalog.load();
+    let landslide: Vec<geo::Polygon<f64>> = catalog
+        .layers()
+        .filter(|l| {
+            l.def.hazard.as_ref().is_some_and(|h| {
+                matches!(
+                    h.kind,
+                    chizu::config::HazardKind::LandslideWarning
+                        | chizu::config::HazardKind::LandslideSpecialWarning
+                )
+            })
+        })
+        .flat_map(|l| l.features.iter())
+        .filter_map(|f| match &f.shape {
+            chizu::store::Shape::Polygons(ps) => Some(
+                ps.iter()
+                    .filter_map(chizu::store::PolygonPart::to_polygon)
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(landslide.len() > 100, "{}", landslide.len());
+    let crosses = |lon: f64, lat: f64, s: &Value| {
+        let (ax, ay) = chizu::tile::lonlat_to_mercator(lon, lat);
+        let (bx, by) = chizu::tile::lonlat_to_mercator(
+            s["lon"].as_f64().expect("lon"),
+            s["lat"].as_f64().expect("lat"),
+        );
+        let line = Line::new(geo::coord! { x: ax, y: ay }, geo::coord! { x: bx, y: by });
+        let start = geo::Point::new(ax, ay);
+        landslide
+            .iter()
+            .any(|p| !p.intersects(&start) && p.intersects(&line))
+    };
+    // In 坂本's hills (found by a sweep of the city): the way to the first shelter crosses one.
+    let (lon, lat) = (138.27, 34.905_67);
+    let r = hazard(lon, lat, "").await;
+    let first = &r["shelters"][0];
+    assert!(
+        crosses(lon, lat, first),
+        "geo says the line crosses: {first}"
+    );
+    let said = first["crossing"].as_str().expect("crossing said");
+    assert!(
+        said.contains("土砂災害") && said.contains("直線上"),
+        "{said}"
+    );
+    let en = hazard(lon, lat, "&lang=en").await;
+    assert!(en["shelters"][0]["crossing"]
+        .as_str()
+        .expect("en")
+        .contains("passes through"));
+    let text = get(
+        &public_router(),
+        &format!("/hazard?lon={lon}&lat={lat}&f=text"),
+        &[],
+    )
+    .await;
+    assert!(String::from_utf8_lossy(&text.body).contains("直線上に"));
+    // Every shelter listed anywhere on a sweep agrees with geo, both ways.
+    for i in 0..8 {
+        for j in 0..8 {
+            let (lon, lat) = (138.25 + f64::from(i) * 0.011, 34.80 + f64::from(j) * 0.013);
+            let r = hazard(lon, lat, "").await;
+            for s in r["shelters"].as_array().into_iter().flatten() {
+                assert_eq!(
+                    s.get("crossing").is_some(),
+                    crosses(lon, lat, s),
+                    "{lon},{lat}: {s}"
+                );
+            }
+        }
+    }
+    // The town centre: flat, nothing in the way.
+    let r = hazard(138.3182, 34.8662, "").await;
+    assert!(
+        r["shelters"][0].get("crossing").is_none(),
+        "{}",
+        r["shelters"][0]
+    );
+}
