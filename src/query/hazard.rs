@@ -409,7 +409,7 @@ fn crossing(
             titles.join("・")
         ),
         Lang::En => format!(
-            "The straight line passes through {}: in heavy rain, take a way that keeps out of it.",
+            "The straight line passes through {}: in heavy rain, take a way that keeps out of them.",
             titles.join(", ")
         ),
     })
