@@ -95,27 +95,7 @@ fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let city = synth::city();
     let mut city_list = synth::tile_list(&synth::extent(), if full { 10_000 } else { 2 });
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    chizu::route_gdal_messages();
-    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-    let loaded = chizu::load_root(&root, cores);
-    let sample: Vec<Arc<LayerSnapshot>> = loaded
-        .catalog
-        .layers()
-        .filter(|l| l.def.is_public() && l.live.is_none())
-        .cloned()
-        .collect();
-    let area = sample
-        .iter()
-        .filter_map(|l| l.bounds)
-        .reduce(|mut a, b| {
-            a.min.x = a.min.x.min(b.min.x);
-            a.min.y = a.min.y.min(b.min.y);
-            a.max.x = a.max.x.max(b.max.x);
-            a.max.y = a.max.y.max(b.max.y);
-            a
-        })
-        .expect("bounds");
+    let (sample, area) = synth::sample_public();
     let mut sample_list = synth::tile_list(&area, if full { 10_000 } else { 2 });
     if !full {
         // Under `cargo test`: a few tiles from the middle of each list (its first z12

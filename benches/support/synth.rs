@@ -248,3 +248,31 @@ pub fn tile_list_zooms(
     }
     out
 }
+
+/// The 焼津 sample under the crate root, loaded on every core: its public file layers (the
+/// composite the benches cut) and the extent they cover together.
+#[allow(dead_code)] // the mlt and gzip benches use it; the others include this file too
+pub fn sample_public() -> (Vec<Arc<LayerSnapshot>>, PartBox) {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    chizu::route_gdal_messages();
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let loaded = chizu::load_root(&root, cores);
+    let sample: Vec<Arc<LayerSnapshot>> = loaded
+        .catalog
+        .layers()
+        .filter(|l| l.def.is_public() && l.live.is_none())
+        .cloned()
+        .collect();
+    let area = sample
+        .iter()
+        .filter_map(|l| l.bounds)
+        .reduce(|mut a, b| {
+            a.min.x = a.min.x.min(b.min.x);
+            a.min.y = a.min.y.min(b.min.y);
+            a.max.x = a.max.x.max(b.max.x);
+            a.max.y = a.max.y.max(b.max.y);
+            a
+        })
+        .expect("bounds");
+    (sample, area)
+}
