@@ -664,15 +664,22 @@ pub async fn add_readings(
         let View::Internal(who) = &*view else {
             return Err(AppError::NotFound.into_response());
         };
-        let (layer, i) = station(&app, &view, &id, &fid)?;
+        // The station is looked up by the store, in its database, not in this server's
+        // snapshot: with PostgreSQL a station just added through another server may not
+        // have reached this one yet. On the internal view a served id is the feature's.
+        let known = app
+            .catalog
+            .load()
+            .get(&id)
+            .is_some_and(|l| view.sees_layer(&l.def) && l.def.sensor.is_some());
+        let internal_fid: u64 = fid
+            .parse()
+            .ok()
+            .filter(|_| known)
+            .ok_or_else(|| AppError::NotFound.into_response())?;
         let store = store(&app)?;
         let body = parse_body(&headers, &body)?;
-        let (who, job_app, job_id, internal_fid) = (
-            who.clone(),
-            Arc::clone(&app),
-            id.clone(),
-            layer.features[i].id,
-        );
+        let (who, job_app, job_id) = (who.clone(), Arc::clone(&app), id.clone());
         let (n, latest) = blocking(&app, move || {
             store.add_readings(&job_app.catalog, &job_id, internal_fid, &who, &body)
         })

@@ -438,6 +438,37 @@ fn a_reading_posted_to_one_server_is_served_by_the_other() {
     )
     .expect("series");
     assert_eq!(json(&series)["numberReturned"], 1, "{series}");
+    // A station another server has stored but not yet announced (a copy made in the
+    // database, which no NOTIFY tells B about): B takes its reading, because it asks the
+    // database and not its own snapshot (in CI, B once answered 404 for a station just
+    // added through A).
+    let unheard = fid + 1_000;
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    c.execute(
+        "INSERT INTO chizu.features(layer, fid, version, geometry, properties, deleted, updated, updated_by) \
+         SELECT layer, fid + 1000, version, geometry, properties, deleted, updated, updated_by \
+         FROM chizu.features WHERE layer = 'suii_kansoku' AND fid = $1",
+        &[&i64::try_from(fid).expect("fid")],
+    )
+    .expect("copy the station");
+    let (status, body) = http(
+        &b.internal,
+        "POST",
+        &format!("{items}/{unheard}/readings"),
+        &key,
+        &format!(r#"{{"time":"{at}","value":1.0}}"#),
+    )
+    .expect("post reading");
+    assert_eq!(status, 200, "a station stored but not announced: {body}");
+    let (status, _) = http(
+        &b.internal,
+        "POST",
+        &format!("{items}/{}/readings", fid + 2_000),
+        &key,
+        &format!(r#"{{"time":"{at}","value":1.0}}"#),
+    )
+    .expect("post reading");
+    assert_eq!(status, 404, "a station that is nowhere");
     drop((a, b));
     let mut c = admin();
     let _ = c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"));
