@@ -36,15 +36,21 @@ impl Rng {
 /// at this latitude) centred near 焼津駅, large enough that every z12–z16 tile over it
 /// makes a list of more than 1,000 distinct tiles.
 pub fn extent() -> PartBox {
+    extent_scaled(1)
+}
+
+/// The extent of the city `scale` times as large at the same density (each side ×√scale).
+pub fn extent_scaled(scale: u32) -> PartBox {
     let (cx, cy) = chizu::tile::lonlat_to_mercator(138.30, 34.86);
+    let half = 8_000.0 * f64::from(scale).sqrt();
     PartBox {
         min: Coord {
-            x: cx - 8_000.0,
-            y: cy - 8_000.0,
+            x: cx - half,
+            y: cy - half,
         },
         max: Coord {
-            x: cx + 8_000.0,
-            y: cy + 8_000.0,
+            x: cx + half,
+            y: cy + half,
         },
     }
 }
@@ -102,13 +108,21 @@ fn polygon_feature(id: u64, rings: Vec<Vec<Coord<f64>>>, values: Vec<Value>) -> 
 }
 
 /// Buildings, roads and floods, as three layer snapshots.
+#[allow(dead_code)] // bench_city writes city_scaled
 pub fn city() -> Vec<Arc<LayerSnapshot>> {
-    let ext = extent();
+    city_scaled(1)
+}
+
+/// [`city`] over [`extent_scaled`]: `scale` times the features at the same density (the
+/// first `scale` = 1 city is [`city`] itself).
+pub fn city_scaled(scale: u32) -> Vec<Arc<LayerSnapshot>> {
+    let ext = extent_scaled(scale);
+    let k = u64::from(scale);
     let mut rng = Rng::new(20_261_121);
     let uses = ["住宅", "商業", "工業", "公共"];
 
-    let mut buildings = Vec::with_capacity(100_000);
-    for i in 0..100_000u64 {
+    let mut buildings = Vec::with_capacity(100_000 * k as usize);
+    for i in 0..100_000 * k {
         let c = Coord {
             x: rng.range(ext.min.x, ext.max.x),
             y: rng.range(ext.min.y, ext.max.y),
@@ -136,8 +150,8 @@ pub fn city() -> Vec<Arc<LayerSnapshot>> {
         buildings.push(polygon_feature(i, vec![ring], values));
     }
 
-    let mut roads = Vec::with_capacity(30_000);
-    for i in 0..30_000u64 {
+    let mut roads = Vec::with_capacity(30_000 * k as usize);
+    for i in 0..30_000 * k {
         let mut p = Coord {
             x: rng.range(ext.min.x, ext.max.x),
             y: rng.range(ext.min.y, ext.max.y),
@@ -165,8 +179,8 @@ pub fn city() -> Vec<Arc<LayerSnapshot>> {
         });
     }
 
-    let mut floods = Vec::with_capacity(2_000);
-    for i in 0..2_000u64 {
+    let mut floods = Vec::with_capacity(2_000 * k as usize);
+    for i in 0..2_000 * k {
         let c = Coord {
             x: rng.range(ext.min.x, ext.max.x),
             y: rng.range(ext.min.y, ext.max.y),
@@ -219,6 +233,7 @@ pub fn city() -> Vec<Arc<LayerSnapshot>> {
 
 /// A fixed list of tiles z12–z16 over `area`: every tile at z12–z14, and at z15 and z16
 /// every tile, or an evenly strided sample of `per_zoom` when there are more.
+#[allow(dead_code)] // bench_city strides each zoom itself
 pub fn tile_list(area: &PartBox, per_zoom: usize) -> Vec<chizu::tile::TileCoord> {
     tile_list_zooms(area, 12..=16, per_zoom)
 }

@@ -754,20 +754,20 @@ fn repair(
     let multi = ty == OGRwkbGeometryType::wkbMultiPolygon
         || ty == OGRwkbGeometryType::wkbGeometryCollection;
     if !multi {
-        return if geom.is_valid() {
+        return if valid(geom) {
             Ok(None)
         } else {
             geom.make_valid(opts).map(Some).map_err(|_| ())
         };
     }
     let n = geom.geometry_count();
-    if (0..n).all(|i| geom.get_geometry(i).is_valid()) {
+    if (0..n).all(|i| valid(&geom.get_geometry(i))) {
         return Ok(None);
     }
     let mut out = Geometry::empty(OGRwkbGeometryType::wkbGeometryCollection).map_err(|_| ())?;
     for i in 0..n {
         let part = geom.get_geometry(i);
-        let fixed = if part.is_valid() {
+        let fixed = if valid(&part) {
             (*part).clone()
         } else {
             part.make_valid(opts).map_err(|_| ())?
@@ -775,6 +775,29 @@ fn repair(
         out.add_geometry(fixed).map_err(|_| ())?;
     }
     Ok(Some(out))
+}
+
+/// GEOS's validity, except that a polygon of one small ring proved simple here is valid
+/// without the round trip through GEOS (see [`super::geometry::small_ring_is_simple`]).
+fn valid(geom: &gdal::vector::Geometry) -> bool {
+    use gdal::vector::{geometry_type_flatten, OGRwkbGeometryType};
+    if geometry_type_flatten(geom.geometry_type()) == OGRwkbGeometryType::wkbPolygon
+        && geom.geometry_count() == 1
+    {
+        let ring = geom.get_geometry(0);
+        if ring.point_count() <= super::geometry::SMALL_RING {
+            let mut coords = Vec::with_capacity(ring.point_count());
+            ring.get_points(&mut coords);
+            let coords: Vec<geo::Coord<f64>> = coords
+                .into_iter()
+                .map(|(x, y, _)| geo::Coord { x, y })
+                .collect();
+            if super::geometry::small_ring_is_simple(&coords) {
+                return true;
+            }
+        }
+    }
+    geom.is_valid()
 }
 
 fn read_value(feature: &gdal::vector::Feature<'_>, i: usize) -> Value {
