@@ -157,29 +157,16 @@ pub fn metadata(
     })
 }
 
-/// Cuts `coords` on `threads` threads; calls `progress(done, total)` now and then.
-fn cut_all(
-    layers: &[Arc<LayerSnapshot>],
-    view: &View,
-    coords: &[TileCoord],
-    threads: usize,
-    progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<Vec<Option<Vec<u8>>>> {
-    let refs: Vec<&LayerSnapshot> = layers.iter().map(AsRef::as_ref).collect();
-    let done = AtomicUsize::new(0);
-    let out = crate::par_map(coords, threads, |&t| {
-        let tile = tile::render(&refs, view, t);
-        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-        if d % 256 == 0 {
-            progress(d, coords.len());
-        }
-        tile
-    });
-    progress(coords.len(), coords.len());
-    Ok(out.into_iter().collect::<std::result::Result<_, _>>()?)
-}
+/// Tiles cut at a time: the bytes waiting to be written stay bounded whatever the pyramid.
+const CHUNK: usize = 2_048;
 
 /// Writes the pyramid of `layers` (as `view` sees them) between the zooms to `path`.
+///
+/// Tiles are cut on `threads` threads a chunk at a time, in tile-id order, and written as
+/// they come; once a zoom is written its overviews are let go. So the memory beyond the
+/// loaded layers is one chunk of tiles and one zoom's overviews. The archive is written
+/// next to `path` and renamed into place only when complete: a failed export leaves no
+/// partial file, and an older export at `path` stays until the new one is whole.
 pub fn export(
     path: &Path,
     layers: &[Arc<LayerSnapshot>],
@@ -202,18 +189,50 @@ pub fn export(
         return Err(ExportError::Format(name));
     }
     let coords = pyramid(layers, minzoom, maxzoom);
-    let tiles = cut_all(layers, view, &coords, threads, progress)?;
-    let meta = metadata(layers, view, minzoom, maxzoom);
-    let bounds = crate::store::lonlat_union(layers.iter().map(AsRef::as_ref), false)
-        .unwrap_or([180.0, 90.0, -180.0, -90.0]);
-    let pyramid = Pyramid {
-        coords: &coords,
-        tiles: &tiles,
-        meta: &meta,
-        bounds,
+    let head = Head {
+        meta: metadata(layers, view, minzoom, maxzoom),
+        bounds: crate::store::lonlat_union(layers.iter().map(AsRef::as_ref), false)
+            .unwrap_or([180.0, 90.0, -180.0, -90.0]),
         minzoom,
         maxzoom,
     };
+    let partial = path.with_file_name(format!(
+        ".{}.partial",
+        path.file_name()
+            .map_or_else(|| "export".into(), |n| n.to_string_lossy())
+    ));
+    let written = (|| {
+        let mut sink = Sink::create(&partial, pm, &head)?;
+        let summary = cut_and_write(layers, view, &coords, threads, progress, &mut sink)?;
+        sink.finish()?;
+        Ok::<_, ExportError>(summary)
+    })();
+    let mut summary = match written {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    if let Err(e) = std::fs::rename(&partial, path) {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e.into());
+    }
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+/// Cuts `coords` (in tile-id order, so zoom by zoom) a chunk at a time and hands the
+/// non-empty tiles to `sink`; calls `progress(done, total)` now and then.
+fn cut_and_write(
+    layers: &[Arc<LayerSnapshot>],
+    view: &View,
+    coords: &[TileCoord],
+    threads: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    sink: &mut Sink,
+) -> Result<ExportSummary> {
+    let refs: Vec<&LayerSnapshot> = layers.iter().map(AsRef::as_ref).collect();
     let mut summary = ExportSummary {
         tiles_visited: coords.len(),
         tiles_written: 0,
@@ -221,42 +240,47 @@ pub fn export(
         largest: None,
         elapsed: Duration::ZERO,
     };
-    for (c, t) in pyramid.tiles() {
-        summary.tiles_written += 1;
-        summary.bytes += t.len() as u64;
-        if summary.largest.as_ref().is_none_or(|(_, n)| t.len() > *n) {
-            summary.largest = Some((c.to_string(), t.len()));
+    let done = AtomicUsize::new(0);
+    for zoom in coords.chunk_by(|a, b| a.z() == b.z()) {
+        for chunk in zoom.chunks(CHUNK) {
+            let tiles = crate::par_map(chunk, threads, |&t| {
+                let tile = tile::render(&refs, view, t);
+                let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if d % 256 == 0 {
+                    progress(d, coords.len());
+                }
+                tile
+            });
+            for (c, t) in chunk.iter().zip(tiles) {
+                let Some(t) = t? else { continue };
+                summary.tiles_written += 1;
+                summary.bytes += t.len() as u64;
+                if summary.largest.as_ref().is_none_or(|(_, n)| t.len() > *n) {
+                    summary.largest = Some((c.to_string(), t.len()));
+                }
+                sink.add(*c, &t)?;
+            }
+        }
+        if let Some(z) = zoom.first().map(TileCoord::z) {
+            for l in layers {
+                l.release_overview(z);
+            }
         }
     }
-    if pm {
-        write_pmtiles(path, &pyramid)?;
-    } else {
-        write_mbtiles(path, &pyramid)?;
-    }
-    summary.elapsed = started.elapsed();
+    progress(coords.len(), coords.len());
     Ok(summary)
 }
 
-/// What both writers write: the tiles in tile-id order and what describes them.
-struct Pyramid<'a> {
-    coords: &'a [TileCoord],
-    tiles: &'a [Option<Vec<u8>>],
-    meta: &'a serde_json::Value,
+/// What describes the archive, known before its tiles.
+struct Head {
+    meta: serde_json::Value,
     /// `[west, south, east, north]`.
     bounds: [f64; 4],
     minzoom: u8,
     maxzoom: u8,
 }
 
-impl Pyramid<'_> {
-    /// The non-empty tiles.
-    fn tiles(&self) -> impl Iterator<Item = (&TileCoord, &Vec<u8>)> {
-        self.coords
-            .iter()
-            .zip(self.tiles)
-            .filter_map(|(c, t)| Some((c, t.as_ref()?)))
-    }
-
+impl Head {
     /// Centre lon, lat and zoom to open at.
     fn center(&self) -> (f64, f64, u8) {
         let b = self.bounds;
@@ -268,65 +292,83 @@ impl Pyramid<'_> {
     }
 }
 
-fn write_pmtiles(path: &Path, p: &Pyramid<'_>) -> Result<()> {
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let (b, (lon, lat, zoom)) = (p.bounds, p.center());
-    let mut w = pmtiles::PmTilesWriter::new(pmtiles::TileType::Mvt)
-        .tile_compression(pmtiles::Compression::Gzip)
-        .min_zoom(p.minzoom)
-        .max_zoom(p.maxzoom)
-        .bounds(b[0], b[1], b[2], b[3])
-        .center(lon, lat)
-        .center_zoom(zoom)
-        .metadata(p.meta.to_string())
-        .create(file)?;
-    for (c, t) in p.tiles() {
-        w.add_tile(pmtiles::TileCoord::new(c.z(), c.x(), c.y())?, t)?;
-    }
-    w.finalize()?;
-    Ok(())
+/// An archive being written, tile by tile in tile-id order.
+enum Sink {
+    Pm(Box<pmtiles::PmTilesStreamWriter<std::io::BufWriter<std::fs::File>>>),
+    /// MBTiles in one transaction, committed by [`Sink::finish`].
+    Mb(rusqlite::Connection),
 }
 
-fn write_mbtiles(path: &Path, p: &Pyramid<'_>) -> Result<()> {
-    if path.exists() {
-        std::fs::remove_file(path)?;
-    }
-    let mut db = rusqlite::Connection::open(path)?;
-    db.execute_batch(
-        "CREATE TABLE metadata (name TEXT, value TEXT);
-         CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);
-         CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row);",
-    )?;
-    let tx = db.transaction()?;
-    {
-        let mut m = tx.prepare("INSERT INTO metadata (name, value) VALUES (?1, ?2)")?;
-        let (b, meta, (lon, lat, zoom)) = (p.bounds, p.meta, p.center());
-        for (k, v) in [
-            ("name", meta["name"].as_str().unwrap_or("chizu").to_string()),
-            ("format", "pbf".to_string()),
-            ("type", "overlay".to_string()),
-            ("minzoom", p.minzoom.to_string()),
-            ("maxzoom", p.maxzoom.to_string()),
-            ("bounds", format!("{},{},{},{}", b[0], b[1], b[2], b[3])),
-            ("center", format!("{lon},{lat},{zoom}")),
-            (
-                "attribution",
-                meta["attribution"].as_str().unwrap_or("").to_string(),
-            ),
-            (
-                "json",
-                json!({ "vector_layers": meta["vector_layers"] }).to_string(),
-            ),
-        ] {
-            m.execute((k, v))?;
+impl Sink {
+    fn create(path: &Path, pm: bool, h: &Head) -> Result<Self> {
+        if path.exists() {
+            std::fs::remove_file(path)?;
         }
-        let mut ins = tx.prepare("INSERT INTO tiles (zoom_level, tile_column, tile_row, tile_data) VALUES (?1, ?2, ?3, ?4)")?;
-        for (c, t) in p.tiles() {
-            // MBTiles rows count from the south (TMS).
-            let row = (1u32 << c.z()) - 1 - c.y();
-            ins.execute((c.z(), c.x(), row, crate::tile::gzip(t)))?;
+        let (b, (lon, lat, zoom)) = (h.bounds, h.center());
+        if pm {
+            let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+            let w = pmtiles::PmTilesWriter::new(pmtiles::TileType::Mvt)
+                .tile_compression(pmtiles::Compression::Gzip)
+                .min_zoom(h.minzoom)
+                .max_zoom(h.maxzoom)
+                .bounds(b[0], b[1], b[2], b[3])
+                .center(lon, lat)
+                .center_zoom(zoom)
+                .metadata(h.meta.to_string())
+                .create(file)?;
+            return Ok(Sink::Pm(Box::new(w)));
         }
+        let db = rusqlite::Connection::open(path)?;
+        db.execute_batch(
+            "CREATE TABLE metadata (name TEXT, value TEXT);
+             CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);
+             CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row);
+             BEGIN;",
+        )?;
+        {
+            let mut m = db.prepare("INSERT INTO metadata (name, value) VALUES (?1, ?2)")?;
+            let meta = &h.meta;
+            for (k, v) in [
+                ("name", meta["name"].as_str().unwrap_or("chizu").to_string()),
+                ("format", "pbf".to_string()),
+                ("type", "overlay".to_string()),
+                ("minzoom", h.minzoom.to_string()),
+                ("maxzoom", h.maxzoom.to_string()),
+                ("bounds", format!("{},{},{},{}", b[0], b[1], b[2], b[3])),
+                ("center", format!("{lon},{lat},{zoom}")),
+                (
+                    "attribution",
+                    meta["attribution"].as_str().unwrap_or("").to_string(),
+                ),
+                (
+                    "json",
+                    json!({ "vector_layers": meta["vector_layers"] }).to_string(),
+                ),
+            ] {
+                m.execute((k, v))?;
+            }
+        }
+        Ok(Sink::Mb(db))
     }
-    tx.commit()?;
-    Ok(())
+
+    fn add(&mut self, c: TileCoord, t: &[u8]) -> Result<()> {
+        match self {
+            Sink::Pm(w) => w.add_tile(pmtiles::TileCoord::new(c.z(), c.x(), c.y())?, t)?,
+            Sink::Mb(db) => {
+                // MBTiles rows count from the south (TMS).
+                let row = (1u32 << c.z()) - 1 - c.y();
+                db.prepare_cached("INSERT INTO tiles (zoom_level, tile_column, tile_row, tile_data) VALUES (?1, ?2, ?3, ?4)")?
+                    .execute((c.z(), c.x(), row, crate::tile::gzip(t)))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        match self {
+            Sink::Pm(w) => w.finalize()?,
+            Sink::Mb(db) => db.execute_batch("COMMIT")?,
+        }
+        Ok(())
+    }
 }

@@ -10,7 +10,7 @@ mod value;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use geo::Coord;
 use rstar::primitives::{GeomWithData, Rectangle};
@@ -313,6 +313,17 @@ impl BudgetLog {
 /// An R-tree entry: one part of one feature.
 pub type PartEntry = GeomWithData<Rectangle<[f64; 2]>, (u32, u32)>;
 
+/// One low zoom's overview of a layer (see `tile::overview`).
+#[derive(Debug, Default)]
+pub enum OverviewSlot {
+    /// Not built yet, or released.
+    #[default]
+    Unbuilt,
+    /// Built and found not worth its memory: the layer itself is cut.
+    NotWorth,
+    Built(Arc<LayerSnapshot>),
+}
+
 /// A layer as loaded: immutable, shared as `Arc`, replaced whole on reload.
 #[derive(Debug)]
 pub struct LayerSnapshot {
@@ -329,9 +340,9 @@ pub struct LayerSnapshot {
     pub search: Vec<SearchEntry>,
     /// Tiles of this snapshot trimmed to the layer's budget so far.
     pub budget: BudgetLog,
-    /// Per low zoom, the layer generalised for it (built on first use by `tile::overview`;
-    /// `None` where it would not save work).
-    pub overviews: [OnceLock<Option<Arc<LayerSnapshot>>>; 13],
+    /// Per low zoom, the layer generalised for it (built on first use by `tile::overview`,
+    /// released by [`Self::release_overview`]).
+    pub overviews: [std::sync::Mutex<OverviewSlot>; 13],
     /// Per zoom, features the size rules take out of tiles (empty for overviews).
     pub size_rules: SizeRules,
     /// Features the public view sees (all, without a `public_filter`).
@@ -474,6 +485,17 @@ impl LayerSnapshot {
             public_bounds: None,
             public_codes: Vec::new(),
             live: None,
+        }
+    }
+
+    /// Lets go of the overview of zoom `z` (tiles being cut from it keep it until they are
+    /// done); the next tile of that zoom builds it again. Export releases each zoom's once
+    /// the zoom is written.
+    pub fn release_overview(&self, z: u8) {
+        if let Some(slot) = self.overviews.get(usize::from(z)) {
+            *slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = OverviewSlot::Unbuilt;
         }
     }
 

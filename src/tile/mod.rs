@@ -130,12 +130,16 @@ pub fn render(layers: &[&LayerSnapshot], view: &View, coord: TileCoord) -> Resul
             layer.budget.record(coord.z(), t.dropped, view.is_public());
         }
     };
-    let mut built = Vec::with_capacity(layers.len());
-    for layer in layers {
-        if coord.z() < layer.def.minzoom || !view.sees_layer(&layer.def) {
-            continue;
-        }
-        let b = render_layer(layer, view, coord);
+    // What each layer is cut from (its overview at a low zoom), held while the tile is built.
+    let sources: Vec<(&LayerSnapshot, overview::Source<'_>)> = layers
+        .iter()
+        .filter(|l| coord.z() >= l.def.minzoom && view.sees_layer(&l.def))
+        .map(|l| (*l, overview::for_zoom(l, coord.z())))
+        .collect();
+    let mut built = Vec::with_capacity(sources.len());
+    for (layer, source) in &sources {
+        let layer = *layer;
+        let b = render_layer(layer, source, view, coord);
         if b.is_empty() {
             continue;
         }
@@ -216,7 +220,12 @@ impl Tiny {
     }
 }
 
-fn render_layer<'a>(layer: &'a LayerSnapshot, view: &View, coord: TileCoord) -> LayerBuilder<'a> {
+fn render_layer<'a>(
+    layer: &'a LayerSnapshot,
+    source: &'a LayerSnapshot,
+    view: &View,
+    coord: TileCoord,
+) -> LayerBuilder<'a> {
     let params = CutParams {
         tiny_area: layer.def.tiny_area,
         ..CutParams::for_tile(&coord, f64::from(layer.def.buffer), layer.def.simplify)
@@ -235,7 +244,6 @@ fn render_layer<'a>(layer: &'a LayerSnapshot, view: &View, coord: TileCoord) -> 
         },
         gathered: 0.0,
     };
-    let source = overview::for_zoom(layer, coord.z());
     let hits = source.parts_in(&params.mercator_clip);
     for run in hits.chunk_by(|a, b| a.0 == b.0) {
         let Some(feature) = source.features.get(run[0].0 as usize) else {

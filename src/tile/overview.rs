@@ -17,7 +17,7 @@ use geo::Coord;
 use super::coord::HALF_WORLD;
 use super::cut::{kept, CutParams, TooSmall};
 use super::EXTENT;
-use crate::store::{Feature, LayerSnapshot, LinePart, PolygonPart, Shape};
+use crate::store::{Feature, LayerSnapshot, LinePart, OverviewSlot, PolygonPart, Shape};
 
 /// Highest zoom with an overview; above it tiles are cut from the layer itself.
 pub const MAX_OVERVIEW_ZOOM: u8 = 12;
@@ -27,18 +27,44 @@ fn unit(z: u8) -> f64 {
     2.0 * HALF_WORLD / f64::from(1u32 << z) / f64::from(EXTENT)
 }
 
-/// The snapshot to cut zoom `z` from: the layer's overview for `z`, or the layer itself.
+/// What a zoom is cut from: the layer itself, or its overview for the zoom (held for as
+/// long as the tile needs it, even if the overview is released meanwhile).
+pub enum Source<'a> {
+    Layer(&'a LayerSnapshot),
+    Overview(Arc<LayerSnapshot>),
+}
+
+impl std::ops::Deref for Source<'_> {
+    type Target = LayerSnapshot;
+    fn deref(&self) -> &LayerSnapshot {
+        match self {
+            Source::Layer(l) => l,
+            Source::Overview(o) => o,
+        }
+    }
+}
+
+/// The snapshot to cut zoom `z` from: the layer's overview for `z` (built by the first tile
+/// of the zoom that needs it; others of that zoom wait for it), or the layer itself.
 #[must_use]
-pub fn for_zoom(layer: &LayerSnapshot, z: u8) -> &LayerSnapshot {
+pub fn for_zoom(layer: &LayerSnapshot, z: u8) -> Source<'_> {
     if z > MAX_OVERVIEW_ZOOM || layer.def.tiny_area <= 0.0 {
-        return layer;
+        return Source::Layer(layer);
     }
     let Some(slot) = layer.overviews.get(usize::from(z)) else {
-        return layer;
+        return Source::Layer(layer);
     };
-    slot.get_or_init(|| build(layer, z).map(Arc::new))
-        .as_deref()
-        .unwrap_or(layer)
+    let mut slot = slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if matches!(*slot, OverviewSlot::Unbuilt) {
+        *slot =
+            build(layer, z).map_or(OverviewSlot::NotWorth, |o| OverviewSlot::Built(Arc::new(o)));
+    }
+    match &*slot {
+        OverviewSlot::Built(o) => Source::Overview(Arc::clone(o)),
+        _ => Source::Layer(layer),
+    }
 }
 
 /// Builds the overview of `layer` for zoom `z`; `None` when it would not save enough work

@@ -162,6 +162,30 @@ fn export_refuses_internal_layers_without_a_key_and_bad_arguments() {
         "3",
     ]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("minzoom"));
+    // The archive is written aside and moved into place whole: an export that cannot be
+    // put in place leaves what was there and no partial file; one that succeeds replaces
+    // the old file and leaves nothing else behind.
+    let taken = dir.path().join("taken.pmtiles");
+    std::fs::create_dir(&taken).expect("mkdir");
+    std::fs::write(taken.join("keep.txt"), "x").expect("write");
+    let o = run(&[taken.to_str().expect("path"), "--layers", "hinanjo"]);
+    assert!(!o.status.success(), "a directory is not replaced");
+    assert!(taken.join("keep.txt").exists());
+    let old = dir.path().join("old.pmtiles");
+    std::fs::write(&old, "an older export").expect("write");
+    let o = run(&[old.to_str().expect("path"), "--layers", "hinanjo"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read(&old).expect("read").starts_with(b"PMTiles"));
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["old.pmtiles", "taken.pmtiles"],
+        "no partial file left"
+    );
 }
 
 #[test]
@@ -213,4 +237,39 @@ fn internal_view_export_needs_a_key_and_holds_its_roles_layers() {
         .query_row("SELECT count(*) FROM tiles", [], |r| r.get(0))
         .expect("count");
     assert!(n > 0, "the doro-kanri key sees the intersection ledger");
+}
+
+/// An export killed part-way (power cut, OOM killer, Ctrl-C) leaves the previous archive
+/// at the output path as it was: the new one is written to a hidden `.partial` file
+/// beside it and renamed into place only when complete.
+#[test]
+fn an_export_killed_part_way_leaves_the_previous_archive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("city.pmtiles");
+    std::fs::write(&out, "the previous export").expect("write");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chizu"))
+        .arg("export")
+        .arg(&out)
+        .args(["--maxzoom", "16", "--threads", "1", "--root"])
+        .arg(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("runs");
+    let partial = dir.path().join(".city.pmtiles.partial");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !partial.exists() {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the export ended without writing aside"
+        );
+        assert!(std::time::Instant::now() < deadline, "no partial file");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("read"),
+        "the previous export"
+    );
 }
