@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use gdal::cpl::CslStringList;
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
@@ -591,8 +592,18 @@ pub fn web_mercator() -> Result<SpatialRef> {
     Ok(s)
 }
 
-/// Reads one source file completely.
+/// Reads one source file completely (a large one with helper threads; see [`helpers_for`]).
 pub fn read(path: &Path, cfg: &SourceCfg, kind: GeometryKind) -> Result<RawSource> {
+    read_with(path, cfg, kind, true)
+}
+
+/// [`read`], on this thread alone unless `parallel`.
+fn read_with(
+    path: &Path,
+    cfg: &SourceCfg,
+    kind: GeometryKind,
+    parallel: bool,
+) -> Result<RawSource> {
     let (ds, enc) = open(path, cfg)?;
     let driver = ds.driver().short_name();
     let mut layer = if let Some(name) = &cfg.layer {
@@ -638,27 +649,41 @@ pub fn read(path: &Path, cfg: &SourceCfg, kind: GeometryKind) -> Result<RawSourc
         .map(|f| (clean_field_name(&f.name()), field_type(f.field_type())))
         .collect();
     let mut stats = SourceStats::default();
-    let mut features = Vec::new();
-    // GEOS's "structure" MakeValid (GEOS ≥ 3.10) rebuilds polygons from their rings;
-    // on raster-derived flood squares (thousands per layer) it is ~10× faster than the default
-    // "linework" method, which nodes every segment against every other.
-    let mut repair_opts = CslStringList::new();
-    let _ = repair_opts.set_name_value("METHOD", "STRUCTURE");
+    let repair_opts = repair_options();
     let _ = take_gdal_failures();
-    for (n, feature) in layer.features().enumerate() {
-        stats.read += 1;
-        // Failures from here to the end of this feature are chizu's own calls on it.
-        let mark = gdal_failure_mark();
-        let fid = feature.fid().unwrap_or(n as u64);
-        let shape = shape_of(&feature, fid, &repair_opts, &transform, kind, &mut stats);
-        forget_gdal_failures_since(mark);
-        let Some(shape) = shape else {
-            continue;
-        };
-        stats.kept += 1;
-        let values = (0..fields.len()).map(|i| read_value(&feature, i)).collect();
-        features.push(RawFeature { fid, shape, values });
-    }
+    let helpers = parallel.then(|| helpers_for(path, &layer, &srs)).flatten();
+    let features = if let Some((helpers, wkt)) = helpers {
+        read_in_parallel(
+            path,
+            &mut layer,
+            fields.len(),
+            kind,
+            (helpers, &wkt),
+            &mut stats,
+        )?
+    } else {
+        let mut features = Vec::new();
+        for (n, feature) in layer.features().enumerate() {
+            stats.read += 1;
+            // Failures from here to the end of this feature are chizu's own calls on it.
+            let mark = gdal_failure_mark();
+            let fid = feature.fid().unwrap_or(n as u64);
+            let shape = if let Some(g) = feature.geometry() {
+                shape_of(g, fid, &repair_opts, &transform, kind, &mut stats)
+            } else {
+                stats.drop("no geometry", fid);
+                None
+            };
+            forget_gdal_failures_since(mark);
+            let Some(shape) = shape else {
+                continue;
+            };
+            stats.kept += 1;
+            let values = (0..fields.len()).map(|i| read_value(&feature, i)).collect();
+            features.push(RawFeature { fid, shape, values });
+        }
+        features
+    };
     // A read error part-way (`Error in fread()` on a cut file) ends GDAL's feature loop
     // early as if the layer were done: what was read must not pass for the whole file.
     if let (n @ 1.., first) = take_gdal_failures() {
@@ -682,20 +707,196 @@ pub fn read(path: &Path, cfg: &SourceCfg, kind: GeometryKind) -> Result<RawSourc
     })
 }
 
+/// GEOS's "structure" `MakeValid` (GEOS ≥ 3.10) rebuilds polygons from their rings; on
+/// raster-derived flood squares (thousands per layer) it is ~10× faster than the default
+/// "linework" method, which nodes every segment against every other.
+fn repair_options() -> CslStringList {
+    let mut opts = CslStringList::new();
+    let _ = opts.set_name_value("METHOD", "STRUCTURE");
+    opts
+}
+
+/// Features per batch handed to a helper thread.
+const BATCH: usize = 256;
+
+/// Files with fewer features are read on one thread (helpers would not pay for themselves;
+/// a few thousand can be worth it: flood areas of hundreds of vertices each that GEOS must
+/// repair).
+const PARALLEL_FROM: u64 = 2_000;
+
+/// … or files smaller than this, when the driver cannot count cheaply.
+const PARALLEL_FROM_BYTES: u64 = 2_000_000;
+
+/// How many helper threads share the geometry work of reading `layer` (repair,
+/// reprojection, conversion — most of a load after parsing), and the source CRS as WKT for
+/// them to build their own transformation (GDAL's objects stay on the thread that made
+/// them). `None` — read on this thread alone — for a small file, a file whose count is not
+/// known cheaply and under 2 MB, one core, or a CRS that does not survive the round trip through WKT.
+fn helpers_for(
+    path: &Path,
+    layer: &gdal::vector::Layer<'_>,
+    srs: &SpatialRef,
+) -> Option<(usize, String)> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    // GeoJSON does not know its count cheaply: its size says as much.
+    let big = layer
+        .try_feature_count()
+        .is_some_and(|n| n >= PARALLEL_FROM)
+        || std::fs::metadata(path).is_ok_and(|m| m.len() >= PARALLEL_FROM_BYTES);
+    if cores < 2 || !big {
+        return None;
+    }
+    let wkt = srs.to_wkt().ok()?;
+    let mut again = SpatialRef::from_wkt(&wkt).ok()?;
+    again.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    // As many helpers as cores: the reading thread waits while they work on a file whose
+    // geometry costs more than its parsing.
+    (again == *srs).then(|| (cores.min(8), wkt))
+}
+
+/// One feature as the reading thread hands it on: its geometry as WKB.
+struct Job {
+    fid: u64,
+    /// `None` without a geometry; why it cannot be passed on (empty …).
+    wkb: Option<std::result::Result<Vec<u8>, &'static str>>,
+    values: Vec<Value>,
+}
+
+/// Reads `layer` on this thread (parsing, attributes) while `helpers` threads turn the
+/// geometries into shapes, batch by batch; the features come out in file order, and the
+/// counts and example ids are those a single thread would give.
+fn read_in_parallel(
+    path: &Path,
+    layer: &mut gdal::vector::Layer<'_>,
+    n_fields: usize,
+    kind: GeometryKind,
+    (helpers, wkt): (usize, &str),
+    stats: &mut SourceStats,
+) -> Result<Vec<RawFeature>> {
+    type Done = (usize, Vec<RawFeature>, SourceStats);
+    let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<Job>)>(helpers * 2);
+    let job_rx = Arc::new(std::sync::Mutex::new(job_rx));
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<Done>();
+    let mut done: Vec<Done> = std::thread::scope(|s| {
+        for _ in 0..helpers {
+            let (job_rx, done_tx) = (Arc::clone(&job_rx), done_tx.clone());
+            s.spawn(move || {
+                // If the CRS cannot be built here (it was rebuilt from the same WKT on the
+                // reading thread first), this helper leaves; when all have, the reader's
+                // next send fails and the file is refused with a CRS error.
+                let Ok(transform) = transform_from_wkt(wkt) else {
+                    return;
+                };
+                let opts = repair_options();
+                loop {
+                    let next = job_rx
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .recv();
+                    let Ok((i, jobs)) = next else { break };
+                    let mut stats = SourceStats::default();
+                    let mut out = Vec::with_capacity(jobs.len());
+                    for job in jobs {
+                        let mark = gdal_failure_mark();
+                        let geom = match job.wkb {
+                            None => Err("no geometry"),
+                            Some(Err(why)) => Err(why),
+                            Some(Ok(w)) => gdal::vector::Geometry::from_wkb(&w)
+                                .map_err(|_| "geometry type chizu cannot read (curve or TIN?)"),
+                        };
+                        let shape = match geom {
+                            Ok(g) => shape_of(&g, job.fid, &opts, &transform, kind, &mut stats),
+                            Err(why) => {
+                                stats.drop(why, job.fid);
+                                None
+                            }
+                        };
+                        forget_gdal_failures_since(mark);
+                        if let Some(shape) = shape {
+                            stats.kept += 1;
+                            out.push(RawFeature {
+                                fid: job.fid,
+                                shape,
+                                values: job.values,
+                            });
+                        }
+                    }
+                    if done_tx.send((i, out, stats)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop((job_rx, done_tx));
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut sent = 0;
+        for (n, feature) in layer.features().enumerate() {
+            stats.read += 1;
+            let fid = feature.fid().unwrap_or(n as u64);
+            // Failures here are chizu's own calls, not read errors of the file.
+            let mark = gdal_failure_mark();
+            let wkb = feature.geometry().map(|g| {
+                if g.is_empty() {
+                    Err("empty geometry")
+                } else {
+                    g.wkb()
+                        .map_err(|_| "geometry type chizu cannot read (curve or TIN?)")
+                }
+            });
+            forget_gdal_failures_since(mark);
+            let values = (0..n_fields).map(|i| read_value(&feature, i)).collect();
+            batch.push(Job { fid, wkb, values });
+            if batch.len() == BATCH {
+                if job_tx.send((sent, std::mem::take(&mut batch))).is_err() {
+                    return None;
+                }
+                sent += 1;
+            }
+        }
+        if !batch.is_empty() {
+            if job_tx.send((sent, batch)).is_err() {
+                return None;
+            }
+            sent += 1;
+        }
+        drop(job_tx);
+        let done: Vec<Done> = done_rx.iter().collect();
+        (done.len() == sent).then_some(done)
+    })
+    .ok_or_else(|| IngestError::Crs {
+        file: path.to_path_buf(),
+        message: "the source CRS could not be rebuilt on a reading thread".into(),
+    })?;
+    done.sort_unstable_by_key(|d| d.0);
+    let mut features = Vec::with_capacity(done.iter().map(|d| d.1.len()).sum());
+    for (_, part, s) in done {
+        features.extend(part);
+        let read = stats.read;
+        stats.add(&s);
+        stats.read = read;
+    }
+    Ok(features)
+}
+
+/// The transformation from a CRS given as WKT to EPSG:3857, as [`read`] builds it.
+fn transform_from_wkt(wkt: &str) -> std::result::Result<CoordTransform, gdal::errors::GdalError> {
+    let mut srs = SpatialRef::from_wkt(wkt)?;
+    srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let mut target = SpatialRef::from_epsg(3857)?;
+    target.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    CoordTransform::new(&srs, &target)
+}
+
 /// One feature's geometry, repaired, in EPSG:3857 and of the layer's kind; `None` (and
 /// counted in `stats`) when it has to be dropped.
 fn shape_of(
-    feature: &gdal::vector::Feature<'_>,
+    geom: &gdal::vector::Geometry,
     fid: u64,
     repair_opts: &CslStringList,
     transform: &CoordTransform,
     kind: GeometryKind,
     stats: &mut SourceStats,
 ) -> Option<Shape> {
-    let Some(geom) = feature.geometry() else {
-        stats.drop("no geometry", fid);
-        return None;
-    };
     if geom.is_empty() {
         stats.drop("empty geometry", fid);
         return None;
@@ -852,6 +1053,82 @@ pub fn iso_datetime(gdal_text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::iso_datetime;
+
+    /// A file read with helper threads gives what one thread gives: the same features in
+    /// the same order, the same shapes and values, the same counts and example ids —
+    /// through repairs (bow-ties), drops (no geometry, empty, another kind) and a
+    /// projected CRS (JGD2000 / 平面直角座標系 VIII).
+    #[test]
+    fn a_file_read_in_parallel_reads_as_on_one_thread() {
+        use std::fmt::Write as _;
+        crate::route_gdal_messages();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("many.geojson");
+        let mut text = String::from(
+            r#"{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"urn:ogc:def:crs:EPSG::2450"}},"features":["#,
+        );
+        let n = 24_000;
+        for i in 0..n {
+            let (x, y) = (
+                f64::from(i % 200) * 30.0 - 3_000.0,
+                f64::from(i / 200) * 30.0 - 110_000.0,
+            );
+            let geometry = match i % 50 {
+                7 => "null".to_string(),
+                13 => r#"{"type":"Polygon","coordinates":[]}"#.to_string(),
+                21 => format!(
+                    r#"{{"type":"LineString","coordinates":[[{x},{y}],[{},{}]]}}"#,
+                    x + 5.0,
+                    y + 5.0
+                ),
+                33 => format!(
+                    r#"{{"type":"Polygon","coordinates":[[[{x},{y}],[{},{}],[{},{y}],[{x},{}],[{x},{y}]]]}}"#,
+                    x + 20.0,
+                    y + 20.0,
+                    x + 20.0,
+                    y + 20.0
+                ),
+                _ => format!(
+                    r#"{{"type":"Polygon","coordinates":[[[{x},{y}],[{},{y}],[{},{}],[{x},{}],[{x},{y}]]]}}"#,
+                    x + 20.0,
+                    x + 20.0,
+                    y + 20.0,
+                    y + 20.0
+                ),
+            };
+            let sep = if i + 1 < n { "," } else { "" };
+            let _ = writeln!(
+                text,
+                r#"{{"type":"Feature","properties":{{"no":{i},"name":"区画{i}"}},"geometry":{geometry}}}{sep}"#
+            );
+        }
+        text.push_str("]}");
+        std::fs::write(&path, &text).expect("write");
+        assert!(
+            text.len() as u64 >= super::PARALLEL_FROM_BYTES,
+            "large enough for helpers"
+        );
+        let def = crate::config::LayerDef::from_toml(
+            std::path::Path::new("layers/many.toml"),
+            "title = { ja = \"t\", en = \"t\" }\ncategory = \"kihon\"\ngeometry = \"polygon\"\naccess = { view = \"public\" }\n[[source]]\npath = \"many.geojson\"\n",
+        )
+        .expect("layer");
+        let one =
+            super::read_with(&path, &def.sources[0], def.geometry, false).expect("one thread");
+        let many = super::read_with(&path, &def.sources[0], def.geometry, true).expect("helpers");
+        assert_eq!(format!("{:?}", one.stats), format!("{:?}", many.stats));
+        assert!(
+            one.stats.repaired > 0 && one.stats.dropped > 0,
+            "{:?}",
+            one.stats
+        );
+        assert_eq!(one.features.len(), many.features.len());
+        for (a, b) in one.features.iter().zip(&many.features) {
+            assert_eq!(a.fid, b.fid);
+            assert_eq!(format!("{:?}", a.shape), format!("{:?}", b.shape));
+            assert_eq!(a.values, b.values);
+        }
+    }
 
     #[test]
     fn datetimes_keep_their_zone_or_lack_of_one() {
