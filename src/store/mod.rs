@@ -224,14 +224,67 @@ pub struct Feature {
     pub public: bool,
 }
 
-impl Feature {
-    /// A copy with its own geometry and values (not sharing the values' allocation), so
-    /// features copied in order sit in memory in that order.
-    #[must_use]
-    pub fn deep_clone(&self) -> Self {
-        Self {
-            values: self.values.iter().cloned().collect(),
-            ..self.clone()
+/// Attribute rows shared among a layer's features: many features carry the same values
+/// (a zone's type and its 告示, a road's class), and each row held once is an allocation
+/// saved per feature. Gives up (copies every row) once most rows turn out distinct, so a
+/// layer with an id per feature does not pay for a set as large as itself.
+#[derive(Default)]
+struct Rows {
+    seen: rustc_hash::FxHashSet<Row>,
+    asked: usize,
+    given_up: bool,
+}
+
+impl Rows {
+    /// Most distinct rows kept for sharing before giving up, if they are over half of those asked.
+    const TRIAL: usize = 4_096;
+
+    /// A copy of `values` (one allocation, made in the order asked), or the equal row already
+    /// given.
+    fn share(&mut self, values: &Arc<[Value]>) -> Arc<[Value]> {
+        let fresh = || values.iter().cloned().collect::<Arc<[Value]>>();
+        if self.given_up {
+            return fresh();
+        }
+        self.asked += 1;
+        if let Some(r) = self.seen.get(&Row(Arc::clone(values))) {
+            return Arc::clone(&r.0);
+        }
+        let copy = fresh();
+        self.seen.insert(Row(Arc::clone(&copy)));
+        if self.seen.len() >= Self::TRIAL && self.seen.len() * 2 > self.asked {
+            self.given_up = true;
+            self.seen = rustc_hash::FxHashSet::default();
+        }
+        copy
+    }
+}
+
+/// A row compared value by value, floats by their bits (so NaN equals itself).
+struct Row(Arc<[Value]>);
+
+impl PartialEq for Row {
+    fn eq(&self, o: &Self) -> bool {
+        self.0.len() == o.0.len()
+            && self.0.iter().zip(o.0.iter()).all(|(a, b)| match (a, b) {
+                (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits(),
+                _ => a == b,
+            })
+    }
+}
+
+impl Eq for Row {}
+
+impl std::hash::Hash for Row {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        for v in self.0.iter() {
+            match v {
+                Value::Null => 0u8.hash(h),
+                Value::Bool(b) => (1u8, b).hash(h),
+                Value::Int(i) => (2u8, i).hash(h),
+                Value::Float(x) => (3u8, x.to_bits()).hash(h),
+                Value::Str(s) => (4u8, s).hash(h),
+            }
         }
     }
 }
@@ -388,7 +441,20 @@ impl LayerSnapshot {
         let bounds = features.iter().map(|f| f.bbox).reduce(|a, b| a.union(&b));
         if let Some(b) = bounds {
             features.sort_by_cached_key(|f| hilbert_key(&b, &f.bbox));
-            features = features.iter().map(Feature::deep_clone).collect();
+            // Each old feature is dropped as its copy is made, so the layer is not held
+            // twice; equal attribute rows are shared.
+            let mut rows = Rows::default();
+            features = features
+                .into_iter()
+                .map(|f| {
+                    let values = rows.share(&f.values);
+                    Feature {
+                        shape: f.shape.clone(),
+                        values,
+                        ..f
+                    }
+                })
+                .collect();
         }
         Self::counted(def, fields, features, bounds, report, version)
     }
@@ -895,6 +961,66 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Equal attribute rows end up as one allocation; different ones (a float by its bits,
+    /// a string, another kind) stay apart; and a layer of distinct rows still gets every
+    /// row right after sharing gives up.
+    #[test]
+    fn equal_attribute_rows_are_shared() {
+        let def = Arc::new(
+            LayerDef::from_toml(
+                std::path::Path::new("layers/t.toml"),
+                "title = { ja = \"t\", en = \"t\" }\ncategory = \"kihon\"\ngeometry = \"point\"\naccess = { view = \"public\" }\n[[source]]\npath = \"t.shp\"\n",
+            )
+            .expect("layer"),
+        );
+        let row = |k: u64| -> Vec<Value> {
+            match k % 4 {
+                0 => vec![Value::Str("住宅".into()), Value::Int(3)],
+                1 => vec![Value::Str("住宅".into()), Value::Float(3.0)],
+                2 => vec![Value::Str("商業".into()), Value::Int(3)],
+                _ => vec![Value::Null, Value::Float(f64::NAN)],
+            }
+        };
+        let n = 10_000u64;
+        let feature = |id: u64, values: Vec<Value>| Feature {
+            id,
+            shape: Shape::Points(vec![Coord {
+                x: id as f64,
+                y: 0.0,
+            }]),
+            bbox: pt(id as f64, 0.0),
+            values: values.into(),
+            public: true,
+        };
+        let features = (0..n).map(|i| feature(i, row(i))).collect();
+        let l = LayerSnapshot::build(
+            Arc::clone(&def),
+            Vec::new(),
+            features,
+            IngestReport::default(),
+            1,
+        );
+        let mut distinct: Vec<*const Value> =
+            l.features.iter().map(|f| f.values.as_ptr()).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 4, "one allocation per distinct row");
+        for f in &l.features {
+            let want = row(f.id);
+            assert_eq!(f.values.len(), want.len());
+            assert!(format!("{:?}", f.values) == format!("{want:?}"), "{}", f.id);
+        }
+        // Every row distinct: sharing gives up, and every value is still its own.
+        let unique = (0..n)
+            .map(|i| feature(i, vec![Value::Int(i as i64)]))
+            .collect();
+        let l = LayerSnapshot::build(def, Vec::new(), unique, IngestReport::default(), 1);
+        assert!(l
+            .features
+            .iter()
+            .all(|f| f.values[..] == [Value::Int(f.id as i64)]));
+    }
 
     fn pt(x: f64, y: f64) -> PartBox {
         PartBox {
