@@ -271,8 +271,8 @@ const POLL_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 /// at its `poll_seconds`, and reloads when one did — the reload re-reads only the layers whose
 /// fingerprint moved, and a failed read keeps the previous snapshot serving. A table that
 /// cannot be asked (database down) is reloaded once, which reports the layer stale, and again
-/// once it answers. Layer files are re-read every tick so a layer added later, or one whose
-/// database was down at start-up, is polled too.
+/// once it answers. Layer files are parsed again whenever one changes, so a layer added later,
+/// or one whose database was down at start-up, is polled too.
 fn poll_databases(app: Arc<AppState>, root: std::path::PathBuf) {
     use std::collections::HashMap;
     use std::time::Instant;
@@ -281,9 +281,16 @@ fn poll_databases(app: Arc<AppState>, root: std::path::PathBuf) {
         .spawn(move || {
             let mut seen: HashMap<String, u64> = HashMap::new();
             let mut due: HashMap<String, Instant> = HashMap::new();
+            let layers = root.join("layers");
+            let (mut stamp, mut defs) = (None, Vec::new());
             loop {
                 std::thread::sleep(POLL_TICK);
-                let (defs, _) = chizu::config::load_dir(&root.join("layers"));
+                // The layer files are parsed again only when one of them changed.
+                let now_stamp = layer_files_stamp(&layers);
+                if stamp.as_ref() != Some(&now_stamp) {
+                    defs = chizu::config::load_dir(&layers).0;
+                    stamp = Some(now_stamp);
+                }
                 let now = Instant::now();
                 let catalog = app.catalog.load_full();
                 let mut changed = Vec::new();
@@ -322,6 +329,26 @@ fn poll_databases(app: Arc<AppState>, root: std::path::PathBuf) {
             "not polling database sources ({e}); reload with SIGHUP or POST /admin/reload"
         );
     }
+}
+
+/// Each layer file's name, size and time of change: what `layers/` looks like to the poller.
+fn layer_files_stamp(dir: &Path) -> Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "toml"))
+        .map(|e| {
+            let meta = e.metadata().ok();
+            (
+                e.file_name(),
+                meta.as_ref().map_or(0, std::fs::Metadata::len),
+                meta.and_then(|m| m.modified().ok()),
+            )
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 fn open_audit(target: &str) -> anyhow::Result<AuditLog> {

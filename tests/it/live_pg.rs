@@ -591,6 +591,46 @@ fn a_postgis_table_is_a_layer_source_read_again_when_it_changes() {
         "the inserted road is served without a reload"
     );
 
+    // A layer file added while serving, over another table, is polled too: the poller
+    // parses the layer files again when one changes.
+    db.batch_execute("CREATE TABLE douro2 AS SELECT * FROM douro")
+        .expect("copy table");
+    std::fs::write(
+        root.join("layers/douro_db2.toml"),
+        format!(
+            "title = {{ ja = \"都市計画道路2\", en = \"Planned roads 2\" }}\ncategory = \"douro\"\n\
+             geometry = \"line\"\naccess = {{ view = \"public\" }}\n\n[[source]]\n\
+             path = \"PG:{url}\"\nlayer = \"douro2\"\npoll_seconds = 1\n"
+        ),
+    )
+    .expect("second layer file");
+    let count2 = || {
+        let (status, body) = http(
+            &server.internal,
+            "GET",
+            "/collections/douro_db2/items?limit=1",
+            &key,
+            "",
+        )
+        .expect("items");
+        (status == 200)
+            .then(|| json(&body)["numberMatched"].as_u64())
+            .flatten()
+    };
+    assert!(
+        within(Duration::from_secs(15), || count2() == Some(301)).is_some(),
+        "the added layer is served"
+    );
+    db.batch_execute(
+        "INSERT INTO douro2 (geom) VALUES (ST_Multi(ST_GeomFromText('LINESTRING(-20000 -131000, -19000 -131500)', 2450)))",
+    )
+    .expect("insert");
+    assert!(
+        within(Duration::from_secs(15), || count2() == Some(302)).is_some(),
+        "the added layer's table is polled"
+    );
+    assert_eq!(count(), 301, "the first table did not change");
+
     // An emptied table is what a failed import looks like: held back, the roads stay.
     db.batch_execute("DELETE FROM douro").expect("delete");
     let (_, health) = (0..75)
