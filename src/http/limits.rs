@@ -214,19 +214,24 @@ impl tower_http::compression::Predicate for Small {
 pub fn apply(r: Router, app: Arc<AppState>, side: Side) -> Router {
     let settings = &app.settings;
     let slots = Arc::new(Semaphore::new(settings.max_concurrent.max(1)));
-    r.layer(TimeoutLayer::with_status_code(
-        StatusCode::SERVICE_UNAVAILABLE,
-        settings.request_timeout,
-    ))
-    .layer(RequestBodyLimitLayer::new(match side {
-        Side::Public => MAX_BODY,
-        Side::Internal => MAX_BODY_INTERNAL,
-    }))
-    .layer(axum::middleware::from_fn(
-        move |req: Request, next: Next| {
-            let (app, slots) = (Arc::clone(&app), Arc::clone(&slots));
-            async move { guard(app, side, slots, req, next).await }
-        },
-    ))
-    .layer(compression())
+    let timeout =
+        TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, settings.request_timeout);
+    // One stack around the whole router, outermost first, rather than `Router::layer`
+    // per guard: that wraps every route once per layer, each a boxed service cloned on
+    // every request (a fifth of a cache hit's user time went to moving those futures).
+    let guarded = tower::ServiceBuilder::new()
+        .layer(compression())
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let (app, slots) = (Arc::clone(&app), Arc::clone(&slots));
+                async move { guard(app, side, slots, req, next).await }
+            },
+        ))
+        .layer(RequestBodyLimitLayer::new(match side {
+            Side::Public => MAX_BODY,
+            Side::Internal => MAX_BODY_INTERNAL,
+        }))
+        .layer(timeout)
+        .service(r);
+    Router::new().fallback_service(guarded)
 }

@@ -297,13 +297,18 @@ pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
     };
     let r = r.with_state(Arc::clone(&app));
     let r = match listener {
-        Listener::Public => r.layer(axum::middleware::from_fn(gate::public_gate)).layer(
-            CorsLayer::new()
-                .allow_origin(Any)
-                // POST for `/land` with a drawn polygon.
-                .allow_methods([Method::GET, Method::HEAD, Method::POST])
-                .allow_headers([header::CONTENT_TYPE])
-                .expose_headers([header::ETAG, header::CONTENT_ENCODING]),
+        Listener::Public => Router::new().fallback_service(
+            tower::ServiceBuilder::new()
+                .layer(
+                    CorsLayer::new()
+                        .allow_origin(Any)
+                        // POST for `/land` with a drawn polygon.
+                        .allow_methods([Method::GET, Method::HEAD, Method::POST])
+                        .allow_headers([header::CONTENT_TYPE])
+                        .expose_headers([header::ETAG, header::CONTENT_ENCODING]),
+                )
+                .layer(axum::middleware::from_fn(gate::public_gate))
+                .service(r),
         ),
         Listener::Internal(g) => {
             // The gate is outside the limits, so what they refuse (413, 414, 431, a NUL in
