@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 scales=("$@")
 [ ${#scales[@]} -eq 0 ] && scales=(1 4 16)
-command -v ogrinfo >/dev/null || bash scripts/install-deps.sh
+# GDAL, python3 (and the rest chizu builds with) where missing; curl for /health.
+bash scripts/install-deps.sh
+command -v curl >/dev/null || { echo "installing curl" >&2; apt-get install -y -qq --no-install-recommends curl ca-certificates >/dev/null; }
 echo "building chizu and the bench helpers (release)" >&2
 cargo build --release --locked -q --bin chizu --example bench_city --example bench_client
 bin=$repo/target/release
