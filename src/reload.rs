@@ -103,6 +103,25 @@ fn stamp(h: &mut xxhash_rust::xxh3::Xxh3, p: &Path) {
     }
 }
 
+/// A fingerprint of the files in `dir` whose names end in `.{ext}` (each as [`fingerprint`]
+/// stamps a file): it moves when one is added, removed or edited.
+#[must_use]
+pub fn dir_stamp(dir: &Path, ext: &str) -> u64 {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
+        .collect();
+    files.sort();
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for f in &files {
+        stamp(&mut h, f);
+    }
+    h.finish()
+}
+
 /// A fingerprint of a layer's file and all its source files (and their sidecars: `.dbf`,
 /// `.shx`, `.prj`, `.cpg` …, but not GDAL's own side files such as `.gfs`), of the
 /// codelists it names, and of what its database tables hold (`database_signature`).

@@ -286,8 +286,8 @@ fn poll_databases(app: Arc<AppState>, root: std::path::PathBuf) {
             loop {
                 std::thread::sleep(POLL_TICK);
                 // The layer files are parsed again only when one of them changed.
-                let now_stamp = layer_files_stamp(&layers);
-                if stamp.as_ref() != Some(&now_stamp) {
+                let now_stamp = chizu::reload::dir_stamp(&layers, "toml");
+                if stamp != Some(now_stamp) {
                     defs = chizu::config::load_dir(&layers).0;
                     stamp = Some(now_stamp);
                 }
@@ -329,26 +329,6 @@ fn poll_databases(app: Arc<AppState>, root: std::path::PathBuf) {
             "not polling database sources ({e}); reload with SIGHUP or POST /admin/reload"
         );
     }
-}
-
-/// Each layer file's name, size and time of change: what `layers/` looks like to the poller.
-fn layer_files_stamp(dir: &Path) -> Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "toml"))
-        .map(|e| {
-            let meta = e.metadata().ok();
-            (
-                e.file_name(),
-                meta.as_ref().map_or(0, std::fs::Metadata::len),
-                meta.and_then(|m| m.modified().ok()),
-            )
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 fn open_audit(target: &str) -> anyhow::Result<AuditLog> {
