@@ -747,8 +747,7 @@ fn helpers_for(
         return None;
     }
     let wkt = srs.to_wkt().ok()?;
-    let mut again = SpatialRef::from_wkt(&wkt).ok()?;
-    again.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let again = srs_from_wkt(&wkt)?;
     // As many helpers as cores: the reading thread waits while they work on a file whose
     // geometry costs more than its parsing.
     (again == *srs).then(|| (cores.min(8), wkt))
@@ -784,7 +783,7 @@ fn read_in_parallel(
                 // If the CRS cannot be built here (it was rebuilt from the same WKT on the
                 // reading thread first), this helper leaves; when all have, the reader's
                 // next send fails and the file is refused with a CRS error.
-                let Ok(transform) = transform_from_wkt(wkt) else {
+                let Some(transform) = transform_from_wkt(wkt) else {
                     return;
                 };
                 let opts = repair_options();
@@ -878,13 +877,16 @@ fn read_in_parallel(
     Ok(features)
 }
 
-/// The transformation from a CRS given as WKT to EPSG:3857, as [`read`] builds it.
-fn transform_from_wkt(wkt: &str) -> std::result::Result<CoordTransform, gdal::errors::GdalError> {
-    let mut srs = SpatialRef::from_wkt(wkt)?;
+/// A CRS given as WKT, with the axis order [`source_srs`] gives every source.
+fn srs_from_wkt(wkt: &str) -> Option<SpatialRef> {
+    let mut srs = SpatialRef::from_wkt(wkt).ok()?;
     srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-    let mut target = SpatialRef::from_epsg(3857)?;
-    target.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-    CoordTransform::new(&srs, &target)
+    Some(srs)
+}
+
+/// The transformation from a CRS given as WKT to EPSG:3857, as [`read`] builds it.
+fn transform_from_wkt(wkt: &str) -> Option<CoordTransform> {
+    CoordTransform::new(&srs_from_wkt(wkt)?, &web_mercator().ok()?).ok()
 }
 
 /// One feature's geometry, repaired, in EPSG:3857 and of the layer's kind; `None` (and
@@ -993,7 +995,7 @@ fn valid(geom: &gdal::vector::Geometry) -> bool {
                 .into_iter()
                 .map(|(x, y, _)| geo::Coord { x, y })
                 .collect();
-            if super::geometry::small_ring_is_simple(&coords) {
+            if super::geometry::small_ring_is_simple(coords) {
                 return true;
             }
         }
