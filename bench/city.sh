@@ -1,4 +1,4 @@
-# Sourced by the bench scripts: writes the synthetic dense city (examples/bench_city) as a
+# Sourced by the bench scripts. write_city writes the synthetic dense city (examples/bench_city) as a
 # chizu root — one GeoPackage with buildings, roads and floods, one layer file each, and
 # `extra` more layer files over the same tables (for composites of many layers).
 # Usage: write_city DIR BIN_DIR [EXTRA]   → sets $list (z12–z16 tiles) and $composite.
@@ -14,27 +14,31 @@ write_city() {
     ogr2ogr -f GPKG "$city/data/city.gpkg" "$city/csv/$l.csv" -nln "$l" "${update[@]}" -a_srs EPSG:3857 \
       -oo GEOM_POSSIBLE_NAMES=wkt -oo KEEP_GEOM_COLUMNS=NO -oo AUTODETECT_TYPE=YES
   done
-  write_layer() { # file-id table geometry
-    cat >"$city/layers/$1.toml" <<TOML
-title = { ja = "$1", en = "$1" }
-category = "kihon"
-geometry = "$3"
-access = { view = "public" }
-minzoom = 0
-[[source]]
-path = "data/city.gpkg"
-layer = "$2"
-TOML
-  }
-  write_layer buildings buildings polygon
-  write_layer roads roads line
-  write_layer floods floods polygon
+  write_layer "$city" buildings data/city.gpkg polygon buildings
+  write_layer "$city" roads data/city.gpkg line roads
+  write_layer "$city" floods data/city.gpkg polygon floods
   composite="buildings,roads,floods"
   local i
   for ((i = 2; i < 2 + extra; i++)); do
-    write_layer "buildings$i" buildings polygon
-    write_layer "roads$i" roads line
-    write_layer "floods$i" floods polygon
+    write_layer "$city" "buildings$i" data/city.gpkg polygon buildings
+    write_layer "$city" "roads$i" data/city.gpkg line roads
+    write_layer "$city" "floods$i" data/city.gpkg polygon floods
     composite="$composite,buildings$i,roads$i,floods$i"
   done
+}
+
+# One public layer file: write_layer ROOT FILE-ID SOURCE-PATH GEOMETRY [SOURCE-LAYER]
+write_layer() {
+  {
+    cat <<TOML
+title = { ja = "$2", en = "$2" }
+category = "kihon"
+geometry = "$4"
+access = { view = "public" }
+minzoom = 0
+[[source]]
+path = "$3"
+TOML
+    if [ -n "${5:-}" ]; then echo "layer = \"$5\""; fi
+  } >"$1/layers/$2.toml"
 }

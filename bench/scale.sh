@@ -24,6 +24,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# shellcheck source=bench/city.sh
+source "$repo/bench/city.sh"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
@@ -37,16 +39,7 @@ for k in "${scales[@]}"; do
   n=$(awk '{s += $2} END {print s}' < <(grep -o ': [0-9]* features' "$work/gen.log"))
   bytes=$(du -cb "$root"/data/*.geojson | tail -1 | cut -f1)
   for l in buildings:polygon roads:line floods:polygon; do
-    id=${l%%:*}
-    cat >"$root/layers/$id.toml" <<TOML
-title = { ja = "$id", en = "$id" }
-category = "kihon"
-geometry = "${l##*:}"
-access = { view = "public" }
-minzoom = 0
-[[source]]
-path = "data/$id.geojson"
-TOML
+    write_layer "$root" "${l%%:*}" "data/${l%%:*}.geojson" "${l##*:}"
   done
   # Serve until /health is 200.
   port=$(free_port)
