@@ -413,14 +413,18 @@ fn a_reading_posted_to_one_server_is_served_by_the_other() {
     assert_eq!(status, 201, "{body}");
     let fid = json(&body)["id"].as_u64().expect("id");
     let at = (chrono::Utc::now() - chrono::Duration::seconds(30)).to_rfc3339();
-    let (status, body) = http(
-        &b.internal,
-        "POST",
-        &format!("{items}/{fid}/readings"),
-        &key,
-        &format!(r#"{{"time":"{at}","value":2.5}}"#),
-    )
-    .expect("post reading");
+    // A reading posted to B: (status, body).
+    let post_to_b = |station: u64, value: f64| {
+        http(
+            &b.internal,
+            "POST",
+            &format!("{items}/{station}/readings"),
+            &key,
+            &format!(r#"{{"time":"{at}","value":{value}}}"#),
+        )
+        .expect("post reading")
+    };
+    let (status, body) = post_to_b(fid, 2.5);
     assert_eq!(status, 200, "{body}");
     let reading = |s: &Server| {
         let (_, body) = http(&s.internal, "GET", &format!("{items}/{fid}"), &key, "").expect("get");
@@ -451,23 +455,9 @@ fn a_reading_posted_to_one_server_is_served_by_the_other() {
         &[&i64::try_from(fid).expect("fid")],
     )
     .expect("copy the station");
-    let (status, body) = http(
-        &b.internal,
-        "POST",
-        &format!("{items}/{unheard}/readings"),
-        &key,
-        &format!(r#"{{"time":"{at}","value":1.0}}"#),
-    )
-    .expect("post reading");
+    let (status, body) = post_to_b(unheard, 1.0);
     assert_eq!(status, 200, "a station stored but not announced: {body}");
-    let (status, _) = http(
-        &b.internal,
-        "POST",
-        &format!("{items}/{}/readings", fid + 2_000),
-        &key,
-        &format!(r#"{{"time":"{at}","value":1.0}}"#),
-    )
-    .expect("post reading");
+    let (status, _) = post_to_b(fid + 2_000, 1.0);
     assert_eq!(status, 404, "a station that is nowhere");
     drop((a, b));
     let mut c = admin();
