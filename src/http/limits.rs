@@ -3,6 +3,7 @@
 //! per-request timeout, a request-body bound, and one JSON shape for every error a layer
 //! or the router produces (405, 408, 413, 414, 431, 503 …), so clients always get a reason.
 
+use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -62,20 +63,114 @@ async fn guard(
     resp
 }
 
-/// Gives every error response a JSON body (keeping a short plain-text reason for 400s,
-/// e.g. an undecodable path); admits the request through [`shed`].
-async fn json_errors(
-    app: &Arc<AppState>,
+/// The public listener's front: a `GET /tiles/…` whose tile is cached is answered here,
+/// ahead of every layer below and the router (a disaster's public traffic is mostly
+/// cached tiles), with the same checks as [`json_errors`], the same slot and the same
+/// count as any request. Every other request, and a tile not cached, goes the full way.
+#[derive(Clone)]
+struct Front<S> {
+    app: Arc<AppState>,
+    slots: Arc<Semaphore>,
+    inner: S,
+}
+
+/// An answer of the layers below, with its body as axum's.
+type Answer<B> = Result<axum::http::Response<B>, Infallible>;
+
+fn boxed_body<B>(r: Answer<B>) -> Result<Response, Infallible>
+where
+    B: http_body::Body<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    r.map(|resp| resp.map(Body::new))
+}
+
+impl<S, B> tower::Service<Request> for Front<S>
+where
+    S: tower::Service<Request, Response = axum::http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = futures_util::future::Either<
+        futures_util::future::BoxFuture<'static, Result<Response, Infallible>>,
+        futures_util::future::Map<S::Future, fn(Answer<B>) -> Result<Response, Infallible>>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        use futures_util::future::Either;
+        if req.method() != axum::http::Method::GET
+            || !req.uri().path().starts_with("/tiles/")
+            || refusal(&req).is_some()
+        {
+            let to_body: fn(Answer<B>) -> Result<Response, Infallible> = boxed_body;
+            return Either::Right(futures_util::FutureExt::map(self.inner.call(req), to_body));
+        }
+        // The service made ready goes with the request; this one keeps a clone.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let (app, slots) = (Arc::clone(&self.app), Arc::clone(&self.slots));
+        Either::Left(Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let hit = cached_tile(
+                &app,
+                &slots,
+                &parts.method,
+                parts.uri.path(),
+                &parts.headers,
+            );
+            if let Some(resp) = hit.await {
+                return Ok(resp);
+            }
+            boxed_body(inner.call(Request::from_parts(parts, body)).await)
+        }))
+    }
+}
+
+/// A cached tile for the public listener, if there is one and a slot is free (`None`
+/// sends the request the full way, which sheds it or cuts the tile).
+async fn cached_tile(
+    app: &AppState,
     slots: &Arc<Semaphore>,
-    req: Request,
-    next: Next,
-) -> Response {
+    method: &axum::http::Method,
+    path: &str,
+    headers: &axum::http::HeaderMap,
+) -> Option<Response> {
+    let permit = Arc::clone(slots).try_acquire_owned().ok()?;
+    let resp = super::tiles::cached_public(app, method, path, headers).await?;
+    app.metrics
+        .record(metrics::Route::TILES, resp.status().as_u16(), Side::Public);
+    Some(resp.map(|body| {
+        Body::new(HeldBody {
+            inner: body,
+            _permit: permit,
+        })
+    }))
+}
+
+/// The answer to a request refused before any handler: a path too long or with a NUL
+/// byte, headers too large.
+fn refusal(req: &Request) -> Option<Response> {
     if req.uri().path().len() > MAX_PATH {
-        return (
-            StatusCode::URI_TOO_LONG,
-            Json(serde_json::json!({ "error": reason(StatusCode::URI_TOO_LONG) })),
-        )
-            .into_response();
+        return Some(
+            (
+                StatusCode::URI_TOO_LONG,
+                Json(serde_json::json!({ "error": reason(StatusCode::URI_TOO_LONG) })),
+            )
+                .into_response(),
+        );
     }
     let header_bytes: usize = req
         .headers()
@@ -84,16 +179,32 @@ async fn json_errors(
         .sum();
     if header_bytes > MAX_HEADERS {
         let s = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
-        return (s, Json(serde_json::json!({ "error": reason(s) }))).into_response();
+        return Some((s, Json(serde_json::json!({ "error": reason(s) }))).into_response());
     }
     // A NUL byte in a path is never a real name (and makes file APIs fail): refuse it here.
     let path = req.uri().path();
     if path.contains("%00") || path.contains('\0') {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(serde_json::json!({ "error": "the path contains a NUL byte" })),
-        )
-            .into_response();
+        return Some(
+            (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": "the path contains a NUL byte" })),
+            )
+                .into_response(),
+        );
+    }
+    None
+}
+
+/// Gives every error response a JSON body (keeping a short plain-text reason for 400s,
+/// e.g. an undecodable path); admits the request through [`shed`].
+async fn json_errors(
+    app: &Arc<AppState>,
+    slots: &Arc<Semaphore>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Some(refused) = refusal(&req) {
+        return refused;
     }
     let resp = shed(app, slots, req, next).await;
     let status = resp.status();
@@ -214,6 +325,7 @@ impl tower_http::compression::Predicate for Small {
 pub fn apply(r: Router, app: Arc<AppState>, side: Side) -> Router {
     let settings = &app.settings;
     let slots = Arc::new(Semaphore::new(settings.max_concurrent.max(1)));
+    let (front_app, front_slots) = (Arc::clone(&app), Arc::clone(&slots));
     let timeout =
         TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, settings.request_timeout);
     // One stack around the whole router, outermost first, rather than `Router::layer`
@@ -233,5 +345,12 @@ pub fn apply(r: Router, app: Arc<AppState>, side: Side) -> Router {
         }))
         .layer(timeout)
         .service(r);
-    Router::new().fallback_service(guarded)
+    match side {
+        Side::Public => Router::new().fallback_service(Front {
+            app: Arc::clone(&front_app),
+            slots: front_slots,
+            inner: guarded,
+        }),
+        Side::Internal => Router::new().fallback_service(guarded),
+    }
 }

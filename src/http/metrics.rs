@@ -21,10 +21,36 @@ const BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 ];
 
+/// The route labels, in the order of [`Metrics`]' counter table.
+const ROUTES: [&str; 15] = [
+    "/",
+    "/tiles",
+    "/catalog",
+    "/health",
+    "/metrics",
+    "/hazard",
+    "/query",
+    "/search",
+    "/conformance",
+    "/collections",
+    "/download",
+    "/styles",
+    "/web",
+    "/admin",
+    "other",
+];
+
+/// The statuses counted without a lock; any other goes to the map behind one.
+const STATUSES: [u16; 8] = [200, 201, 204, 304, 400, 401, 404, 503];
+
 /// Process-wide counters.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(&'static str, u16, &'static str), u64>>,
+    /// Requests per view, route and common status: atomics, so that listeners' threads
+    /// count without taking turns on a lock (every request is counted).
+    common: [[[AtomicU64; STATUSES.len()]; ROUTES.len()]; 2],
+    /// Requests with any other status, by route, status and view.
+    rare: Mutex<BTreeMap<(&'static str, u16, &'static str), u64>>,
     tile_buckets: [AtomicU64; BUCKETS.len()],
     tile_count: AtomicU64,
     tile_sum_us: AtomicU64,
@@ -35,39 +61,66 @@ pub struct Metrics {
     pub reload_failures: AtomicU64,
 }
 
-/// The route label of a path: its first segment, if it is one chizu serves.
+/// The route label of a path (its first segment, if it is one chizu serves), as an index
+/// into [`ROUTES`].
 #[must_use]
-pub fn route_label(path: &str) -> &'static str {
+pub fn route_label(path: &str) -> Route {
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    match first {
-        "" => "/",
-        "tiles" => "/tiles",
-        "catalog" => "/catalog",
-        "health" => "/health",
-        "metrics" => "/metrics",
-        "hazard" => "/hazard",
-        "query" => "/query",
-        "search" => "/search",
-        "conformance" => "/conformance",
-        "collections" => "/collections",
-        "download" => "/download",
-        "styles" => "/styles",
-        "web" => "/web",
-        "admin" => "/admin",
-        _ => "other",
+    let i = if first.is_empty() {
+        0
+    } else {
+        ROUTES[1..ROUTES.len() - 1]
+            .iter()
+            .position(|r| r[1..] == *first)
+            .map_or(ROUTES.len() - 1, |i| i + 1)
+    };
+    Route(i)
+}
+
+/// A route label (see [`route_label`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route(usize);
+
+impl Route {
+    /// The label of `/tiles/…`.
+    pub const TILES: Route = Route(1);
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        ROUTES[self.0]
     }
+}
+
+fn view_label(side: usize) -> &'static str {
+    ["public", "internal"][side]
 }
 
 impl Metrics {
     /// Counts one answered request.
-    pub fn record(&self, route: &'static str, status: u16, side: Side) {
-        let view = match side {
-            Side::Internal => "internal",
-            Side::Public => "public",
-        };
-        if let Ok(mut m) = self.requests.lock() {
-            *m.entry((route, status, view)).or_default() += 1;
+    pub fn record(&self, route: Route, status: u16, side: Side) {
+        let side = usize::from(side == Side::Internal);
+        if let Some(s) = STATUSES.iter().position(|&c| c == status) {
+            self.common[side][route.0][s].fetch_add(1, Ordering::Relaxed);
+        } else if let Ok(mut m) = self.rare.lock() {
+            *m.entry((route.as_str(), status, view_label(side)))
+                .or_default() += 1;
         }
+    }
+
+    /// Every non-zero request count, by route, status and view (sorted).
+    fn requests(&self) -> BTreeMap<(&'static str, u16, &'static str), u64> {
+        let mut all = self.rare.lock().map(|m| m.clone()).unwrap_or_default();
+        for (side, routes) in self.common.iter().enumerate() {
+            for (r, statuses) in routes.iter().enumerate() {
+                for (s, n) in statuses.iter().enumerate() {
+                    let n = n.load(Ordering::Relaxed);
+                    if n > 0 {
+                        all.insert((ROUTES[r], STATUSES[s], view_label(side)), n);
+                    }
+                }
+            }
+        }
+        all
     }
 
     /// Records one tile's cutting time.
@@ -91,17 +144,16 @@ pub async fn metrics(
     let m = &app.metrics;
     let mut t = String::new();
     let _ = writeln!(t, "# HELP chizu_requests_total HTTP requests by route, status and view.\n# TYPE chizu_requests_total counter");
-    if let Ok(reqs) = m.requests.lock() {
-        // The public view counts its own requests only: staff traffic is not its business.
-        for ((route, status, v), n) in reqs
-            .iter()
-            .filter(|((_, _, v), _)| !view.is_public() || *v == "public")
-        {
-            let _ = writeln!(
-                t,
-                "chizu_requests_total{{route=\"{route}\",status=\"{status}\",view=\"{v}\"}} {n}"
-            );
-        }
+    // The public view counts its own requests only: staff traffic is not its business.
+    for ((route, status, v), n) in m
+        .requests()
+        .into_iter()
+        .filter(|((_, _, v), _)| !view.is_public() || *v == "public")
+    {
+        let _ = writeln!(
+            t,
+            "chizu_requests_total{{route=\"{route}\",status=\"{status}\",view=\"{v}\"}} {n}"
+        );
     }
     let _ = writeln!(t, "# HELP chizu_tile_seconds Time to cut and compress a tile (cache misses).\n# TYPE chizu_tile_seconds histogram");
     for (i, b) in BUCKETS.iter().enumerate() {

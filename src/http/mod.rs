@@ -100,6 +100,8 @@ pub struct AppState {
     report_gate: edit::ReportGate,
     /// Event streams open per listener (public, internal).
     streams: [std::sync::atomic::AtomicUsize; 2],
+    /// `Cache-Control` of the public and the internal view, made once.
+    cache_headers: [HeaderValue; 2],
 }
 
 impl AppState {
@@ -111,7 +113,6 @@ impl AppState {
         Arc::new(Self {
             heavy: [pool(), pool()],
             catalog: ArcSwap::from_pointee(catalog),
-            settings,
             cache,
             metrics: metrics::Metrics::default(),
             derived: viewer::Derived::default(),
@@ -119,7 +120,16 @@ impl AppState {
             live: std::sync::OnceLock::new(),
             streams: Default::default(),
             report_gate: edit::ReportGate::default(),
+            cache_headers: cache_headers(&settings),
+            settings,
         })
+    }
+
+    /// `Cache-Control` for what `view` is shown: public answers may be cached anywhere,
+    /// internal ones only by the caller's browser.
+    #[must_use]
+    pub(crate) fn cache_control(&self, view: &View) -> HeaderValue {
+        self.cache_headers[usize::from(!view.is_public())].clone()
     }
 
     /// Serves the live layers of `store` (once, at start): their features go into the catalog.
@@ -210,14 +220,14 @@ pub fn resolve_layers(
     view: &View,
     spec: &str,
 ) -> Result<Vec<Arc<LayerSnapshot>>, AppError> {
-    let ids: Vec<&str> = spec.split(',').collect();
-    if ids.len() > MAX_COMPOSITE {
+    let n = spec.bytes().filter(|&b| b == b',').count() + 1;
+    if n > MAX_COMPOSITE {
         return Err(AppError::BadRequest(format!(
             "at most {MAX_COMPOSITE} layers per request"
         )));
     }
-    let mut out: Vec<Arc<LayerSnapshot>> = Vec::with_capacity(ids.len());
-    for id in ids {
+    let mut out: Vec<Arc<LayerSnapshot>> = Vec::with_capacity(n);
+    for id in spec.split(',') {
         let layer = catalog
             .get(id)
             .filter(|l| view.sees_layer(&l.def))
@@ -338,6 +348,26 @@ pub fn router(app: Arc<AppState>, listener: Listener) -> Router {
     }
 }
 
+/// The headers the public listener's CORS layer puts on a `GET` answer (any origin may
+/// read, ETag and Content-Encoding exposed), for answers made ahead of that layer (a
+/// cached tile). A test compares both ways' headers.
+fn public_cors_headers(h: &mut axum::http::HeaderMap) {
+    h.append(
+        header::VARY,
+        HeaderValue::from_static(
+            "origin, access-control-request-method, access-control-request-headers",
+        ),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("etag,content-encoding"),
+    );
+}
+
 /// Base URL for links in responses.
 pub(crate) fn base_url(settings: &HttpSettings, headers: &axum::http::HeaderMap) -> String {
     if let Some(b) = &settings.base_url {
@@ -369,13 +399,11 @@ pub(crate) fn accept_prefers_json(headers: &axum::http::HeaderMap) -> bool {
     }
 }
 
-/// Public responses may be cached anywhere; internal ones only by the caller's browser.
-pub(crate) fn cache_control(settings: &HttpSettings, view: &View) -> HeaderValue {
-    let scope = if view.is_public() {
-        "public"
-    } else {
-        "private"
-    };
-    HeaderValue::from_str(&format!("{scope}, max-age={}", settings.max_age))
-        .unwrap_or(HeaderValue::from_static("no-cache"))
+/// `Cache-Control` of the public and the internal view: public responses may be cached
+/// anywhere, internal ones only by the caller's browser.
+fn cache_headers(settings: &HttpSettings) -> [HeaderValue; 2] {
+    ["public", "private"].map(|scope| {
+        HeaderValue::from_str(&format!("{scope}, max-age={}", settings.max_age))
+            .unwrap_or(HeaderValue::from_static("no-cache"))
+    })
 }

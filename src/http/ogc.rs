@@ -15,7 +15,7 @@ use axum::{Extension, Json};
 use serde_json::{json, Value};
 
 use super::params::Params;
-use super::{base_url, cache_control, resolve_layers, AppError, AppState, Caller};
+use super::{base_url, resolve_layers, AppError, AppState, Caller};
 use crate::access::View;
 use crate::query::geojson;
 use crate::query::hazard::Lang;
@@ -574,7 +574,7 @@ pub async fn items(
     };
     let mut resp = ([(header::CONTENT_TYPE, media)], body).into_response();
     resp.headers_mut()
-        .insert(header::CACHE_CONTROL, cache_control(&app.settings, &view));
+        .insert(header::CACHE_CONTROL, app.cache_control(&view));
     Ok(resp)
 }
 

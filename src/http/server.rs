@@ -70,7 +70,11 @@ impl HostPolicy {
 /// A TCP stream that fails once it has made no progress for `idle`.
 struct TimedIo {
     inner: TcpStream,
+    /// Armed for `idle` after the progress before it; moved on only when it fires (moving
+    /// a timer on every read and write took the timer wheel's lock twice per request).
     deadline: Pin<Box<Sleep>>,
+    /// When the stream last moved a byte.
+    progress: Instant,
     idle: Duration,
 }
 
@@ -79,6 +83,7 @@ impl TimedIo {
         Self {
             inner,
             deadline: Box::pin(tokio::time::sleep(idle)),
+            progress: Instant::now(),
             idle,
         }
     }
@@ -93,17 +98,24 @@ impl TimedIo {
         match r {
             Poll::Ready(Ok(v)) => {
                 if progressed(&v) {
-                    self.deadline.as_mut().reset(Instant::now() + self.idle);
+                    self.progress = Instant::now();
                 }
                 Poll::Ready(Ok(v))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => match self.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "no progress: connection closed",
-                ))),
-                Poll::Pending => Poll::Pending,
+            Poll::Pending => loop {
+                if self.deadline.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                // Fired: progress since it was armed moves it on, else the time is up.
+                let due = self.progress + self.idle;
+                if due <= Instant::now() {
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no progress: connection closed",
+                    )));
+                }
+                self.deadline.as_mut().reset(due);
             },
         }
     }

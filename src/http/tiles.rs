@@ -11,7 +11,7 @@ use axum::Json;
 use flate2::read::GzDecoder;
 use serde_json::json;
 
-use super::{base_url, cache_control, resolve_layers, AppError, AppState, Caller};
+use super::{base_url, resolve_layers, AppError, AppState, Caller};
 use crate::access::View;
 use crate::store::LayerSnapshot;
 use crate::tile::cache::{CachedTile, TileKey};
@@ -70,20 +70,30 @@ fn tile_format(y: &str) -> Result<(&str, TileFormat), AppError> {
     }
 }
 
-pub async fn tile(
-    State(app): State<Arc<AppState>>,
-    Extension(Caller(view)): Extension<Caller>,
-    Extension(side): Extension<super::Side>,
-    Path((layers, z, x, y)): Path<(String, String, String, String)>,
-    headers: HeaderMap,
-) -> Result<Response, AppError> {
-    let (y, format) = tile_format(&y)?;
-    let z: u8 = parse_num(&z, "z")?;
-    let x: u32 = parse_num(&x, "x")?;
+/// A tile request resolved against the catalog for one view: the cache key and what a
+/// miss needs to cut the tile.
+struct Resolved {
+    key: TileKey,
+    layers: Vec<Arc<LayerSnapshot>>,
+    /// Whether a live layer is in the tile (its tile may change any second).
+    live: bool,
+}
+
+fn resolve(
+    app: &AppState,
+    view: &View,
+    spec: &str,
+    z: &str,
+    x: &str,
+    y: &str,
+) -> Result<Resolved, AppError> {
+    let (y, format) = tile_format(y)?;
+    let z: u8 = parse_num(z, "z")?;
+    let x: u32 = parse_num(x, "x")?;
     let y: u32 = parse_num(y, "y")?;
     let coord = TileCoord::new(z, x, y)?;
-    let catalog = app.catalog.load_full();
-    let mut layers = resolve_layers(&catalog, &view, &layers)?;
+    let catalog = app.catalog.load();
+    let mut layers = resolve_layers(&catalog, view, spec)?;
     // One composite, one cache entry: `a,b` and `b,a` are the same tile (MVT layers are
     // named, so their order in the tile does not matter to clients).
     layers.sort_by(|a, b| a.def.id.cmp(&b.def.id));
@@ -97,12 +107,25 @@ pub async fn tile(
         coord,
         format,
     };
+    Ok(Resolved { key, layers, live })
+}
+
+pub async fn tile(
+    State(app): State<Arc<AppState>>,
+    Extension(Caller(view)): Extension<Caller>,
+    Extension(side): Extension<super::Side>,
+    Path((spec, z, x, y)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let Resolved { key, layers, live } = resolve(&app, &view, &spec, &z, &x, &y)?;
+    let format = key.format;
     let cached = if let Some(hit) = app.cache.get(&key).await {
         app.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
         hit
     } else {
         // A miss: concurrent requests for this tile share one computation, and only the
         // request that ran it counts as the miss.
+        let coord = key.coord;
         let make_view = Arc::clone(&view);
         let made = Arc::new(AtomicBool::new(false));
         let made_flag = Arc::clone(&made);
@@ -129,7 +152,55 @@ pub async fn tile(
         counter.fetch_add(1, Ordering::Relaxed);
         t
     };
+    answer(&app, &view, live, format, &cached, &headers)
+}
 
+/// The public listener's way to a cached tile, ahead of the router and its layers: a
+/// `GET /tiles/{layers}/{z}/{x}/{y}.mvt|.mlt` whose tile is in the cache is answered here
+/// with the headers the full path gives it (the listener's CORS headers included). Any
+/// other request — a miss, an error, a path with escapes — is `None`, for the full path.
+pub(super) async fn cached_public(
+    app: &AppState,
+    method: &axum::http::Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    if method != axum::http::Method::GET {
+        return None;
+    }
+    let rest = path.strip_prefix("/tiles/")?;
+    if rest.contains('%') {
+        return None;
+    }
+    let mut parts = rest.split('/');
+    let (spec, z, x, y) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let view = View::Public;
+    let Resolved { key, live, .. } = resolve(app, &view, spec, z, x, y).ok()?;
+    let cached = app.cache.get(&key).await?;
+    app.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
+    let mut resp = answer(app, &view, live, key.format, &cached, headers).ok()?;
+    super::public_cors_headers(resp.headers_mut());
+    // As the router gives every answer whose length it knows.
+    if let Some(n) = http_body::Body::size_hint(resp.body()).exact() {
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
+    Some(resp)
+}
+
+/// The response for a finished tile: 204 when empty, 304 when the client has it, else the
+/// gzip bytes as they are cached (inflated for the rare client that refuses gzip).
+fn answer(
+    app: &AppState,
+    view: &View,
+    live: bool,
+    format: TileFormat,
+    cached: &CachedTile,
+    headers: &HeaderMap,
+) -> Result<Response, AppError> {
     // A live layer's tile may change any second: clients revalidate it (a 304 by ETag).
     let cache = if live {
         HeaderValue::from_static(if view.is_public() {
@@ -138,38 +209,28 @@ pub async fn tile(
             "private, no-cache"
         })
     } else {
-        cache_control(&app.settings, &view)
+        app.cache_control(view)
     };
     let Some(gz) = &cached.gzip else {
         return Ok((StatusCode::NO_CONTENT, [(header::CACHE_CONTROL, cache)]).into_response());
     };
-    let gzip = accepts_gzip(&headers);
-    let etag = if gzip {
-        &cached.etag_gzip
+    let gzip = accepts_gzip(headers);
+    let (etag_value, etag) = if gzip {
+        (&cached.etag_gzip, &cached.etag_gzip_str)
     } else {
-        &cached.etag_plain
+        (&cached.etag_plain, &cached.etag_plain_str)
     };
-    let etag_value = HeaderValue::from_maybe_shared(etag.clone())
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    let etag = std::str::from_utf8(etag).unwrap_or_default();
-    let vary = HeaderValue::from_static("accept-encoding");
-    if etag_matches(&headers, etag) {
-        return Ok((
-            StatusCode::NOT_MODIFIED,
-            [
-                (header::ETAG, etag_value),
-                (header::CACHE_CONTROL, cache),
-                (header::VARY, vary),
-            ],
-        )
-            .into_response());
-    }
-    let mut resp_headers = HeaderMap::new();
-    let media = HeaderValue::from_static(format.media_type());
-    resp_headers.insert(header::CONTENT_TYPE, media);
-    resp_headers.insert(header::ETAG, etag_value);
+    let mut resp_headers = HeaderMap::with_capacity(8);
+    resp_headers.insert(header::ETAG, etag_value.clone());
     resp_headers.insert(header::CACHE_CONTROL, cache);
-    resp_headers.insert(header::VARY, vary);
+    resp_headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if etag_matches(headers, etag) {
+        return Ok((StatusCode::NOT_MODIFIED, resp_headers).into_response());
+    }
+    resp_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.media_type()),
+    );
     let body = if gzip {
         resp_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         axum::body::Body::from(gz.clone())
@@ -282,7 +343,7 @@ pub async fn tilejson(
         body["encoding"] = json!("mlt");
     }
     Ok((
-        [(header::CACHE_CONTROL, cache_control(&app.settings, &view))],
+        [(header::CACHE_CONTROL, app.cache_control(&view))],
         Json(body),
     )
         .into_response())

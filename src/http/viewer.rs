@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::Bytes;
 
-use super::{base_url, cache_control, AppError, AppState, Caller, Side};
+use super::{base_url, AppError, AppState, Caller, Side};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
@@ -501,5 +501,5 @@ pub async fn style(
     .ok_or(AppError::NotFound)?;
     let body = serde_json::to_vec(&rendered).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(Asset::new(Bytes::from(body), "application/json")
-        .respond(&headers, cache_control(&app.settings, &view)))
+        .respond(&headers, app.cache_control(&view)))
 }

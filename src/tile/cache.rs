@@ -9,7 +9,13 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
+
+/// A quoted hex ETag as a header value (always valid: ASCII hex and quotes).
+fn etag_value(tag: &str) -> HeaderValue {
+    HeaderValue::from_str(tag).unwrap_or(HeaderValue::from_static("\"\""))
+}
 
 use super::TileCoord;
 use crate::access::ViewKey;
@@ -30,9 +36,12 @@ pub struct CachedTile {
     /// The gzip-compressed MVT, or `None` for an empty tile.
     pub gzip: Option<Bytes>,
     /// Strong ETags (quoted) for the gzip and the plain representation, from a hash of the
-    /// uncompressed tile.
-    pub etag_gzip: Bytes,
-    pub etag_plain: Bytes,
+    /// uncompressed tile, ready as header values and as text (to compare with
+    /// `If-None-Match`).
+    pub etag_gzip: HeaderValue,
+    pub etag_plain: HeaderValue,
+    pub etag_gzip_str: Box<str>,
+    pub etag_plain_str: Box<str>,
     /// Length of the uncompressed tile.
     pub raw_len: usize,
 }
@@ -42,10 +51,14 @@ impl CachedTile {
     #[must_use]
     pub fn new(raw: &[u8], gzip: Vec<u8>) -> Self {
         let hash = xxhash_rust::xxh3::xxh3_128(raw);
+        let gz = format!("\"{hash:032x}-gz\"");
+        let plain = format!("\"{hash:032x}\"");
         Self {
             gzip: Some(Bytes::from(gzip)),
-            etag_gzip: Bytes::from(format!("\"{hash:032x}-gz\"")),
-            etag_plain: Bytes::from(format!("\"{hash:032x}\"")),
+            etag_gzip: etag_value(&gz),
+            etag_plain: etag_value(&plain),
+            etag_gzip_str: gz.into(),
+            etag_plain_str: plain.into(),
             raw_len: raw.len(),
         }
     }
@@ -55,14 +68,17 @@ impl CachedTile {
     pub fn empty() -> Self {
         Self {
             gzip: None,
-            etag_gzip: Bytes::new(),
-            etag_plain: Bytes::new(),
+            etag_gzip: HeaderValue::from_static(""),
+            etag_plain: HeaderValue::from_static(""),
+            etag_gzip_str: Box::default(),
+            etag_plain_str: Box::default(),
             raw_len: 0,
         }
     }
 
     fn weight(&self) -> usize {
-        self.gzip.as_ref().map_or(0, Bytes::len) + self.etag_gzip.len() + self.etag_plain.len()
+        self.gzip.as_ref().map_or(0, Bytes::len)
+            + 2 * (self.etag_gzip.len() + self.etag_plain.len())
     }
 }
 

@@ -82,6 +82,18 @@ pub fn public_router() -> Router {
     router(state(), Listener::Public)
 }
 
+/// A public router over the sample city with its own tile cache and counters.
+pub fn fresh_public_router() -> Router {
+    let app = AppState::new(
+        (*state().catalog.load_full()).clone(),
+        HttpSettings {
+            web_root: root().join("web"),
+            ..HttpSettings::default()
+        },
+    );
+    router(app, Listener::Public)
+}
+
 /// Keys for the internal listener in tests, one per role, plus where the audit goes.
 pub struct Staff {
     pub admin: String,

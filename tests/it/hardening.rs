@@ -592,6 +592,30 @@ fn slow_and_idle_connections_are_closed_and_a_full_public_listener_leaves_staff_
     idle.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
         .expect("write");
     assert!(closed_within(idle, Duration::from_secs(6)), "idle timeout");
+    // A connection that keeps making progress outlives the idle timeout: a request every
+    // 0.6 s for 3.6 s (the deadline is moved on lazily, when it fires), then it goes idle.
+    let mut busy = std::net::TcpStream::connect(&public).expect("connect");
+    busy.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let opened = std::time::Instant::now();
+    for i in 0..6 {
+        busy.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap_or_else(|e| panic!("request {i} after {:?}: {e}", opened.elapsed()));
+        let mut buf = [0u8; 4096];
+        let n = busy.read(&mut buf).expect("answer");
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "request {i} after {:?}: {}",
+            opened.elapsed(),
+            String::from_utf8_lossy(&buf[..n])
+        );
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    assert!(opened.elapsed() > Duration::from_secs(3));
+    assert!(
+        closed_within(busy, Duration::from_secs(6)),
+        "idle after use"
+    );
     // Five idle connections fill the public listener; the internal one still answers.
     let held: Vec<_> = (0..5)
         .map(|_| std::net::TcpStream::connect(&public).expect("connect"))

@@ -3,7 +3,7 @@
 
 use std::io::Read as _;
 
-use crate::common::{decode, get, public_router, tile_of};
+use crate::common::{decode, fresh_public_router, get, public_router, tile_of};
 
 fn station_tile(z: u8) -> String {
     let (t, _) = tile_of(138.3181, 34.8659, z);
@@ -50,6 +50,106 @@ async fn tile_has_headers_gzip_and_etag() {
 
     let cors = get(&app, &uri, &[("origin", "https://example.org")]).await;
     assert_eq!(cors.header("access-control-allow-origin"), Some("*"));
+}
+
+/// A cached tile is answered ahead of the router on the public listener: whatever way it
+/// takes, a tile's answer is the same — status, every header, body — for a first request
+/// (cut) and the next (from the cache), in each case a client may bring.
+#[tokio::test]
+async fn a_cached_tile_is_answered_as_a_fresh_one() {
+    let t14 = station_tile(14);
+    let composite = format!("/tiles/youto_chiiki,hinanjo/{t14}.mvt");
+    let cases: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (composite.clone(), vec![("accept-encoding", "gzip")]),
+        (composite.clone(), vec![]),
+        (
+            format!("/tiles/hinanjo,youto_chiiki/{t14}.mvt"),
+            vec![
+                ("accept-encoding", "gzip"),
+                ("origin", "https://example.org"),
+            ],
+        ),
+        (composite.clone(), vec![("accept-encoding", "gzip;q=0")]),
+        (
+            format!("/tiles/youto_chiiki/{t14}.mlt"),
+            vec![("accept-encoding", "gzip")],
+        ),
+        (
+            format!("/tiles/youto_chiiki/{t14}.pbf?v=2"),
+            vec![("accept-encoding", "br, gzip")],
+        ),
+        (
+            "/tiles/youto_chiiki/14/0/0.mvt".into(),
+            vec![("accept-encoding", "gzip")],
+        ),
+        // A live layer's tile: revalidated on every use.
+        (
+            format!("/tiles/saigai_houkoku,youto_chiiki/{t14}.mvt"),
+            vec![("accept-encoding", "gzip")],
+        ),
+    ];
+    for (uri, headers) in &cases {
+        let app = fresh_public_router();
+        let first = get(&app, uri, headers).await;
+        let second = get(&app, uri, headers).await;
+        assert!(
+            matches!(first.status.as_u16(), 200 | 204),
+            "{uri}: {}",
+            first.status
+        );
+        assert_eq!(first.status, second.status, "{uri} {headers:?}");
+        assert_eq!(first.headers, second.headers, "{uri} {headers:?}");
+        assert_eq!(first.body, second.body, "{uri} {headers:?}");
+        if uri.contains("saigai_houkoku") {
+            assert_eq!(second.header("cache-control"), Some("public, no-cache"));
+        }
+        if first.status == 200 {
+            // Revalidation from the cache: 304 with the same headers either way.
+            let etag = first.header("etag").expect("etag").to_string();
+            let mut with = headers.clone();
+            with.push(("if-none-match", &etag));
+            let fresh = get(&fresh_public_router(), uri, &with).await;
+            let cached = get(&app, uri, &with).await;
+            assert_eq!(
+                (fresh.status.as_u16(), cached.status.as_u16()),
+                (304, 304),
+                "{uri}"
+            );
+            assert_eq!(fresh.headers, cached.headers, "{uri} {with:?}");
+        }
+        let m = String::from_utf8(get(&app, "/metrics", &[]).await.body).expect("utf-8");
+        let count = |status: u16, n: u32| {
+            format!(
+                "chizu_requests_total{{route=\"/tiles\",status=\"{status}\",view=\"public\"}} {n}"
+            )
+        };
+        let mut want = vec![count(first.status.as_u16(), 2)];
+        if first.status == 200 {
+            want.push(count(304, 1));
+        }
+        for w in want {
+            assert!(m.lines().any(|l| l == w), "{uri}: {w} in\n{m}");
+        }
+        assert!(
+            m.lines().any(|l| l == "chizu_tile_cache_misses_total 1"),
+            "{m}"
+        );
+    }
+    // HEAD of a cached tile: headers only.
+    let app = fresh_public_router();
+    let uri = format!("/tiles/youto_chiiki/{t14}.mvt");
+    get(&app, &uri, &[("accept-encoding", "gzip")]).await;
+    let head = crate::common::send(
+        &app,
+        "HEAD",
+        &uri,
+        axum::body::Body::empty(),
+        &[("accept-encoding", "gzip")],
+    )
+    .await;
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("content-encoding"), Some("gzip"));
 }
 
 #[tokio::test]
