@@ -18,6 +18,8 @@ const TEXT = {
     moreLine: '線には2点以上が必要です。', morePolygon: '範囲には3点以上が必要です。', undo: '1点戻す',
     save: '保存', cancel: 'やめる', remove: '削除', saved: '保存しました。', removed: '削除しました。', confirmRemove: 'この地物を削除しますか？（管理者が元に戻せます）',
     stale: 'ほかの人が先に変更しました。最新の内容を表示しています。確かめてからもう一度保存してください。', lastChange: '最終更新', editHint: '地図上の地物をクリックすると編集できます。', none2: '（なし）',
+    movePoint: '位置を移す', reshape: '形を描き直す', clickNewPlace: '新しい位置を地図上でクリックしてください。',
+    reshaped: '新しい位置・形は「保存」で確定します（「やめる」で元のまま）。',
   },
   en: {
     table: 'Attribute table', tableLayer: 'Layer', filter: 'Filter', filterHint: 'Type text to find, or a CQL2 condition', example: 'e.g.',
@@ -34,6 +36,8 @@ const TEXT = {
     moreLine: 'A line needs 2 points or more.', morePolygon: 'An area needs 3 points or more.', undo: 'Undo point',
     save: 'Save', cancel: 'Cancel', remove: 'Delete', saved: 'Saved.', removed: 'Deleted.', confirmRemove: 'Delete this feature? (an admin can restore it)',
     stale: 'Someone else changed it first. The current version is shown: check it, then save again.', lastChange: 'Last changed', editHint: 'Click a feature on the map to edit it.', none2: '(none)',
+    movePoint: 'Move', reshape: 'Redraw the shape', clickNewPlace: 'Click the new place on the map.',
+    reshaped: 'Save to keep the new place or shape (Cancel keeps it as it was).',
   },
 };
 
@@ -399,6 +403,8 @@ const drawShape = {
     draw.shown = false;
   },
   drawing: () => Boolean(draw.onShape),
+  // Something drawn outside a drawing (a moved point) stays until `cancel`.
+  shown() { draw.shown = true; },
 };
 document.getElementById('draw-finish').onclick = async () => {
   const { mode, points } = draw;
@@ -533,7 +539,9 @@ if (editable().length) {
   const status = document.getElementById('edit-status');
   const form = document.getElementById('edit-form');
   const SYSTEM = ['updated_at', 'updated_by'];
-  const edit = { adding: false, layer: null, id: null, etag: null, geometry: null };
+  // `reshaping`: a saved feature's new place or shape is being clicked on the map (its
+  // form waits, hidden, with what was typed); `saved` is the geometry it had.
+  const edit = { adding: false, layer: null, id: null, etag: null, geometry: null, reshaping: false, saved: null };
 
   const input = (f, v) => {
     const name = `f-${f.name}`;
@@ -553,6 +561,7 @@ if (editable().length) {
     const rights = l.editable ?? {};
     const last = meta ? `<p class="hint">${esc(s('lastChange'))}${app.lang() === 'ja' ? '：' : ': '}${esc(props.updated_by ?? '')} ${esc((props.updated_at ?? '').replace('T', ' ').slice(0, 19))}</p>` : '';
     form.innerHTML = `<h3>${esc(pick(l.title))}${meta ? ` #${esc(String(edit.id))}` : ''}</h3>${last}${fields.map((f) => input(f, props[f.name])).join('')}
+      ${meta && rights.update ? `<div class="tool-row"><button type="button" class="btn" id="edit-reshape">${esc(s(l.geometry === 'point' ? 'movePoint' : 'reshape'))}</button></div>` : ''}
       <div class="tool-row"><button type="submit" class="btn">${esc(s('save'))}</button>
       ${meta && rights.delete ? `<button type="button" class="btn" id="edit-remove">${esc(s('remove'))}</button>` : ''}
       <button type="button" class="btn" id="edit-cancel">${esc(s('cancel'))}</button></div>`;
@@ -587,6 +596,7 @@ if (editable().length) {
     edit.etag = r.headers.get('etag');
     const f = await r.json();
     edit.geometry = f.geometry;
+    edit.saved = f.geometry;
     showForm(layerId, f.properties, true);
   }
 
@@ -596,7 +606,7 @@ if (editable().length) {
     form.hidden = true;
     form.innerHTML = '';
     status.textContent = text || s('editHint');
-    Object.assign(edit, { adding: false, layer: null, id: null, etag: null, geometry: null });
+    Object.assign(edit, { adding: false, layer: null, id: null, etag: null, geometry: null, reshaping: false, saved: null });
     app.setBusy?.(false);
     map.getCanvas().style.cursor = '';
   }
@@ -625,8 +635,50 @@ if (editable().length) {
     if (!drawShape.finish()) status.textContent = s(layerOf(edit.layer).geometry === 'line' ? 'moreLine' : 'morePolygon');
   };
   document.getElementById('edit-undo').onclick = () => drawShape.undo();
-  document.getElementById('edit-stop').onclick = () => close();
+  document.getElementById('edit-stop').onclick = () => (edit.reshaping ? reshaped(edit.saved, '') : close());
+
+  // A saved feature moved (a point: one click) or redrawn (a line or an area: vertex by
+  // vertex, as when adding); its form comes back with what was typed, and Save sends the
+  // new geometry with the version read, like any other change.
+  function reshape() {
+    const kind = layerOf(edit.layer).geometry;
+    edit.reshaping = true;
+    form.hidden = true;
+    if (kind === 'line' || kind === 'polygon') {
+      drawShape.start(kind, (geometry) => reshaped(geometry, s('reshaped')));
+      document.getElementById('edit-draw').hidden = false;
+      status.textContent = s(kind === 'line' ? 'clickLine' : 'clickPolygon');
+      return;
+    }
+    document.getElementById('edit-draw').hidden = false;
+    document.getElementById('edit-finish').hidden = true;
+    document.getElementById('edit-undo').hidden = true;
+    app.setBusy?.(true);
+    map.getCanvas().style.cursor = 'crosshair';
+    status.textContent = s('clickNewPlace');
+  }
+
+  function reshaped(geometry, text) {
+    if (geometry === edit.saved) drawShape.cancel();
+    edit.geometry = geometry;
+    edit.reshaping = false;
+    for (const id of ['edit-draw', 'edit-finish', 'edit-undo']) document.getElementById(id).hidden = id === 'edit-draw';
+    app.setBusy?.(false);
+    map.getCanvas().style.cursor = '';
+    status.textContent = text;
+    form.hidden = false;
+    form.querySelector('#edit-reshape')?.focus();
+  }
+
   map.on('click', (e) => {
+    if (edit.reshaping && layerOf(edit.layer).geometry === 'point') {
+      const geometry = { type: 'Point', coordinates: [e.lngLat.lng, e.lngLat.lat] };
+      // The new place is marked until the form is saved or given up.
+      map.getSource('staff-draw')?.setData({ type: 'FeatureCollection', features: [{ type: 'Feature', properties: {}, geometry }] });
+      drawShape.shown();
+      reshaped(geometry, s('reshaped'));
+      return;
+    }
     if (!edit.adding || edit.geometry || drawShape.drawing()) return;
     edit.geometry = { type: 'Point', coordinates: [e.lngLat.lng, e.lngLat.lat] };
     map.getCanvas().style.cursor = '';
@@ -643,6 +695,7 @@ if (editable().length) {
   });
   form.addEventListener('click', async (e) => {
     if (e.target.id === 'edit-cancel') close();
+    if (e.target.id === 'edit-reshape') reshape();
     if (e.target.id === 'edit-remove' && window.confirm(s('confirmRemove'))) {
       const r = await send('DELETE');
       if (r.status === 412) { await open(edit.layer, edit.id); status.textContent = s('stale'); return; }
@@ -651,7 +704,7 @@ if (editable().length) {
   });
   // A live feature clicked on the map opens in the form, when the key may change it.
   app.onIdentify?.((fc) => {
-    if (edit.adding) return;
+    if (edit.adding || edit.reshaping) return;
     const f = fc.features.find((x) => layerOf(x.layer)?.live && layerOf(x.layer)?.editable?.update);
     if (f) open(f.layer, f.id);
   });

@@ -130,6 +130,34 @@ test('staff add a report on the map with a form made from the schema, see who ch
   assert.equal(await page.inputValue('#f-note'), '撤去済み');
   const now = await (await api('GET', `/collections/saigai_houkoku/items/${feature.id}`)).json();
   assert.equal(now.properties.note, '撤去済み', 'the other edit was not overwritten');
+
+  // The report was put in the wrong place: moved with one click on the map, then saved.
+  await page.click('#edit-reshape');
+  assert.ok(await page.locator('#edit-form').isHidden(), 'the form waits while the new place is chosen');
+  assert.match(await page.locator('#edit-status').textContent(), /新しい位置/);
+  await page.mouse.click(box.x + at.x + 120, box.y + at.y - 80);
+  await page.locator('#edit-form').waitFor();
+  assert.equal(await page.inputValue('#f-note'), '撤去済み', 'what the form held is kept');
+  assert.match(await page.locator('#edit-status').textContent(), /保存」で確定/);
+  await page.screenshot({ path: path.join(ART, 'live-move-1280.png') });
+  await page.click('#edit-form button[type=submit]');
+  await page.waitForFunction(() => document.getElementById('edit-status').textContent.includes('保存しました'));
+  const moved = await (await api('GET', `/collections/saigai_houkoku/items/${feature.id}`)).json();
+  const want = await page.evaluate(([x, y]) => window.chizuMap.unproject([x, y]).toArray(), [at.x + 120, at.y - 80]);
+  assert.ok(Math.abs(moved.geometry.coordinates[0] - want[0]) < 1e-5 && Math.abs(moved.geometry.coordinates[1] - want[1]) < 1e-5,
+    `moved to ${JSON.stringify(moved.geometry.coordinates)}, clicked ${JSON.stringify(want)}`);
+  assert.equal(moved.properties.note, '撤去済み');
+  const history = await (await api('GET', `/collections/saigai_houkoku/items/${feature.id}/history`)).json();
+  const last = history.changes.at(-1);
+  assert.deepEqual(last.after.geometry, moved.geometry, `the move is in the history: ${JSON.stringify(last)}`);
+  assert.deepEqual(last.before.geometry, feature.geometry);
+  // It is drawn at its new place (and no longer at the old one) without a reload.
+  await page.waitForFunction(([x, y]) => {
+    const map = window.chizuMap;
+    const ids = map.getStyle().layers.filter((l) => l['source-layer'] === 'saigai_houkoku').map((l) => l.id);
+    const near = (px, py) => map.queryRenderedFeatures([[px - 6, py - 6], [px + 6, py + 6]], { layers: ids }).length;
+    return near(x + 120, y - 80) > 0 && near(x, y) === 0;
+  }, [at.x, at.y], { timeout: 10000 });
   assert.deepEqual(errors.filter((e) => !e.includes('412')), []);
   await page.close();
 });
@@ -236,6 +264,31 @@ values = { "冠水" = { ja = "冠水", en = "Flooding" }, "土砂" = { ja = "土
       assert.equal(ring.length, kind === 'Polygon' ? clicks.length + 1 : clicks.length, JSON.stringify(g));
       assert.equal(fc.features[0].properties.reason, reason);
     }
+    // The area was drawn too big: clicked inside, redrawn as a triangle, saved.
+    await page.mouse.click(box.x + box.width / 2 + 40, box.y + box.height / 2 + 40);
+    await page.waitForFunction(() => document.querySelector('#edit-form h3')?.textContent.includes('立入規制区域'));
+    assert.equal(await page.locator('#edit-reshape').textContent(), '形を描き直す');
+    await page.click('#edit-reshape');
+    assert.match(await page.locator('#edit-status').textContent(), /順にクリック/);
+    for (const c of [[-40, -40], [40, -40], [0, 40]]) await at(...c);
+    await page.click('#edit-finish');
+    await page.locator('#edit-form').waitFor();
+    assert.equal(await page.inputValue('#f-reason'), '土砂');
+    await page.click('#edit-form button[type=submit]');
+    await page.waitForFunction(() => document.getElementById('edit-status').textContent.includes('保存しました'));
+    const area = (await call('/collections/kisei_kuiki/items')).features[0];
+    assert.equal(area.geometry.coordinates[0].length, 4, JSON.stringify(area.geometry));
+    // Redrawing given up keeps the shape as it was.
+    await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    await page.waitForFunction(() => document.querySelector('#edit-form h3')?.textContent.includes('立入規制区域'));
+    await page.click('#edit-reshape');
+    await at(-60, -60);
+    await page.click('#edit-stop');
+    await page.locator('#edit-form').waitFor();
+    await page.click('#edit-form button[type=submit]');
+    await page.waitForFunction(() => document.getElementById('edit-status').textContent.includes('保存しました'));
+    const kept = (await call('/collections/kisei_kuiki/items')).features[0];
+    assert.deepEqual(kept.geometry, area.geometry);
     assert.deepEqual(errors, []);
     await page.close();
   } finally {
