@@ -124,13 +124,7 @@ where
         let (app, slots) = (Arc::clone(&self.app), Arc::clone(&self.slots));
         Either::Left(Box::pin(async move {
             let (parts, body) = req.into_parts();
-            let hit = cached_tile(
-                &app,
-                &slots,
-                &parts.method,
-                parts.uri.path(),
-                &parts.headers,
-            );
+            let hit = cached_tile(&app, &slots, parts.uri.path(), &parts.headers);
             if let Some(resp) = hit.await {
                 return Ok(resp);
             }
@@ -144,12 +138,11 @@ where
 async fn cached_tile(
     app: &AppState,
     slots: &Arc<Semaphore>,
-    method: &axum::http::Method,
     path: &str,
     headers: &axum::http::HeaderMap,
 ) -> Option<Response> {
     let permit = Arc::clone(slots).try_acquire_owned().ok()?;
-    let resp = super::tiles::cached_public(app, method, path, headers).await?;
+    let resp = super::tiles::cached_public(app, path, headers).await?;
     app.metrics
         .record(metrics::Route::TILES, resp.status().as_u16(), Side::Public);
     Some(resp.map(|body| {
@@ -347,7 +340,7 @@ pub fn apply(r: Router, app: Arc<AppState>, side: Side) -> Router {
         .service(r);
     match side {
         Side::Public => Router::new().fallback_service(Front {
-            app: Arc::clone(&front_app),
+            app: front_app,
             slots: front_slots,
             inner: guarded,
         }),

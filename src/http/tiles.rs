@@ -155,19 +155,15 @@ pub async fn tile(
     answer(&app, &view, live, format, &cached, &headers)
 }
 
-/// The public listener's way to a cached tile, ahead of the router and its layers: a
-/// `GET /tiles/{layers}/{z}/{x}/{y}.mvt|.mlt` whose tile is in the cache is answered here
+/// The public listener's way to a cached tile, ahead of the router and its layers (for a
+/// `GET`, which the caller checks): a `/tiles/{layers}/{z}/{x}/{y}.mvt|.mlt` whose tile is in the cache is answered here
 /// with the headers the full path gives it (the listener's CORS headers included). Any
 /// other request — a miss, an error, a path with escapes — is `None`, for the full path.
 pub(super) async fn cached_public(
     app: &AppState,
-    method: &axum::http::Method,
     path: &str,
     headers: &HeaderMap,
 ) -> Option<Response> {
-    if method != axum::http::Method::GET {
-        return None;
-    }
     let rest = path.strip_prefix("/tiles/")?;
     if rest.contains('%') {
         return None;
