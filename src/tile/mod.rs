@@ -162,9 +162,8 @@ pub fn render(layers: &[&LayerSnapshot], view: &View, coord: TileCoord) -> Resul
             record(layer, b.trim(share, usize::MAX));
         }
     }
-    Ok(encode::encode_tile(
-        built.into_iter().map(|(_, b)| b.layer).collect(),
-    ))
+    let layers: Vec<&encode::Built> = built.iter().map(|(_, b)| b).collect();
+    Ok(encode::encode_tile(&layers))
 }
 
 /// Most bytes of one whole tile, however many layers it holds: 500 KB uncompressed (the
