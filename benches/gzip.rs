@@ -68,7 +68,7 @@ fn table(name: &str, tiles: &[Vec<u8>], repeats: usize) {
     for l in [1, 3, 6, 9] {
         rows.push(("zlib-rs (flate2)".into(), l, Box::new(zlib_rs(l))));
     }
-    for l in [1, 3, 6, 9, 12] {
+    for l in [1, 2, 3, 4, 5, 6, 7, 9, 12] {
         rows.push(("libdeflate".into(), l, Box::new(libdeflate(l as i32))));
     }
     let base: usize = tiles.iter().map(|t| zlib_rs(6)(t).len()).sum();

@@ -76,6 +76,14 @@ struct ServeOpts {
     /// held back (stale) until accepted with `chizu reload --accept LAYER`.
     #[arg(long, default_value_t = 10.0)]
     max_shrink: f64,
+    /// After every load, cut the public map's tiles from its lowest zoom up to this one
+    /// into the tile cache in the background, while no request is being answered, within
+    /// a quarter of `--cache-size` (the first visitors' low-zoom tiles are the costliest).
+    #[arg(long, default_value_t = 13, value_parser = clap::value_parser!(u8).range(0..=16))]
+    precut_zoom: u8,
+    /// Do not pre-cut: every tile is cut when it is first asked for.
+    #[arg(long)]
+    no_precut: bool,
     /// Folder of the live layers' database (default: ROOT/state).
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
@@ -239,6 +247,8 @@ fn serve(o: ServeOpts) -> anyhow::Result<ExitCode> {
         max_concurrent,
         request_timeout,
         max_shrink,
+        precut_zoom,
+        no_precut,
         state,
         database,
         max_connections,
@@ -270,6 +280,7 @@ fn serve(o: ServeOpts) -> anyhow::Result<ExitCode> {
             request_timeout: std::time::Duration::from_secs(request_timeout.max(1)),
             root: Some(root.clone()),
             max_shrink: (max_shrink / 100.0).clamp(0.0, 1.0),
+            precut_zoom: (!no_precut && cache_size > 0).then_some(precut_zoom),
         },
         root,
         public,

@@ -100,6 +100,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             );
         }
         reload_on_hangup(Arc::clone(&state));
+        if let Some(top) = state.settings.precut_zoom {
+            tokio::spawn(chizu::http::precut::keep(Arc::clone(&state), top));
+        }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;

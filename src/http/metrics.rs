@@ -59,6 +59,8 @@ pub struct Metrics {
     pub shed: AtomicU64,
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
+    /// Tiles cut into the cache ahead of requests (see `precut`).
+    pub precut: AtomicU64,
 }
 
 /// The route label of a path (its first segment, if it is one chizu serves), as an index
@@ -105,6 +107,16 @@ impl Metrics {
             *m.entry((route.as_str(), status, view_label(side)))
                 .or_default() += 1;
         }
+    }
+
+    /// Requests answered with a common status so far, both views (to tell a quiet moment).
+    pub fn answered(&self) -> u64 {
+        self.common
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Every non-zero request count, by route, status and view (sorted).
@@ -196,6 +208,11 @@ pub async fn metrics(
             "chizu_reload_failures_total",
             "Layer reloads that failed (the previous snapshot kept serving).",
             &m.reload_failures,
+        ),
+        (
+            "chizu_tiles_precut_total",
+            "Tiles of the public map cut into the cache before anyone asked for them.",
+            &m.precut,
         ),
     ];
     for (name, help, c) in counters {

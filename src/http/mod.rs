@@ -14,6 +14,7 @@ mod ogc;
 mod ogc_html;
 mod openapi;
 mod params;
+pub mod precut;
 mod query;
 pub mod server;
 mod tiles;
@@ -61,6 +62,9 @@ pub struct HttpSettings {
     /// Largest share (0–1) of its features a layer may lose in one reload before the new
     /// snapshot is held back as stale (`--max-shrink`).
     pub max_shrink: f64,
+    /// Cut the public map's tiles up to this zoom into the cache in the background after
+    /// each load (`--precut-zoom`; `None`: only when asked for).
+    pub precut_zoom: Option<u8>,
 }
 
 impl Default for HttpSettings {
@@ -76,6 +80,7 @@ impl Default for HttpSettings {
             request_timeout: std::time::Duration::from_secs(30),
             root: None,
             max_shrink: crate::reload::DEFAULT_MAX_SHRINK,
+            precut_zoom: None,
         }
     }
 }
@@ -86,6 +91,8 @@ pub struct AppState {
     /// on blocking threads, at most this many at once per listener: public load can never
     /// occupy the async workers that answer the internal listener, nor all its slots.
     heavy: [Arc<tokio::sync::Semaphore>; 2],
+    /// Slots of each heavy-work pool.
+    heavy_slots: usize,
     pub catalog: ArcSwap<Catalog>,
     pub settings: HttpSettings,
     pub cache: TileCache,
@@ -105,6 +112,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Whether no heavy work (a tile being cut, a page of items built) runs for `side`.
+    pub(crate) fn heavy_idle(&self, side: Side) -> bool {
+        self.heavy[usize::from(side == Side::Internal)].available_permits() == self.heavy_slots
+    }
+
     #[must_use]
     pub fn new(catalog: Catalog, settings: HttpSettings) -> Arc<Self> {
         let cache = TileCache::new(settings.cache_bytes);
@@ -112,6 +124,7 @@ impl AppState {
         let pool = || Arc::new(tokio::sync::Semaphore::new(n));
         Arc::new(Self {
             heavy: [pool(), pool()],
+            heavy_slots: n,
             catalog: ArcSwap::from_pointee(catalog),
             cache,
             metrics: metrics::Metrics::default(),

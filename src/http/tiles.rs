@@ -72,14 +72,14 @@ fn tile_format(y: &str) -> Result<(&str, TileFormat), AppError> {
 
 /// A tile request resolved against the catalog for one view: the cache key and what a
 /// miss needs to cut the tile.
-struct Resolved {
-    key: TileKey,
-    layers: Vec<Arc<LayerSnapshot>>,
+pub(super) struct Resolved {
+    pub key: TileKey,
+    pub layers: Vec<Arc<LayerSnapshot>>,
     /// Whether a live layer is in the tile (its tile may change any second).
-    live: bool,
+    pub live: bool,
 }
 
-fn resolve(
+pub(super) fn resolve(
     app: &AppState,
     view: &View,
     spec: &str,
@@ -242,7 +242,7 @@ fn answer(
 }
 
 /// Cuts, hashes and compresses one tile (blocking; run off the async runtime).
-fn make_tile(
+pub(super) fn make_tile(
     layers: &[Arc<LayerSnapshot>],
     view: &View,
     coord: TileCoord,

@@ -456,7 +456,7 @@ fn first_tile(style: &serde_json::Value, center: [f64; 2], zoom: f64) -> Option<
 }
 
 /// The tile encoding the site's `tile_encoding` asks the viewers to use.
-fn site_format(catalog: &crate::store::Catalog) -> crate::tile::TileFormat {
+pub(super) fn site_format(catalog: &crate::store::Catalog) -> crate::tile::TileFormat {
     match catalog.site().tile_encoding {
         crate::config::site::TileEncoding::Mvt => crate::tile::TileFormat::Mvt,
         crate::config::site::TileEncoding::Mlt => crate::tile::TileFormat::Mlt,

@@ -143,6 +143,21 @@ fn inspect_of_a_missing_file_is_a_clear_error() {
 }
 
 #[test]
+fn serve_refuses_a_precut_zoom_above_16() {
+    let out = chizu()
+        .args(["serve", "--precut-zoom", "17", "--root"])
+        .arg(common::root())
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--precut-zoom") && err.contains("0..=16"),
+        "{err}"
+    );
+}
+
+#[test]
 fn serve_runs_both_listeners_with_a_demo_key() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().expect("tempdir");
@@ -168,7 +183,8 @@ fn serve_runs_both_listeners_with_a_demo_key() {
         .expect("spawns");
     let stderr = child.stderr.take().expect("stderr");
     let (mut public, mut internal, mut key) = (None, None, None);
-    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+    let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+    for line in lines.by_ref() {
         let addr = || {
             line.split("on http://")
                 .nth(1)
@@ -194,6 +210,19 @@ fn serve_runs_both_listeners_with_a_demo_key() {
     let refused = common::http_get(&internal, "/catalog", None);
     let staff = common::http_get(&internal, "/catalog", Some(&key));
     let public_catalog = common::http_get(&public, "/catalog", Some(&key));
+    // By default the public map's tiles up to z13 are cut ahead once the server is quiet.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines {
+            if line.contains("pre-cut the public map's tiles up to z13") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let precut = rx
+        .recv_timeout(std::time::Duration::from_secs(180))
+        .expect("the pre-cut pass is logged");
+    let metrics = common::http_get(&internal, "/metrics", Some(&key));
     let _ = child.kill();
     let _ = child.wait();
     assert!(
@@ -209,8 +238,19 @@ fn serve_runs_both_listeners_with_a_demo_key() {
         !public_catalog.contains("kousaten"),
         "the public listener ignores keys"
     );
+    let cut: u64 = precut
+        .split("tiles=")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("tiles=N in the log line");
+    assert!(cut > 0, "{precut}");
+    assert!(
+        metrics.contains(&format!("chizu_tiles_precut_total {cut}")),
+        "{precut}\n{metrics}"
+    );
     let log = std::fs::read_to_string(&audit).expect("audit log written");
-    assert_eq!(log.lines().count(), 2, "{log}");
+    assert_eq!(log.lines().count(), 3, "{log}");
     assert!(log.contains("\"key\":\"demo\""), "{log}");
 }
 

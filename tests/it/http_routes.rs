@@ -490,3 +490,87 @@ async fn mlt_tiles_tilejson_and_styles() {
     }
     assert_eq!(get(&app, &format!("{base}.png"), &[]).await.status, 400);
 }
+
+/// `--precut-zoom`: the public map's file-layer sources are cut into the cache up to the
+/// zoom, a request for one of them is then a hit, a second pass cuts nothing, and a small
+/// cache stops the pass at its budget.
+#[tokio::test]
+async fn the_public_maps_low_zooms_are_cut_ahead_then_served_from_the_cache() {
+    use chizu::http::{precut, router, AppState, HttpSettings, Listener};
+    let fresh = |cache_bytes| {
+        AppState::new(
+            (*crate::common::state().catalog.load_full()).clone(),
+            HttpSettings {
+                web_root: crate::common::root().join("web"),
+                cache_bytes,
+                ..HttpSettings::default()
+            },
+        )
+    };
+    let app = fresh(256 << 20);
+    let first = precut::pass(&app, 12).await;
+    assert!(first.cut > 0 && first.bytes > 0, "{first:?}");
+    assert!(!first.stopped_at_budget, "{first:?}");
+    let cached = app.cache.entry_count().await;
+    assert_eq!(cached, first.cut as u64);
+
+    // The public map's first file-layer source, as its style names it.
+    let r = router(std::sync::Arc::clone(&app), Listener::Public);
+    let style = get(&r, "/styles/public.json", &[]).await.json();
+    let catalog = app.catalog.load_full();
+    let template = style["sources"]
+        .as_object()
+        .expect("sources")
+        .values()
+        .filter_map(|s| s["tiles"][0].as_str())
+        .find(|u| {
+            let ids = u.split("/tiles/").nth(1).and_then(|p| p.split('/').next());
+            ids.is_some_and(|ids| {
+                ids.split(',')
+                    .all(|id| catalog.get(id).is_some_and(|l| l.live.is_none()))
+            })
+        })
+        .expect("a file-layer source")
+        .to_string();
+    let path = template
+        .split_once("/tiles/")
+        .map(|(_, p)| p)
+        .expect("path");
+    for z in [10, 12] {
+        let (zs, rest) = station_tile(z)
+            .split_once('/')
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .expect("z/x/y");
+        let uri = format!(
+            "/tiles/{}",
+            path.replace("{z}", &zs).replace("{x}/{y}", &rest)
+        );
+        let resp = get(&r, &uri, &[("accept-encoding", "gzip")]).await;
+        assert!(
+            matches!(resp.status.as_u16(), 200 | 204),
+            "{uri}: {}",
+            resp.status
+        );
+        assert_eq!(app.cache.entry_count().await, cached, "{uri} was cut again");
+    }
+    // Above the zoom, the tile is cut on request as before.
+    let (zs, rest) = station_tile(13)
+        .split_once('/')
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .expect("z/x/y");
+    let uri = format!(
+        "/tiles/{}",
+        path.replace("{z}", &zs).replace("{x}/{y}", &rest)
+    );
+    get(&r, &uri, &[("accept-encoding", "gzip")]).await;
+    assert_eq!(app.cache.entry_count().await, cached + 1);
+
+    let second = precut::pass(&app, 12).await;
+    assert_eq!((second.cut, second.cached), (0, first.cut), "{second:?}");
+
+    // A 64 KiB cache: the pass stops at a quarter of it.
+    let small = fresh(64 << 10);
+    let p = precut::pass(&small, 12).await;
+    assert!(p.stopped_at_budget && p.cut < first.cut, "{p:?}");
+    assert!(p.bytes >= 16 << 10, "{p:?}");
+}
