@@ -111,6 +111,9 @@ struct Row {
     values: Arc<[Value]>,
 }
 
+/// Per row: the values its search entries were made of, and the entries.
+type RowTexts = rustc_hash::FxHashMap<u64, (Arc<[Value]>, crate::store::SearchTexts)>;
+
 struct LiveLayer {
     def: Arc<LayerDef>,
     fields: Vec<FieldDef>,
@@ -122,6 +125,10 @@ struct LiveLayer {
     version: u64,
     floor: u64,
     changes: Vec<(u64, PartBox)>,
+    /// Each row's search entries, and the values they were made of (an edit folds only
+    /// the text of the rows it changed, not of every row of the layer). At most one per
+    /// row: deleted rows stay in `rows` too, to be restored.
+    search: std::sync::Mutex<RowTexts>,
 }
 
 /// Fields every live layer has after its own, set by chizu (staff only): who changed a
@@ -244,6 +251,7 @@ impl LiveLayer {
             clock: BTreeMap::new(),
             version: 1,
             floor: 1,
+            search: std::sync::Mutex::default(),
             changes: Vec::new(),
         }
     }
@@ -382,40 +390,64 @@ impl LiveLayer {
     fn snapshot(&self) -> Arc<LayerSnapshot> {
         let now = sensor::now_ms();
         let mut versions = rustc_hash::FxHashMap::default();
-        let features: Vec<Feature> = self
-            .rows
-            .iter()
-            .filter(|(_, r)| !r.deleted)
-            .map(|(&fid, r)| {
-                versions.insert(fid, r.version);
-                let values = match &self.def.sensor {
-                    None => Arc::clone(&r.values),
-                    Some(cfg) => r
-                        .values
-                        .iter()
-                        .cloned()
-                        .chain(sensor::served(
-                            cfg,
-                            &self.fields,
-                            &r.values,
-                            self.latest.get(&fid),
-                            now,
-                        ))
-                        .collect(),
-                };
-                Feature {
-                    id: fid,
-                    public: self.is_public(&r.values),
-                    shape: r.shape.clone(),
-                    bbox: r.bbox,
-                    values,
-                }
-            })
-            .collect();
+        let mut texts = self
+            .search
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut search = Vec::new();
+        let features: Vec<Feature> =
+            self.rows
+                .iter()
+                .filter(|(_, r)| !r.deleted)
+                .enumerate()
+                .map(|(fi, (&fid, r))| {
+                    versions.insert(fid, r.version);
+                    let t = match texts.get(&fid) {
+                        Some((made_of, t)) if Arc::ptr_eq(made_of, &r.values) => Arc::clone(t),
+                        _ => {
+                            let t = crate::store::search_texts(&self.def, &self.fields, &r.values);
+                            texts.insert(fid, (Arc::clone(&r.values), Arc::clone(&t)));
+                            t
+                        }
+                    };
+                    search.extend(t.iter().map(|(field, folded, romaji)| {
+                        crate::store::SearchEntry {
+                            feature: fi as u32,
+                            field: *field,
+                            folded: Arc::clone(folded),
+                            romaji: *romaji,
+                        }
+                    }));
+                    let values = match &self.def.sensor {
+                        None => Arc::clone(&r.values),
+                        Some(cfg) => r
+                            .values
+                            .iter()
+                            .cloned()
+                            .chain(sensor::served(
+                                cfg,
+                                &self.fields,
+                                &r.values,
+                                self.latest.get(&fid),
+                                now,
+                            ))
+                            .collect(),
+                    };
+                    Feature {
+                        id: fid,
+                        public: self.is_public(&r.values),
+                        shape: r.shape.clone(),
+                        bbox: r.bbox,
+                        values,
+                    }
+                })
+                .collect();
+        drop(texts);
         let snap = LayerSnapshot::build_live(
             Arc::clone(&self.def),
             self.fields.clone(),
             features,
+            search,
             self.version,
         );
         Arc::new(snap.with_live(LiveFacts {

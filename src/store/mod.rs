@@ -312,7 +312,7 @@ pub struct FieldDef {
 pub struct SearchEntry {
     pub feature: u32,
     pub field: u32,
-    pub folded: Box<str>,
+    pub folded: Arc<str>,
     /// Whether `folded` is the rōmaji key of a kana reading (matched by Latin queries).
     pub romaji: bool,
 }
@@ -484,17 +484,24 @@ impl LayerSnapshot {
         def: Arc<LayerDef>,
         fields: Vec<FieldDef>,
         features: Vec<Feature>,
+        search: Vec<SearchEntry>,
         version: u64,
     ) -> Self {
         let bounds = features.iter().map(|f| f.bbox).reduce(|a, b| a.union(&b));
-        Self::counted(
-            def,
-            fields,
-            features,
-            bounds,
-            IngestReport::default(),
-            version,
-        )
+        let size_rules = SizeRules::count(&features, def.tiny_area);
+        Self {
+            size_rules,
+            ..Self::with_search(
+                def,
+                fields,
+                features,
+                bounds,
+                IngestReport::default(),
+                version,
+                search,
+            )
+        }
+        .with_public_facts()
     }
 
     /// A snapshot of features already in Hilbert order and freshly allocated in it (an
@@ -525,6 +532,19 @@ impl LayerSnapshot {
         report: IngestReport,
         version: u64,
     ) -> Self {
+        let search = search_entries(&def, &fields, &features);
+        Self::with_search(def, fields, features, bounds, report, version, search)
+    }
+
+    fn with_search(
+        def: Arc<LayerDef>,
+        fields: Vec<FieldDef>,
+        features: Vec<Feature>,
+        bounds: Option<PartBox>,
+        report: IngestReport,
+        version: u64,
+        search: Vec<SearchEntry>,
+    ) -> Self {
         let mut entries = Vec::new();
         for (fi, f) in features.iter().enumerate() {
             for (pi, b) in f.shape.part_boxes().into_iter().enumerate() {
@@ -534,7 +554,6 @@ impl LayerSnapshot {
                 ));
             }
         }
-        let search = search_entries(&def, &fields, &features);
         Self {
             def,
             fields,
@@ -636,11 +655,20 @@ impl LayerSnapshot {
             .enumerate()
             .map(|(i, fd)| {
                 (self.def.public_filter.is_some() && !fd.values.is_empty()).then(|| {
-                    public
-                        .iter()
-                        .filter_map(|f| f.values[i].key())
-                        .filter(|k| fd.values.contains_key(k))
-                        .collect()
+                    // The few codes of the list, found without making a string per
+                    // feature (a live layer's snapshot is rebuilt on every edit).
+                    let mut codes = std::collections::BTreeSet::new();
+                    for f in &public {
+                        let code = match &f.values[i] {
+                            Value::Str(s) => fd.values.get_key_value(&**s),
+                            Value::Null => None,
+                            other => other.key().and_then(|k| fd.values.get_key_value(&k)),
+                        };
+                        if let Some((k, _)) = code.filter(|(k, _)| !codes.contains(*k)) {
+                            codes.insert(k.clone());
+                        }
+                    }
+                    codes
                 })
             })
             .collect();
@@ -715,41 +743,69 @@ impl LayerSnapshot {
 
 /// Folded names of the layer's `search` fields, for `/search`.
 fn search_entries(def: &LayerDef, fields: &[FieldDef], features: &[Feature]) -> Vec<SearchEntry> {
-    let search_fields: Vec<usize> = def
-        .search
-        .iter()
-        .filter_map(|n| fields.iter().position(|f| f.name == *n))
-        .collect();
+    let search_fields = search_fields(def, fields);
     let mut out = Vec::new();
     for (fi, f) in features.iter().enumerate() {
-        for &field in &search_fields {
-            if let Some(text) = f.values.get(field).and_then(Value::key) {
-                let folded = crate::query::search::fold(&text);
-                if folded.is_empty() {
-                    continue;
-                }
-                let entry = |folded: String, romaji| SearchEntry {
-                    feature: fi as u32,
-                    field: field as u32,
-                    folded: folded.into(),
-                    romaji,
-                };
-                // A kana reading is also found by its rōmaji ("honmachi" → ほんまち).
-                if let Some(r) = crate::query::romaji::from_kana(&folded) {
-                    out.push(entry(crate::query::romaji::key(&r), true));
-                }
-                // Configured names of the value (its English label) are found too.
-                if let Some(en) = fields[field]
-                    .values
-                    .get(text.as_str())
-                    .map(|l| crate::query::search::fold(&l.en))
-                    .filter(|en| !en.is_empty() && *en != folded)
-                {
-                    out.push(entry(en, false));
-                }
-                out.push(entry(folded, false));
-            }
+        for (field, folded, romaji) in texts_of(fields, &search_fields, &f.values) {
+            out.push(SearchEntry {
+                feature: fi as u32,
+                field,
+                folded,
+                romaji,
+            });
         }
+    }
+    out
+}
+
+/// Indexes of the layer's search fields in `fields`.
+fn search_fields(def: &LayerDef, fields: &[FieldDef]) -> Vec<usize> {
+    def.search
+        .iter()
+        .filter_map(|n| fields.iter().position(|f| f.name == *n))
+        .collect()
+}
+
+/// One feature's search entries without its position: field, folded text, whether the
+/// text is a rōmaji key (see [`SearchEntry`]).
+pub type SearchTexts = Arc<[(u32, Arc<str>, bool)]>;
+
+/// The search entries of one feature's `values` (a live layer keeps them per row, so an
+/// edit does not fold every feature's text again).
+#[must_use]
+pub fn search_texts(def: &LayerDef, fields: &[FieldDef], values: &[Value]) -> SearchTexts {
+    texts_of(fields, &search_fields(def, fields), values).into()
+}
+
+fn texts_of(
+    fields: &[FieldDef],
+    search_fields: &[usize],
+    values: &[Value],
+) -> Vec<(u32, Arc<str>, bool)> {
+    let mut out = Vec::new();
+    for &field in search_fields {
+        let Some(text) = values.get(field).and_then(Value::key) else {
+            continue;
+        };
+        let folded = crate::query::search::fold(&text);
+        if folded.is_empty() {
+            continue;
+        }
+        let field32 = field as u32;
+        // A kana reading is also found by its rōmaji ("honmachi" → ほんまち).
+        if let Some(r) = crate::query::romaji::from_kana(&folded) {
+            out.push((field32, crate::query::romaji::key(&r).into(), true));
+        }
+        // Configured names of the value (its English label) are found too.
+        if let Some(en) = fields[field]
+            .values
+            .get(text.as_str())
+            .map(|l| crate::query::search::fold(&l.en))
+            .filter(|en| !en.is_empty() && *en != folded)
+        {
+            out.push((field32, en.into(), false));
+        }
+        out.push((field32, folded.into(), false));
     }
     out
 }

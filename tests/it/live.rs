@@ -851,6 +851,28 @@ async fn a_residents_report_waits_unseen_until_staff_publish_it() {
     .await;
     assert_eq!(r.status, 200);
     assert_eq!(get(&public, LAYER, &[]).await.json()["numberMatched"], 1);
+    // … and searchable; an edit of its text is searched by the new text only (each row's
+    // search entries are kept between edits, and made again when its values change).
+    let found = |q: &'static str| {
+        let public = public.clone();
+        async move {
+            let uri = format!("/search?q={}", percent(q));
+            String::from_utf8_lossy(&get(&public, &uri, &[]).await.decoded()).into_owned()
+        }
+    };
+    assert!(found("公園の前").await.contains("倒れて"));
+    let r = edit(
+        &internal,
+        "PATCH",
+        &item,
+        r#"{"type":"Feature","properties":{"note":"橋の下で木が倒れています"}}"#,
+        &staff.kiki,
+        Some("\"2\""),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(!found("公園の前").await.contains("倒れて"));
+    assert!(found("橋の下").await.contains("橋の下で木が倒れています"));
 
     // A resident can set nothing but the category and the text, on no other layer.
     for (body, want) in [
@@ -1070,4 +1092,13 @@ fn event_streams_are_capped_per_listener_and_a_crowd_starves_nothing() {
     drop((again, open));
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// `s` percent-encoded for a query string.
+fn percent(s: &str) -> String {
+    use std::fmt::Write as _;
+    s.bytes().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "%{b:02X}");
+        out
+    })
 }
