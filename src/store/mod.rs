@@ -456,7 +456,8 @@ impl LayerSnapshot {
                 })
                 .collect();
         }
-        Self::counted(def, fields, features, bounds, report, version)
+        let search = search_entries(&def, &fields, &features);
+        Self::counted(def, fields, features, bounds, report, version, search)
     }
 
     /// The index, size rules and public facts over features in their final order.
@@ -467,11 +468,12 @@ impl LayerSnapshot {
         bounds: Option<PartBox>,
         report: IngestReport,
         version: u64,
+        search: Vec<SearchEntry>,
     ) -> Self {
         let size_rules = SizeRules::count(&features, def.tiny_area);
         Self {
             size_rules,
-            ..Self::indexed(def, fields, features, bounds, report, version)
+            ..Self::with_search(def, fields, features, bounds, report, version, search)
         }
         .with_public_facts()
     }
@@ -488,20 +490,15 @@ impl LayerSnapshot {
         version: u64,
     ) -> Self {
         let bounds = features.iter().map(|f| f.bbox).reduce(|a, b| a.union(&b));
-        let size_rules = SizeRules::count(&features, def.tiny_area);
-        Self {
-            size_rules,
-            ..Self::with_search(
-                def,
-                fields,
-                features,
-                bounds,
-                IngestReport::default(),
-                version,
-                search,
-            )
-        }
-        .with_public_facts()
+        Self::counted(
+            def,
+            fields,
+            features,
+            bounds,
+            IngestReport::default(),
+            version,
+            search,
+        )
     }
 
     /// A snapshot of features already in Hilbert order and freshly allocated in it (an

@@ -536,15 +536,16 @@ async fn the_public_maps_low_zooms_are_cut_ahead_then_served_from_the_cache() {
         .split_once("/tiles/")
         .map(|(_, p)| p)
         .expect("path");
-    for z in [10, 12] {
-        let (zs, rest) = station_tile(z)
-            .split_once('/')
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .expect("z/x/y");
-        let uri = format!(
+    let uri_at = |z: u8| {
+        let t = station_tile(z);
+        let (zs, rest) = t.split_once('/').expect("z/x/y");
+        format!(
             "/tiles/{}",
-            path.replace("{z}", &zs).replace("{x}/{y}", &rest)
-        );
+            path.replace("{z}", zs).replace("{x}/{y}", rest)
+        )
+    };
+    for z in [10, 12] {
+        let uri = uri_at(z);
         let resp = get(&r, &uri, &[("accept-encoding", "gzip")]).await;
         assert!(
             matches!(resp.status.as_u16(), 200 | 204),
@@ -554,14 +555,7 @@ async fn the_public_maps_low_zooms_are_cut_ahead_then_served_from_the_cache() {
         assert_eq!(app.cache.entry_count().await, cached, "{uri} was cut again");
     }
     // Above the zoom, the tile is cut on request as before.
-    let (zs, rest) = station_tile(13)
-        .split_once('/')
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .expect("z/x/y");
-    let uri = format!(
-        "/tiles/{}",
-        path.replace("{z}", &zs).replace("{x}/{y}", &rest)
-    );
+    let uri = uri_at(13);
     get(&r, &uri, &[("accept-encoding", "gzip")]).await;
     assert_eq!(app.cache.entry_count().await, cached + 1);
 
