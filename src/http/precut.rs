@@ -171,6 +171,7 @@ pub async fn pass(app: &Arc<AppState>, top: u8) -> Pass {
     };
     let mut seen = app.metrics.answered();
     let view = View::Public;
+    let suffix = super::viewer::site_format(&catalog).suffix();
     for (ids, c) in all {
         if done.bytes >= budget {
             done.stopped_at_budget = true;
@@ -181,7 +182,7 @@ pub async fn pass(app: &Arc<AppState>, top: u8) -> Pass {
             break; // the files changed: the next pass takes over
         }
         let (z, x, y) = (c.z().to_string(), c.x().to_string(), c.y());
-        let y = format!("{y}.{}", super::viewer::site_format(&catalog).suffix());
+        let y = format!("{y}.{suffix}");
         let Ok(Resolved { key, layers, .. }) = tiles::resolve(app, &view, ids, &z, &x, &y) else {
             continue;
         };

@@ -473,7 +473,7 @@ impl LayerSnapshot {
         let size_rules = SizeRules::count(&features, def.tiny_area);
         Self {
             size_rules,
-            ..Self::with_search(def, fields, features, bounds, report, version, search)
+            ..Self::indexed(def, fields, features, bounds, report, version, search)
         }
         .with_public_facts()
     }
@@ -511,6 +511,7 @@ impl LayerSnapshot {
         version: u64,
     ) -> Self {
         let bounds = features.iter().map(|f| f.bbox).reduce(|a, b| a.union(&b));
+        let search = search_entries(&def, &fields, &features);
         Self::indexed(
             def,
             fields,
@@ -518,22 +519,12 @@ impl LayerSnapshot {
             bounds,
             IngestReport::default(),
             version,
+            search,
         )
     }
 
+    /// The R-tree over the features' parts, with their search entries.
     fn indexed(
-        def: Arc<LayerDef>,
-        fields: Vec<FieldDef>,
-        features: Vec<Feature>,
-        bounds: Option<PartBox>,
-        report: IngestReport,
-        version: u64,
-    ) -> Self {
-        let search = search_entries(&def, &fields, &features);
-        Self::with_search(def, fields, features, bounds, report, version, search)
-    }
-
-    fn with_search(
         def: Arc<LayerDef>,
         fields: Vec<FieldDef>,
         features: Vec<Feature>,

@@ -90,28 +90,30 @@ fn put_bytes(out: &mut Vec<u8>, key: u8, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// A packed repeated `uint32` field; nothing when empty (as protobuf writes it).
-fn put_packed(out: &mut Vec<u8>, key: u8, values: &[u32]) {
+/// A packed repeated `uint32` field whose values take `len` bytes ([`packed_len`]);
+/// nothing when empty (as protobuf writes it).
+fn put_packed(out: &mut Vec<u8>, key: u8, values: &[u32], len: usize) {
     if values.is_empty() {
         return;
     }
     out.push(key);
-    put_varint(out, packed_len(values) as u64);
+    put_varint(out, len as u64);
     for &v in values {
         put_varint(out, u64::from(v));
     }
 }
 
+/// Bytes of `values` as varints.
 fn packed_len(values: &[u32]) -> usize {
     values.iter().map(|&v| varint_len(u64::from(v))).sum()
 }
 
-/// Bytes of a packed field inside its message (key, length, values); 0 when empty.
-fn packed_field_len(values: &[u32]) -> usize {
-    if values.is_empty() {
+/// Bytes of a packed field of `len` bytes of values inside its message (key, length,
+/// values); 0 when it has no values.
+fn packed_field_len(len: usize) -> usize {
+    if len == 0 {
         return 0;
     }
-    let len = packed_len(values);
     1 + varint_len(len as u64) + len
 }
 
@@ -276,21 +278,19 @@ impl<'a> LayerBuilder<'a> {
             self.tags.push(vi);
         }
         // The feature message: id, tags, type, geometry (in field order, as prost writes).
-        let body = 1
-            + varint_len(id)
-            + packed_field_len(&self.tags)
-            + 2
-            + packed_field_len(&self.geometry);
+        let (tags_len, geometry_len) = (packed_len(&self.tags), packed_len(&self.geometry));
+        let body =
+            1 + varint_len(id) + packed_field_len(tags_len) + 2 + packed_field_len(geometry_len);
         let out = &mut self.features;
         out.reserve(1 + varint_len(body as u64) + body);
         out.push(key::LAYER_FEATURE);
         put_varint(out, body as u64);
         out.push(key::FEATURE_ID);
         put_varint(out, id);
-        put_packed(out, key::FEATURE_TAGS, &self.tags);
+        put_packed(out, key::FEATURE_TAGS, &self.tags, tags_len);
         out.push(key::FEATURE_TYPE);
         out.push(ty as u8);
-        put_packed(out, key::FEATURE_GEOMETRY, &self.geometry);
+        put_packed(out, key::FEATURE_GEOMETRY, &self.geometry, geometry_len);
         self.ends.push(out.len());
         self.significance.push(geom.significance(id));
     }
