@@ -119,10 +119,27 @@ async function openWithKey(path, filename, init = {}) {
   setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
 
+// A placeholder cut off mid-word tells nothing: where the whole one does not fit the box (a
+// phone), the example alone is shown ("例：方ノ上"); the label says what the box is for.
+const measure = document.createElement('canvas').getContext('2d');
+function fitPlaceholder(el) {
+  const full = t(el.dataset.i18nPlaceholder);
+  el.placeholder = full;
+  if (el.dataset.i18nPlaceholder !== 'searchPlaceholder' || !site.search_example || !measure) return;
+  const cs = getComputedStyle(el);
+  measure.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+  // Room for the text: the box less its padding and the search field's clear button.
+  const room = el.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 24;
+  if (room > 0 && measure.measureText(full).width > room) {
+    el.placeholder = lang === 'ja' ? `例：${pick(site.search_example)}` : `e.g. ${pick(site.search_example)}`;
+  }
+}
+addEventListener('resize', () => { for (const el of document.querySelectorAll('[data-i18n-placeholder]')) fitPlaceholder(el); });
+
 function applyText() {
   document.documentElement.lang = lang;
   for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
-  for (const el of document.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
+  for (const el of document.querySelectorAll('[data-i18n-placeholder]')) fitPlaceholder(el);
   for (const el of document.querySelectorAll('[data-i18n-aria]')) el.setAttribute('aria-label', t(el.dataset.i18nAria));
   // The button names the other language, in that language (and is read out in it).
   const b = document.getElementById('lang');
@@ -179,8 +196,13 @@ function renderLive(live) {
   return h;
 }
 
-function renderReport(r, place, live) {
+// A found place's name in the page's language: in English, its rōmaji (from its kana
+// reading) with the name as written beside it, for asking a neighbour or reading a sign.
+const placeName = (x) => (lang === 'en' && x.romaji ? `${x.romaji} (${x.name})` : x.name);
+
+function renderReport(r, found, live) {
   const el = document.getElementById('report');
+  const place = found && placeName(found);
   // Never "safe" colours: not designated in this data is not the same as safe.
   const cls = r.designated ? 'hazard' : (r.covered === false ? 'outside' : 'neutral');
   const where = place ? (lang === 'ja' ? `${place}のハザード情報` : `Hazards at ${place}`) : (lang === 'ja' ? 'この地点のハザード情報' : 'Hazards at this point');
@@ -453,7 +475,7 @@ async function search(map, q, limit = 10) {
   const r = await getJson(`/search?q=${encodeURIComponent(q.trim())}&limit=${limit + 1}`).catch(() => ({ results: [] }));
   if (!r.results.length) { list.innerHTML = `<li>${t('noResults')}</li>`; return; }
   const shown = r.results.slice(0, limit);
-  const item = (x, i) => `<li><button type="button" data-i="${i}">${esc(x.name)}${esc(paren(pick(x.layer_title)))}</button></li>`;
+  const item = (x, i) => `<li><button type="button" data-i="${i}">${esc(placeName(x))}${esc(paren(pick(x.layer_title)))}</button></li>`;
   const more = r.results.length > limit && limit < 50 ? `<li><button type="button" class="more" data-more="1">${t('more')}</button></li>` : '';
   if (VIEW === 'internal') {
     // Staff search every configured layer: results grouped by layer, in the order found.
@@ -470,7 +492,7 @@ async function search(map, q, limit = 10) {
     list.innerHTML = '';
     lastSearch = null;
     map.flyTo({ center: [x.lon, x.lat], zoom: Math.max(map.getZoom(), 15) });
-    report(map, x.lon, x.lat, x.name);
+    report(map, x.lon, x.lat, { name: x.name, romaji: x.romaji });
   };
   if (r.results[0].match === 'exact') list.querySelector('button').focus();
 }

@@ -128,16 +128,11 @@ fn site_json(catalog: &crate::store::Catalog, view: &crate::access::View) -> Val
         layers.sort_by_key(|l| (l.def.shelter.is_some(), l.def.id.clone()));
         let l = layers.first()?;
         let e = l.search.first()?;
-        let v = l
-            .features
-            .get(e.feature as usize)?
-            .values
-            .get(e.field as usize)?
-            .key()?;
-        Some(crate::config::I18n {
-            ja: v.clone(),
-            en: v,
-        })
+        let f = l.features.get(e.feature as usize)?;
+        let v = f.values.get(e.field as usize)?.key()?;
+        // In English the name as read (its rōmaji), where the data has its reading.
+        let en = crate::query::search::romaji_name(l, f, view, &v).unwrap_or_else(|| v.clone());
+        Some(crate::config::I18n { ja: v, en })
     });
     json!({
         "name": site.name,

@@ -193,12 +193,18 @@ pub(crate) fn search_page(app: &AppState, view: &View, q: &str, lang: hazard::La
         h.push_str("<ol>");
         for hit in &hits {
             let layer = layers[hit.layer];
-            let [lon, lat] = geojson::representative_lonlat(&layer.features[hit.feature]);
+            let f = &layer.features[hit.feature];
+            let [lon, lat] = geojson::representative_lonlat(f);
+            // In English a name without an English form is given in rōmaji from its reading.
+            let name = match (ja, search::romaji_name(layer, f, view, &hit.name)) {
+                (false, Some(r)) => format!("{r} ({})", hit.name),
+                _ => hit.name.clone(),
+            };
             let _ = write!(h,
-                "<li><a href=\"/hazard?lon={lon:.6}&amp;lat={lat:.6}&amp;lang={}&amp;f=html\">{}</a>（{}）</li>",
+                "<li><a href=\"/hazard?lon={lon:.6}&amp;lat={lat:.6}&amp;lang={}&amp;f=html\">{}</a>{}</li>",
                 if ja { "ja" } else { "en" },
-                esc(&hit.name),
-                esc(lang.pick(&layer.def.title))
+                esc(&name),
+                esc(&if ja { format!("（{}）", lang.pick(&layer.def.title)) } else { format!(" ({})", lang.pick(&layer.def.title)) })
             );
         }
         h.push_str("</ol>");
@@ -237,6 +243,7 @@ pub async fn search_names(
             let [lon, lat] = geojson::representative_lonlat(f);
             json!({
                 "name": h.name,
+                "romaji": search::romaji_name(layer, f, &view, &h.name),
                 "matched_text": h.matched_text,
                 "match": h.matched,
                 "layer": layer.def.id,

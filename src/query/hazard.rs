@@ -302,12 +302,7 @@ fn shelters(
             let distance_m = Haversine.distance(here, Point::new(lon, lat)).round() as u32;
             let direction = compass(here, Point::new(lon, lat), lang);
             let romaji = (lang == Lang::En)
-                .then(|| {
-                    layer.def.search.iter().find_map(|n| {
-                        let kana = field_text(layer, f, view, Some(n))?;
-                        crate::query::romaji::name_from_kana(&crate::query::search::fold(&kana))
-                    })
-                })
+                .then(|| crate::query::search::romaji_name(layer, f, view, &name))
                 .flatten();
             out.push(Shelter {
                 romaji,

@@ -57,6 +57,38 @@ pub fn name_from_kana(kana: &str) -> Option<String> {
         .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
 }
 
+/// A place's rōmaji name from its kana reading (Hepburn, each word capitalised; the
+/// reading's spaces part the words). When `name` ends in a numbered 丁目 and the reading's
+/// last word is that 丁目 (…ちょうめ), the number is written as addresses write it:
+/// 駅北一丁目 read エキキタ イッチョウメ → "Ekikita 1-chome". `None` when the reading holds
+/// anything but kana.
+#[must_use]
+pub fn place_name(name: &str, kana: &str) -> Option<String> {
+    let words: Vec<&str> = kana.split_whitespace().collect();
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    for (i, w) in words.iter().enumerate() {
+        let folded = crate::query::search::fold(w);
+        if i + 1 == words.len() && i > 0 && folded.ends_with("ちょうめ") {
+            if let Some(n) = choume_number(name) {
+                out.push(format!("{n}-chome"));
+                continue;
+            }
+        }
+        out.push(name_from_kana(&folded)?);
+    }
+    (!out.is_empty()).then(|| out.join(" "))
+}
+
+/// The number of a name's 丁目 (本町一丁目 → 1, 本町10丁目 → 10).
+fn choume_number(name: &str) -> Option<u64> {
+    let key = crate::query::search::natural_key(name);
+    let digits = key.strip_suffix("丁目")?;
+    let start = digits.rfind(|c: char| !c.is_ascii_digit()).map_or(0, |i| {
+        i + digits[i..].chars().next().map_or(1, char::len_utf8)
+    });
+    digits[start..].parse().ok().filter(|n| *n > 0)
+}
+
 /// The key a romanised name is matched by: lower case letters only, kunrei and
 /// word-processor spellings turned into Hepburn (si → shi, tu → tsu, nn → n …), long vowels
 /// collapsed (ou, oo, oh → o; uu → u) and m before b, m, p written n.
@@ -247,6 +279,30 @@ mod tests {
         assert_eq!(from_kana("ティー").as_deref(), Some("ti"));
         assert_eq!(from_kana("本町"), None);
         assert_eq!(name_from_kana("ほうのうえ").as_deref(), Some("Hounoue"));
+    }
+
+    #[test]
+    fn place_names_read_word_by_word() {
+        assert_eq!(
+            place_name("駅北一丁目", "エキキタ イッチョウメ").as_deref(),
+            Some("Ekikita 1-chome")
+        );
+        assert_eq!(
+            place_name("城町十二丁目", "シロマチ ジュウニチョウメ").as_deref(),
+            Some("Shiromachi 12-chome")
+        );
+        assert_eq!(
+            place_name("本町3丁目", "ホンマチ　サンチョウメ").as_deref(),
+            Some("Honmachi 3-chome")
+        );
+        assert_eq!(place_name("本町", "ﾎﾝﾏﾁ").as_deref(), Some("Honmachi"));
+        // A reading that is one word keeps its ちょうめ spelt out.
+        assert_eq!(
+            place_name("一丁目", "イッチョウメ").as_deref(),
+            Some("Itchoume")
+        );
+        assert_eq!(place_name("本町", "本町"), None);
+        assert_eq!(place_name("本町", " "), None);
     }
 
     #[test]

@@ -71,6 +71,29 @@ pub struct Hit {
     pub matched_text: String,
 }
 
+/// A feature's name in rōmaji, made from the first of its layer's search fields that holds
+/// a kana reading the caller may see (a 町丁目's 読み, a shelter's ふりがな), for pages in
+/// English where the data has no English name. `name` is the feature's name as written
+/// (its 丁目 number is kept as a number).
+#[must_use]
+pub fn romaji_name(
+    layer: &LayerSnapshot,
+    f: &crate::store::Feature,
+    view: &View,
+    name: &str,
+) -> Option<String> {
+    layer.def.search.iter().find_map(|n| {
+        let i = layer.field_index(n)?;
+        if !view.sees_field(&layer.def, &layer.fields[i]) {
+            return None;
+        }
+        match f.values.get(i)? {
+            Value::Str(kana) => super::romaji::place_name(name, kana),
+            _ => None,
+        }
+    })
+}
+
 /// Searches `layers` for `q`; best matches first (exact, prefix, partial; shorter names first).
 #[must_use]
 pub fn search(layers: &[&LayerSnapshot], view: &View, q: &str, limit: usize) -> Vec<Hit> {

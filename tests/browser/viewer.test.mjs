@@ -245,7 +245,9 @@ test('English: romaji search, ASCII brackets, the legend button, and "nothing fo
   await page.press('#q', 'Enter');
   const hit = page.locator('#results button', { hasText: '本町タワー' });
   await hit.waitFor();
-  assert.match(await hit.innerText(), /本町タワー \(/, 'English brackets after the name');
+  assert.match(await hit.innerText(), /^[A-Z][a-z]+ \(本町タワー\) \(/, 'rōmaji, then the name and its layer in English brackets');
+  // The 町丁目 comes first, named in rōmaji from its reading, its name as written beside it.
+  assert.match(await page.locator('#results button').first().innerText(), /^Honmachi 1-chome \(本町一丁目\)/);
   await hit.click();
   await page.locator('#report-heading').waitFor({ timeout: 20000 });
   const text = await page.locator('#report').innerText();
@@ -257,6 +259,12 @@ test('English: romaji search, ASCII brackets, the legend button, and "nothing fo
     assert.ok(!text.includes(`（${s.layer_title}）`), 'no full-width brackets around English words');
   }
   assert.match(text, /\([A-Z][a-z]+\)/, 'a shelter name in rōmaji');
+  // A town chosen from the results: the report is headed with its rōmaji name, focus on it.
+  await page.fill('#q', 'honmachi');
+  await page.press('#q', 'Enter');
+  await page.locator('#results button', { hasText: 'Honmachi 1-chome' }).click();
+  await page.locator('#report-heading', { hasText: 'Hazards at Honmachi 1-chome (本町一丁目)' }).waitFor({ timeout: 20000 });
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'report-heading');
   // The legend button on the map opens the legend.
   await page.click('.legend-button');
   await page.waitForTimeout(600);

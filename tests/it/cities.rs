@@ -673,3 +673,77 @@ fn gdal_side_files_change_no_fingerprint() {
     assert!(chizu::ingest::is_side_file(Path::new("x/a.gfs")));
     assert!(!chizu::ingest::is_side_file(Path::new("x/a.dbf")));
 }
+
+/// `scripts/add-readings.py`, given Japan Post's `KEN_ALL.CSV` as published (Shift_JIS,
+/// half-width kana, notes in brackets): a name is read as its 町域 plus its 丁目, and a name
+/// the postal data does not hold is left blank and named, not guessed.
+#[test]
+fn add_readings_reads_names_from_postal_data_and_guesses_none() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ken_all = dir.path().join("KEN_ALL.CSV");
+    let rows = [
+        [
+            "ｼｽﾞｵｶｹﾝ",
+            "ﾔｲﾂﾞｼ",
+            "ｲｶﾆｹｲｻｲｶﾞﾅｲﾊﾞｱｲ",
+            "静岡県",
+            "焼津市",
+            "以下に掲載がない場合",
+        ],
+        ["ｼｽﾞｵｶｹﾝ", "ﾔｲﾂﾞｼ", "ﾎﾝﾏﾁ", "静岡県", "焼津市", "本町"],
+        [
+            "ｼｽﾞｵｶｹﾝ",
+            "ﾔｲﾂﾞｼ",
+            "ｴｷｷﾀ(ﾁｮｳﾒ)",
+            "静岡県",
+            "焼津市",
+            "駅北（丁目）",
+        ],
+        ["ｼｽﾞｵｶｹﾝ", "ﾔｲﾂﾞｼ", "ｵｵ", "静岡県", "焼津市", "大"],
+        ["ｼｽﾞｵｶｹﾝ", "ﾌｼﾞｴﾀﾞｼ", "ﾎﾝﾏﾁ", "静岡県", "藤枝市", "本町"],
+    ];
+    let mut text = String::new();
+    for r in rows {
+        let quoted: Vec<String> = r.iter().map(|v| format!("\"{v}\"")).collect();
+        text += "22212,\"425  \",\"4250000\",";
+        text += &quoted.join(",");
+        text += ",0,0,0,0,0,0\r\n";
+    }
+    let utf8 = dir.path().join("ken_all_utf8.csv");
+    std::fs::write(&utf8, text).expect("write");
+    // In Shift_JIS, as Japan Post publishes it.
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import sys; open(sys.argv[2], 'wb').write(open(sys.argv[1], encoding='utf-8').read().encode('cp932'))",
+        ])
+        .arg(&utf8)
+        .arg(&ken_all)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+    let csv = dir.path().join("towns.csv");
+    std::fs::write(
+        &csv,
+        "町丁目,小字,緯度,経度\n本町,,34.86,138.32\n駅北十二丁目,,34.87,138.31\n大井川,,34.8,138.3\n",
+    )
+    .expect("write");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .arg(root.join("scripts/add-readings.py"))
+        .arg(&csv)
+        .args(["静岡県", "焼津市", "--ken-all"])
+        .arg(&ken_all)
+        .output()
+        .expect("python3 runs");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert_eq!(
+        std::fs::read_to_string(&csv).expect("read"),
+        "町丁目,読み,小字,緯度,経度\n本町,ホンマチ,,34.86,138.32\n駅北十二丁目,エキキタ ジュウニチョウメ,,34.87,138.31\n大井川,,,34.8,138.3\n"
+    );
+    assert!(
+        said.contains("2 of 3 names read") && said.contains("no reading: 大井川"),
+        "{said}"
+    );
+}

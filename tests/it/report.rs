@@ -345,3 +345,52 @@ async fn romaji_finds_names_by_their_kana_reading_in_any_common_spelling() {
     let none = get(&r, "/search?q=zzqx", &[]).await.json();
     assert_eq!(none["results"].as_array().map(Vec::len), Some(0), "{none}");
 }
+
+/// The 町丁目 carry their readings (Japan Post's, in data/addresses): a resident typing
+/// rōmaji or kana finds the 町丁目 itself first, and English pages name it in rōmaji.
+#[tokio::test]
+async fn towns_are_found_by_their_reading_and_named_in_romaji() {
+    let r = public_router();
+    let first = |s: &serde_json::Value| s["results"][0].clone();
+    for q in ["honmachi", "Honmati", "ほんまち", "ホンマチ"] {
+        let s = get(&r, &format!("/search?q={}", urlencoding(q)), &[])
+            .await
+            .json();
+        let top = first(&s);
+        assert_eq!(top["name"], "本町一丁目", "{q}: {s}");
+        assert_eq!(top["layer"], "choume", "{q}: {s}");
+        assert_eq!(top["romaji"], "Honmachi 1-chome", "{q}: {s}");
+    }
+    // 方ノ上 is read カタノカミ (not ほうのうえ, as one might guess from the characters).
+    let s = get(&r, "/search?q=katanokami", &[]).await.json();
+    assert_eq!(first(&s)["name"], "方ノ上", "{s}");
+    assert_eq!(first(&s)["romaji"], "Katanokami", "{s}");
+    let s = get(&r, "/search?q=hounoue", &[]).await.json();
+    assert!(
+        s["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .all(|x| x["name"] != "方ノ上"),
+        "{s}"
+    );
+    // The page without JavaScript names the town in rōmaji too.
+    let page = get(&r, "/?q=ekikita&lang=en", &[("accept", "text/html")]).await;
+    let html = String::from_utf8_lossy(&page.body);
+    assert!(
+        html.contains("Ekikita 1-chome (駅北一丁目)</a> (Town"),
+        "{html}"
+    );
+}
+
+fn urlencoding(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
