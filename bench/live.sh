@@ -5,6 +5,7 @@
 # server written to, and with PostgreSQL on the other one), and public tile throughput
 # (wrk) with and without a steady write stream. Prints one table.
 # Usage: bench/live.sh [SECONDS] [WRITERS] [WRITES_PER_S_DURING_READS] [sqlite|postgres|both]
+# CHIZU_BIN measures another build (e.g. an older checkout's) the same way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -17,6 +18,7 @@ command -v wrk >/dev/null || { echo "installing wrk" >&2; apt-get install -y -qq
 # Node.js, PostgreSQL and PostGIS where missing.
 bash scripts/install-deps.sh
 cargo build --release --locked -q
+bin=${CHIZU_BIN:-target/release/chizu}
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
 pids=()
@@ -26,13 +28,13 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-key=$(target/release/chizu keys add bench --role kiki-kanri --keys "$tmp/keys.toml" 2>/dev/null)
+key=$("$bin" keys add bench --role kiki-kanri --keys "$tmp/keys.toml" 2>/dev/null)
 
 # start NAME STORAGE-ARGS… → sets pub_NAME / int_NAME
 start() {
   local name=$1
   shift
-  target/release/chizu serve --root . --public 127.0.0.1:0 --internal 127.0.0.1:0 --audit-log /dev/null \
+  "$bin" serve --root . --public 127.0.0.1:0 --internal 127.0.0.1:0 --audit-log /dev/null \
     --keys "$tmp/keys.toml" "$@" 2>"$tmp/$name.log" &
   pids+=($!)
   for _ in $(seq 1 150); do grep -q "internal view" "$tmp/$name.log" && break; sleep 0.2; done

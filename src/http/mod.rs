@@ -96,6 +96,9 @@ pub struct AppState {
     pub catalog: ArcSwap<Catalog>,
     pub settings: HttpSettings,
     pub cache: TileCache,
+    /// The file layers of composite tiles that hold a live layer, cut once per layer
+    /// version (a quarter of `cache_bytes`): a live edit cuts only the live layer again.
+    pub parts: crate::tile::parts::PartCache,
     pub metrics: metrics::Metrics,
     /// The viewer's pages and script, made once per catalog and file version.
     derived: viewer::Derived,
@@ -127,6 +130,7 @@ impl AppState {
             heavy_slots: n,
             catalog: ArcSwap::from_pointee(catalog),
             cache,
+            parts: crate::tile::parts::PartCache::new(settings.cache_bytes / 4),
             metrics: metrics::Metrics::default(),
             derived: viewer::Derived::default(),
             reload_lock: std::sync::Mutex::new(()),

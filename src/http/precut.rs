@@ -196,7 +196,7 @@ pub async fn pass(app: &Arc<AppState>, top: u8) -> Pass {
             .cache
             .get_or_make(key, async move {
                 super::heavy(&cut, Side::Public, move || {
-                    tiles::make_tile(&layers, &View::Public, c, format)
+                    tiles::make_tile(&layers, &View::Public, c, format, None)
                 })
                 .await?
             })

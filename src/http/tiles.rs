@@ -130,13 +130,14 @@ pub async fn tile(
         let made = Arc::new(AtomicBool::new(false));
         let made_flag = Arc::clone(&made);
         let timed = Arc::clone(&app);
+        let parts = app.parts.clone();
         let t = app
             .cache
             .get_or_make(key, async move {
                 made_flag.store(true, Ordering::Relaxed);
                 let started = std::time::Instant::now();
                 let t = super::heavy(&timed, side, move || {
-                    make_tile(&layers, &make_view, coord, format)
+                    make_tile(&layers, &make_view, coord, format, Some(&parts))
                 })
                 .await?;
                 timed.metrics.tile_time(started);
@@ -247,9 +248,10 @@ pub(super) fn make_tile(
     view: &View,
     coord: TileCoord,
     format: TileFormat,
+    parts: Option<&tile::parts::PartCache>,
 ) -> Result<Arc<CachedTile>, AppError> {
     let refs: Vec<&LayerSnapshot> = layers.iter().map(AsRef::as_ref).collect();
-    let Some(mut bytes) = tile::render(&refs, view, coord)? else {
+    let Some(mut bytes) = tile::render_with(&refs, view, coord, parts)? else {
         return Ok(Arc::new(CachedTile::empty()));
     };
     if format == TileFormat::Mlt {

@@ -339,6 +339,7 @@ fn in_tile(len: usize) -> usize {
 }
 
 /// A finished layer with the significance of each feature.
+#[derive(Clone)]
 pub struct Built {
     /// The layer message's fields before its features (the name) and after them (keys,
     /// values, extent, version).
@@ -354,6 +355,16 @@ pub struct Built {
 impl Built {
     fn measure(&self) -> usize {
         in_tile(self.head.len() + self.features.len() + self.tail.len())
+    }
+
+    /// Bytes held on the heap (what a cache of cut layers weighs it by).
+    #[must_use]
+    pub fn heap_bytes(&self) -> usize {
+        self.head.capacity()
+            + self.features.capacity()
+            + self.tail.capacity()
+            + self.ends.capacity() * std::mem::size_of::<usize>()
+            + self.significance.capacity() * std::mem::size_of::<f64>()
     }
 
     /// Bytes the layer takes inside a tile (its message, key and length).

@@ -12,7 +12,10 @@ pub mod cut;
 mod encode;
 mod error;
 pub mod overview;
+pub mod parts;
 mod simplify;
+
+use std::sync::Arc;
 
 pub use coord::{
     lonlat_to_mercator, mercator_to_lonlat, MercatorBox, TileCoord, TileTransform, HALF_WORLD,
@@ -125,23 +128,35 @@ use encode::LayerBuilder;
 ///
 /// [`BudgetLog`]: crate::store::BudgetLog
 pub fn render(layers: &[&LayerSnapshot], view: &View, coord: TileCoord) -> Result<Option<Vec<u8>>> {
+    render_with(layers, view, coord, None)
+}
+
+/// [`render`], taking the file layers of a composite that holds a live layer from `parts`
+/// (and leaving them there): a live edit then cuts only the live layer again.
+pub fn render_with(
+    layers: &[&LayerSnapshot],
+    view: &View,
+    coord: TileCoord,
+    parts: Option<&parts::PartCache>,
+) -> Result<Option<Vec<u8>>> {
     let record = |layer: &LayerSnapshot, t: encode::Trimmed| {
         if t.dropped > 0 {
             layer.budget.record(coord.z(), t.dropped, view.is_public());
         }
     };
-    // What each layer is cut from (its overview at a low zoom), held while the tile is built.
-    let sources: Vec<(&LayerSnapshot, overview::Source<'_>)> = layers
+    let drawn: Vec<&LayerSnapshot> = layers
         .iter()
+        .copied()
         .filter(|l| coord.z() >= l.def.minzoom && view.sees_layer(&l.def))
-        .map(|l| (*l, overview::for_zoom(l, coord.z())))
         .collect();
-    let mut built = Vec::with_capacity(sources.len());
-    for (layer, source) in &sources {
-        let layer = *layer;
-        let b = render_layer(layer, source, view, coord);
+    let parts = parts.filter(|_| drawn.len() > 1 && drawn.iter().any(|l| l.live.is_some()));
+    // A layer cut for this tile, held to its own budget (`None`: nothing of it here).
+    let cut = |layer: &LayerSnapshot| -> Option<encode::Built> {
+        // What the layer is cut from (its overview at a low zoom), held while it is cut.
+        let source = overview::for_zoom(layer, coord.z());
+        let b = render_layer(layer, &source, view, coord);
         if b.is_empty() {
-            continue;
+            return None;
         }
         let mut b = b.finish();
         record(
@@ -151,18 +166,45 @@ pub fn render(layers: &[&LayerSnapshot], view: &View, coord: TileCoord) -> Resul
                 layer.def.max_tile_features as usize,
             ),
         );
-        built.push((layer, b));
-    }
-    // A composite over the whole-tile bound: each layer gets its share of it, in
-    // proportion to what it holds, and is trimmed to that like to its own budget.
-    let total: usize = built.iter().map(|(_, b)| b.tile_bytes()).sum();
-    if total > MAX_TILE_BYTES {
-        for (layer, b) in &mut built {
-            let share = b.tile_bytes() * MAX_TILE_BYTES / total;
-            record(layer, b.trim(share, usize::MAX));
+        Some(b)
+    };
+    let mut built: Vec<(&LayerSnapshot, Arc<Option<encode::Built>>)> =
+        Vec::with_capacity(drawn.len());
+    for layer in drawn {
+        let b = match parts {
+            Some(cache) if layer.live.is_none() => {
+                let key = parts::PartKey {
+                    view: view.key(),
+                    layer: layer.def.id.as_str().into(),
+                    version: layer.tile_version(coord),
+                    coord,
+                };
+                cache.get_or_make(key, || cut(layer))
+            }
+            _ => Arc::new(cut(layer)),
+        };
+        if b.is_some() {
+            built.push((layer, b));
         }
     }
-    let layers: Vec<&encode::Built> = built.iter().map(|(_, b)| b).collect();
+    // A composite over the whole-tile bound: each layer gets its share of it, in
+    // proportion to what it holds, and is trimmed to that like to its own budget (a kept
+    // part is copied for it, never changed).
+    let bytes =
+        |b: &Arc<Option<encode::Built>>| b.as_ref().as_ref().map_or(0, encode::Built::tile_bytes);
+    let total: usize = built.iter().map(|(_, b)| bytes(b)).sum();
+    if total > MAX_TILE_BYTES {
+        for (layer, b) in &mut built {
+            let share = bytes(b) * MAX_TILE_BYTES / total;
+            if let Some(b) = Arc::make_mut(b) {
+                record(layer, b.trim(share, usize::MAX));
+            }
+        }
+    }
+    let layers: Vec<&encode::Built> = built
+        .iter()
+        .filter_map(|(_, b)| b.as_ref().as_ref())
+        .collect();
     Ok(encode::encode_tile(&layers))
 }
 

@@ -451,6 +451,101 @@ async fn an_edit_makes_new_only_the_tiles_it_touches_and_never_serves_a_stale_on
     assert!(String::from_utf8_lossy(&staff_tile.decoded()).contains("水位上昇"));
 }
 
+/// A composite holding the live layer: a live edit is in the next tile, the hazard layer
+/// beside it is not cut again (its part is kept), and the tile is byte for byte what a
+/// cut of every layer makes — for each view apart.
+#[tokio::test]
+async fn a_composite_with_a_live_layer_cuts_only_the_live_layer_again_after_an_edit() {
+    let (app, public, internal, staff, _dir) = live_city();
+    // A point in the 洪水浸水想定区域, so the composite's z12 tile has both layers.
+    let (lon, lat) = (138.31, 34.86);
+    let r = edit(
+        &internal,
+        "POST",
+        LAYER,
+        &point(lon, lat, r#"{"kind":"冠水","public":true,"note":"最初"}"#),
+        &staff.kiki,
+        None,
+    )
+    .await;
+    let id = r.json()["id"].as_u64().expect("id");
+    let spec = "kouzui_shinsui,saigai_houkoku";
+    let (t, _) = common::tile_of(lon, lat, 12);
+    let url = format!("/tiles/{spec}/12/{}/{}.mvt", t.x(), t.y());
+    // What a cut of every layer, with nothing kept, makes for `view`.
+    let direct = |view: &chizu::access::View| {
+        let catalog = app.catalog.load_full();
+        let layers: Vec<_> = ["kouzui_shinsui", "saigai_houkoku"]
+            .iter()
+            .map(|id| catalog.get(id).cloned().expect("layer"))
+            .collect();
+        let refs: Vec<&chizu::store::LayerSnapshot> = layers.iter().map(AsRef::as_ref).collect();
+        chizu::tile::render(&refs, view, t)
+            .expect("renders")
+            .expect("not empty")
+    };
+    let staff_get = |url: String| {
+        let key = bearer(&staff.admin);
+        let internal = internal.clone();
+        async move {
+            get(
+                &internal,
+                &url,
+                &[("authorization", key.as_str()), ("accept-encoding", "gzip")],
+            )
+            .await
+        }
+    };
+    let first = get(&public, &url, &[("accept-encoding", "gzip")]).await;
+    assert_eq!(first.decoded(), direct(&chizu::access::View::Public));
+    let kept = app.parts.entry_count();
+    assert_eq!(
+        kept, 1,
+        "the flood layer's part is kept, the live one is not"
+    );
+    let staff_first = staff_get(url.clone()).await;
+    assert_eq!(app.parts.entry_count(), 2, "each view has its own part");
+    assert!(String::from_utf8_lossy(&staff_first.decoded()).contains("最初"));
+
+    let r = edit(
+        &internal,
+        "PATCH",
+        &format!("{LAYER}/{id}"),
+        r#"{"type":"Feature","properties":{"note":"水位上昇"}}"#,
+        &staff.kiki,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let second = get(&public, &url, &[("accept-encoding", "gzip")]).await;
+    let text = String::from_utf8_lossy(&second.decoded()).to_string();
+    assert!(
+        text.contains("水位上昇") && !text.contains("最初"),
+        "stale composite"
+    );
+    assert_eq!(second.decoded(), direct(&chizu::access::View::Public));
+    assert_eq!(
+        app.parts.entry_count(),
+        2,
+        "the flood layer was not cut again"
+    );
+    // Unpublished: gone from the public composite, still in the staff one.
+    edit(
+        &internal,
+        "PATCH",
+        &format!("{LAYER}/{id}"),
+        r#"{"type":"Feature","properties":{"public":false}}"#,
+        &staff.kiki,
+        None,
+    )
+    .await;
+    let third = get(&public, &url, &[("accept-encoding", "gzip")]).await;
+    assert!(!String::from_utf8_lossy(&third.decoded()).contains("水位上昇"));
+    assert_eq!(third.decoded(), direct(&chizu::access::View::Public));
+    let staff_third = staff_get(url.clone()).await;
+    assert!(String::from_utf8_lossy(&staff_third.decoded()).contains("水位上昇"));
+}
+
 /// Reads SSE frames from a response body until `want` events arrived or time is up.
 async fn read_events(body: Body, want: usize) -> Vec<serde_json::Value> {
     use http_body_util::BodyExt as _;
