@@ -251,7 +251,15 @@ pub(super) fn make_tile(
     parts: Option<&tile::parts::PartCache>,
 ) -> Result<Arc<CachedTile>, AppError> {
     let refs: Vec<&LayerSnapshot> = layers.iter().map(AsRef::as_ref).collect();
-    let Some(mut bytes) = tile::render_with(&refs, view, coord, parts)? else {
+    if let (TileFormat::Mvt, Some(parts)) = (format, parts) {
+        return Ok(Arc::new(
+            match tile::render_gzip(&refs, view, coord, parts)? {
+                Some((raw, gz)) => CachedTile::new(&raw, gz),
+                None => CachedTile::empty(),
+            },
+        ));
+    }
+    let Some(mut bytes) = tile::render(&refs, view, coord)? else {
         return Ok(Arc::new(CachedTile::empty()));
     };
     if format == TileFormat::Mlt {

@@ -437,7 +437,7 @@ impl Built {
     }
 
     /// The layer as a `Tile.layers` field.
-    fn write(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
         out.push(key::TILE_LAYER);
         put_varint(
             out,

@@ -128,17 +128,45 @@ use encode::LayerBuilder;
 ///
 /// [`BudgetLog`]: crate::store::BudgetLog
 pub fn render(layers: &[&LayerSnapshot], view: &View, coord: TileCoord) -> Result<Option<Vec<u8>>> {
-    render_with(layers, view, coord, None)
+    let cut = cut_layers(layers, view, coord, None);
+    let built: Vec<&encode::Built> = cut.iter().filter_map(|p| p.built.as_ref()).collect();
+    Ok(encode::encode_tile(&built))
 }
 
-/// [`render`], taking the file layers of a composite that holds a live layer from `parts`
-/// (and leaving them there): a live edit then cuts only the live layer again.
-pub fn render_with(
+/// [`render`], and the tile gzipped, taking the file layers of a composite that holds a
+/// live layer from `parts` (and leaving them there), already compressed: a live edit then
+/// cuts and compresses only the live layer again. Any other tile is cut and gzipped whole.
+pub fn render_gzip(
+    layers: &[&LayerSnapshot],
+    view: &View,
+    coord: TileCoord,
+    parts: &parts::PartCache,
+) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let cut = cut_layers(layers, view, coord, Some(parts));
+    let built: Vec<&encode::Built> = cut.iter().filter_map(|p| p.built.as_ref()).collect();
+    let Some(raw) = encode::encode_tile(&built) else {
+        return Ok(None);
+    };
+    let segments: Option<Vec<&[u8]>> = cut
+        .iter()
+        .filter(|p| p.built.as_ref().is_some_and(|b| !b.is_empty()))
+        .map(|p| p.segment.as_deref())
+        .collect();
+    let gz = match segments {
+        Some(segments) if cut.len() > 1 => parts::join_gzip(&raw, &segments),
+        _ => gzip(&raw),
+    };
+    Ok(Some((raw, gz)))
+}
+
+/// The layers of a tile cut and held to their budgets and to the whole tile's, in order;
+/// with `parts`, a composite holding a live layer takes its file layers from there.
+fn cut_layers(
     layers: &[&LayerSnapshot],
     view: &View,
     coord: TileCoord,
     parts: Option<&parts::PartCache>,
-) -> Result<Option<Vec<u8>>> {
+) -> Vec<Arc<parts::Part>> {
     let record = |layer: &LayerSnapshot, t: encode::Trimmed| {
         if t.dropped > 0 {
             layer.budget.record(coord.z(), t.dropped, view.is_public());
@@ -168,10 +196,9 @@ pub fn render_with(
         );
         Some(b)
     };
-    let mut built: Vec<(&LayerSnapshot, Arc<Option<encode::Built>>)> =
-        Vec::with_capacity(drawn.len());
+    let mut built: Vec<(&LayerSnapshot, Arc<parts::Part>)> = Vec::with_capacity(drawn.len());
     for layer in drawn {
-        let b = match parts {
+        let part = match parts {
             Some(cache) if layer.live.is_none() => {
                 let key = parts::PartKey {
                     view: view.key(),
@@ -179,33 +206,38 @@ pub fn render_with(
                     version: layer.tile_version(coord),
                     coord,
                 };
-                cache.get_or_make(key, || cut(layer))
+                cache.get_or_make(key, || parts::Part::new(cut(layer)))
             }
-            _ => Arc::new(cut(layer)),
+            // The live layer of such a composite is compressed apart too, to join the rest.
+            Some(_) => Arc::new(parts::Part::new(cut(layer))),
+            None => Arc::new(parts::Part {
+                built: cut(layer),
+                segment: None,
+            }),
         };
-        if b.is_some() {
-            built.push((layer, b));
+        if part.built.is_some() {
+            built.push((layer, part));
         }
     }
     // A composite over the whole-tile bound: each layer gets its share of it, in
     // proportion to what it holds, and is trimmed to that like to its own budget (a kept
-    // part is copied for it, never changed).
-    let bytes =
-        |b: &Arc<Option<encode::Built>>| b.as_ref().as_ref().map_or(0, encode::Built::tile_bytes);
-    let total: usize = built.iter().map(|(_, b)| bytes(b)).sum();
+    // part is copied for it, never changed; its compressed form no longer fits it).
+    let bytes = |p: &parts::Part| p.built.as_ref().map_or(0, encode::Built::tile_bytes);
+    let total: usize = built.iter().map(|(_, p)| bytes(p)).sum();
     if total > MAX_TILE_BYTES {
-        for (layer, b) in &mut built {
-            let share = bytes(b) * MAX_TILE_BYTES / total;
-            if let Some(b) = Arc::make_mut(b) {
-                record(layer, b.trim(share, usize::MAX));
+        for (layer, p) in &mut built {
+            let share = bytes(p) * MAX_TILE_BYTES / total;
+            let p = Arc::make_mut(p);
+            if let Some(b) = p.built.as_mut() {
+                let t = b.trim(share, usize::MAX);
+                if t.dropped > 0 {
+                    p.segment = None;
+                }
+                record(layer, t);
             }
         }
     }
-    let layers: Vec<&encode::Built> = built
-        .iter()
-        .filter_map(|(_, b)| b.as_ref().as_ref())
-        .collect();
-    Ok(encode::encode_tile(&layers))
+    built.into_iter().map(|(_, p)| p).collect()
 }
 
 /// Most bytes of one whole tile, however many layers it holds: 500 KB uncompressed (the

@@ -452,8 +452,8 @@ async fn an_edit_makes_new_only_the_tiles_it_touches_and_never_serves_a_stale_on
 }
 
 /// A composite holding the live layer: a live edit is in the next tile, the hazard layer
-/// beside it is not cut again (its part is kept), and the tile is byte for byte what a
-/// cut of every layer makes — for each view apart.
+/// beside it is not cut or compressed again (its part is kept, deflated), and the tile is
+/// byte for byte what a cut of every layer makes — for each view apart.
 #[tokio::test]
 async fn a_composite_with_a_live_layer_cuts_only_the_live_layer_again_after_an_edit() {
     let (app, public, internal, staff, _dir) = live_city();
@@ -523,6 +523,22 @@ async fn a_composite_with_a_live_layer_cuts_only_the_live_layer_again_after_an_e
         text.contains("水位上昇") && !text.contains("最初"),
         "stale composite"
     );
+    assert!(text.contains("kouzui_shinsui"), "both layers are in the tile");
+    // The parts joined into one gzip member: GNU gzip reads it too, whole and checked.
+    let dir = tempfile::tempdir().expect("tmp");
+    let gz = dir.path().join("tile.mvt.gz");
+    std::fs::write(&gz, &second.body).expect("write");
+    let out = std::process::Command::new("gzip")
+        .arg("-dc")
+        .arg(&gz)
+        .output()
+        .expect("gzip runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, second.decoded());
     assert_eq!(second.decoded(), direct(&chizu::access::View::Public));
     assert_eq!(
         app.parts.entry_count(),
