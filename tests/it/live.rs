@@ -523,7 +523,10 @@ async fn a_composite_with_a_live_layer_cuts_only_the_live_layer_again_after_an_e
         text.contains("水位上昇") && !text.contains("最初"),
         "stale composite"
     );
-    assert!(text.contains("kouzui_shinsui"), "both layers are in the tile");
+    assert!(
+        text.contains("kouzui_shinsui"),
+        "both layers are in the tile"
+    );
     // The parts joined into one gzip member: GNU gzip reads it too, whole and checked.
     let dir = tempfile::tempdir().expect("tmp");
     let gz = dir.path().join("tile.mvt.gz");
