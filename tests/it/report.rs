@@ -353,9 +353,16 @@ async fn towns_are_found_by_their_reading_and_named_in_romaji() {
     let r = public_router();
     let first = |s: &serde_json::Value| s["results"][0].clone();
     for q in ["honmachi", "Honmati", "ほんまち", "ホンマチ"] {
-        let s = get(&r, &format!("/search?q={}", urlencoding(q)), &[])
-            .await
-            .json();
+        let s = get(
+            &r,
+            &format!(
+                "/search?q={}",
+                form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+            ),
+            &[],
+        )
+        .await
+        .json();
         let top = first(&s);
         assert_eq!(top["name"], "本町一丁目", "{q}: {s}");
         assert_eq!(top["layer"], "choume", "{q}: {s}");
@@ -381,16 +388,4 @@ async fn towns_are_found_by_their_reading_and_named_in_romaji() {
         html.contains("Ekikita 1-chome (駅北一丁目)</a> (Town"),
         "{html}"
     );
-}
-
-fn urlencoding(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
